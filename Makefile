@@ -1,0 +1,29 @@
+# faddl: `make run` (API + worker on the embedded default, with demo data) and `make test`.
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+
+.PHONY: run test lint typecheck install bench clean
+
+install:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen
+
+run: install
+	$(UV) run faddl run
+
+lint: install
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+
+typecheck: install
+	$(UV) run mypy
+
+test: install lint typecheck
+	$(UV) run pytest
+
+bench: install
+	$(UV) run python bench/webhooks.py
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

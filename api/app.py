@@ -1,0 +1,41 @@
+"""The application factory: every layer of the service is assembled here, in order."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from api.db.engine import Database
+from api.errors import EXCEPTION_HANDLERS
+from api.events.processing import EventProcessor
+from api.health import live, ready
+from api.logs import configure_logging
+from api.settings import Settings, get_settings
+from api.webhooks.controller import WebhookController
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the API for ``settings`` (the environment's by default)."""
+    settings = settings or get_settings()
+    configure_logging(settings)
+    db = Database(settings)
+    processor = EventProcessor(db, settings)
+
+    def provide(value: object) -> Provide:
+        return Provide(lambda: value, use_cache=True, sync_to_thread=False)
+
+    return Litestar(
+        route_handlers=[WebhookController, live, ready],
+        dependencies={
+            "settings": provide(settings),
+            "db": provide(db),
+            "processor": provide(processor),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        on_shutdown=[db.dispose],
+        openapi_config=OpenAPIConfig(title="faddl", version="0.1.0", path="/api/schema"),
+        debug=False,
+    )

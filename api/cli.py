@@ -1,0 +1,342 @@
+"""The ``faddl`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import msgspec
+from tqdm import tqdm
+
+from api.db.engine import Database
+from api.events.model import InvalidEvent, parse_event
+from api.events.processing import EventProcessor, Outcome
+from api.logs import configure_logging
+from api.settings import Settings, get_settings
+
+__all__ = ["main"]
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        settings = get_settings()
+    except ValueError as exc:  # a malformed environment variable
+        raise click.ClickException(str(exc)) from exc
+    configure_logging(settings)
+    return settings
+
+
+def _with_processor(settings: Settings, work: Callable[[EventProcessor], Awaitable[T]]) -> T:
+    async def run() -> T:
+        db = Database(settings)
+        try:
+            return await work(EventProcessor(db, settings))
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+@click.group()
+def main() -> None:
+    """faddl: Stripe subscription backend (webhooks, event log, projections, KPIs)."""
+
+
+# -- serving -------------------------------------------------------------------------------------
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="TCP port.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="API processes.")
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the API (granian, ASGI)."""
+    from granian.constants import Interfaces
+    from granian.server import Server
+
+    _settings()
+    Server(
+        "api.app:create_app",
+        address=host,
+        port=port,
+        workers=workers,
+        interface=Interfaces.ASGI,
+        factory=True,
+        log_access=False,
+        backlog=2048,
+    ).serve()
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Retry what is due once, then exit.")
+def worker(once: bool) -> None:
+    """Retry failed events with back-off; mark them dead after the last attempt."""
+    settings = _settings()
+
+    async def loop(processor: EventProcessor) -> None:
+        stop = asyncio.Event()
+        running = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            running.add_signal_handler(sig, stop.set)
+        click.echo(f"worker: retrying failed events every {settings.worker_poll_seconds:g} s", err=True)
+        while not stop.is_set():
+            try:
+                counts = await processor.retry_due()
+                if counts:
+                    click.echo("worker: " + ", ".join(f"{k.value}={v}" for k, v in counts.items()), err=True)
+            except Exception as exc:  # keep the worker alive through a database outage
+                click.echo(f"worker: retry pass failed: {type(exc).__name__}: {exc}", err=True)
+            if once:
+                return
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=settings.worker_poll_seconds)
+            except TimeoutError:
+                pass
+
+    _with_processor(settings, loop)
+
+
+# -- database ------------------------------------------------------------------------------------
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from api.db.migrate import upgrade
+
+    upgrade(_settings(), revision)
+    click.echo(f"database at {revision}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Revert migrations down to REVISION (`base` removes every table)."""
+    from api.db.migrate import downgrade
+
+    downgrade(_settings(), revision)
+    click.echo(f"database at {revision}")
+
+
+# -- the event log -------------------------------------------------------------------------------
+@main.command()
+def replay() -> None:
+    """Rebuild every projection table from the event log alone."""
+    settings = _settings()
+
+    async def work(processor: EventProcessor) -> None:
+        async with processor.db.read() as conn:
+            from sqlalchemy import func, select
+
+            from api.events.log import events
+
+            total = (await conn.execute(select(func.count()).where(events.c.source == "stripe"))).scalar_one()
+        started = time.perf_counter()
+        with tqdm(total=total, unit="event", desc="replay", disable=None) as bar:
+            report = await processor.replay(progress=bar.update)
+        click.echo(
+            f"replayed {report.events} events in {time.perf_counter() - started:.1f} s; "
+            f"{len(report.failed)} failed, {len(report.recovered)} recovered"
+        )
+        if report.failed:
+            raise click.ClickException(f"{len(report.failed)} events failed; see `last_error` in the log")
+
+    _with_processor(settings, work)
+
+
+@main.group()
+def events() -> None:
+    """The event log."""
+
+
+def _read_events(path: Path) -> Iterator[tuple[int, str]]:
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                yield number, line.strip()
+
+
+@events.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def events_load(file: Path) -> None:
+    """Bulk-load FILE (JSON lines of Stripe events) through the same processing as webhooks."""
+    settings = _settings()
+    lines = list(_read_events(file))
+
+    async def work(processor: EventProcessor) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for number, line in tqdm(lines, unit="event", desc="load", disable=None):
+            try:
+                event = parse_event(line)
+            except InvalidEvent as exc:
+                raise click.ClickException(f"{file}:{number}: {exc}") from exc
+            outcome = await processor.ingest(event)
+            counts[outcome.value] = counts.get(outcome.value, 0) + 1
+        return counts
+
+    started = time.perf_counter()
+    counts = _with_processor(settings, work)
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    click.echo(f"loaded {len(lines)} events in {time.perf_counter() - started:.1f} s: {summary}")
+    if counts.get(Outcome.FAILED.value) or counts.get(Outcome.DEAD.value):
+        raise click.ClickException("some events failed to process; the worker will retry them")
+
+
+# -- simulator -----------------------------------------------------------------------------------
+@main.command()
+@click.option("--customers", default=100, show_default=True, type=click.IntRange(1), help="Customers to simulate.")
+@click.option("--months", default=12, show_default=True, type=click.IntRange(1, 240), help="Months of history.")
+@click.option("--seed", default=1, show_default=True, type=int, help="Random seed (same seed, same history).")
+@click.option("--start", default="2025-01-01", show_default=True, type=click.DateTime(["%Y-%m-%d"]),
+              help="First day of the history.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write events.jsonl and truth.json here.")
+@click.option("--post", "post_url", help="Deliver the events, signed, to this webhook URL.")
+@click.option("--secret", help="Signing secret for --post (default: STRIPE_WEBHOOK_SECRET, or the demo secret).")
+@click.option("--duplicates", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Share of events delivered a second time.")
+@click.option("--shuffle", is_flag=True, help="Deliver in random order instead of `created` order.")
+@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 512),
+              help="Deliveries in flight at once.")
+def simulate(
+    customers: int, months: int, seed: int, start: datetime, out: Path | None, post_url: str | None,
+    secret: str | None, duplicates: float, shuffle: bool, concurrency: int,
+) -> None:
+    """Generate a deterministic SaaS billing history as Stripe events."""
+    from simulator.delivery import deliver, delivery_plan
+    from simulator.engine import SimConfig
+    from simulator.engine import simulate as run_simulation
+
+    if out is None and post_url is None:
+        raise click.UsageError("give --out DIR, --post URL, or both")
+    started = time.perf_counter()
+    events_list, truth = run_simulation(
+        SimConfig(customers=customers, months=months, seed=seed, start=start.replace(tzinfo=UTC))
+    )
+    bodies = [msgspec.json.encode(event).decode() for event in events_list]
+    click.echo(f"simulated {len(bodies)} events for {customers} customers over {months} months "
+               f"in {time.perf_counter() - started:.1f} s", err=True)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "events.jsonl").write_text("".join(body + "\n" for body in bodies), encoding="utf-8")
+        (out / "truth.json").write_text(json.dumps(truth, indent=1, sort_keys=True), encoding="utf-8")
+        click.echo(f"wrote {out / 'events.jsonl'} and {out / 'truth.json'}", err=True)
+    if post_url is not None:
+        settings = get_settings()
+        signing = secret or (settings.webhook_secrets[0] if settings.webhook_secrets else None)
+        if not signing:
+            raise click.UsageError("no signing secret: pass --secret or set STRIPE_WEBHOOK_SECRET")
+        plan = delivery_plan(bodies, duplicates=duplicates, shuffle=shuffle, seed=seed)
+        with tqdm(total=len(plan), unit="event", desc="deliver", disable=None) as bar:
+            report = asyncio.run(deliver(post_url, plan, secret=signing, concurrency=concurrency, on_sent=bar.update))
+        statuses = ", ".join(f"{code}: {n}" for code, n in sorted(report.statuses.items()))
+        errors = ", ".join(f"{name}: {n}" for name, n in sorted(report.errors.items()))
+        click.echo(f"delivered {report.sent} in {report.seconds:.1f} s ({report.sent / report.seconds:.0f}/s); "
+                   f"status {statuses}" + (f"; errors {errors}" if errors else ""), err=True)
+        if report.non_2xx:
+            raise click.ClickException(f"{report.non_2xx} deliveries were not accepted")
+
+
+# -- everything at once --------------------------------------------------------------------------
+def _demo_start(months: int) -> date:
+    today = datetime.now(UTC).date().replace(day=1)
+    index = today.year * 12 + today.month - 1 - months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--demo-customers", default=150, show_default=True, type=click.IntRange(0),
+              help="Customers of demo history loaded into an empty event log (0: none).")
+def run(host: str, port: int, demo_customers: int) -> None:
+    """Migrate, load demo data into an empty log, then run the API and the worker until Ctrl-C."""
+    from api.db.migrate import upgrade
+    from simulator.engine import SimConfig
+    from simulator.engine import simulate as run_simulation
+
+    settings = _settings()
+    upgrade(settings)
+
+    async def log_size(processor: EventProcessor) -> int:
+        from sqlalchemy import func, select
+
+        from api.events.log import events as table
+
+        async with processor.db.read() as conn:
+            return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
+
+    if demo_customers and _with_processor(settings, log_size) == 0:
+        months = 12
+        start = _demo_start(months)
+        click.echo(f"loading demo history: {demo_customers} customers, {months} months from {start}", err=True)
+        demo_events, truth = run_simulation(SimConfig(
+            customers=demo_customers, months=months, seed=7, start=datetime(start.year, start.month, 1, tzinfo=UTC)))
+        demo_dir = settings.var_dir / "demo"
+        demo_dir.mkdir(parents=True, exist_ok=True)
+        (demo_dir / "truth.json").write_text(json.dumps(truth, indent=1, sort_keys=True), encoding="utf-8")
+        bodies = [msgspec.json.encode(event).decode() for event in demo_events]
+        (demo_dir / "events.jsonl").write_text("".join(b + "\n" for b in bodies), encoding="utf-8")
+
+        async def load(processor: EventProcessor) -> None:
+            for body in tqdm(bodies, unit="event", desc="demo", disable=None):
+                await processor.ingest(parse_event(body))
+
+        _with_processor(settings, load)
+
+    env = dict(os.environ)
+    children = [
+        subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--host", host, "--port", str(port)], env=env),
+        subprocess.Popen([sys.executable, "-m", "api.cli", "worker"], env=env),
+    ]
+    base = f"http://{host}:{port}"
+    click.echo(
+        "\n".join([
+            "",
+            "faddl is running (Ctrl-C stops everything):",
+            f"  API                 {base}",
+            f"  API docs (OpenAPI)  {base}/api/schema/swagger",
+            f"  readiness           {base}/api/health/ready",
+            f"  Stripe webhooks     POST {base}/api/webhooks/stripe"
+            + ("  (demo secret: see README)" if settings.demo_mode else ""),
+            f"  database            {settings.describe()['database_url']}",
+            "",
+        ]),
+        err=True,
+    )
+
+    def stop(*_: Any) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+if __name__ == "__main__":
+    main()

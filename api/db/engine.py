@@ -1,0 +1,140 @@
+"""Engine and transactions: the one place that knows SQLite from PostgreSQL.
+
+* SQLite (embedded default): WAL, ``synchronous=FULL`` (a 2xx means the event is on disk), and
+  every write transaction starts with ``BEGIN IMMEDIATE`` so two processes never dead-end in a
+  lock upgrade; inside one process writers queue on an asyncio lock instead of busy-waiting.
+* PostgreSQL: asyncpg; each pooled connection assumes the service role (which bypasses row-level
+  security), and :meth:`Database.user_bound` switches a transaction to the RLS-bound user role.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from api.settings import Settings
+
+__all__ = ["Database"]
+
+_READ_ONLY = "faddl_read_only"
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Database:
+    """Owns the engine; hands out write, read and user-bound transactions."""
+
+    def __init__(self, settings: Settings, *, assume_service_role: bool = True) -> None:
+        self.settings = settings
+        self.url = settings.database_url
+        self.is_sqlite = settings.is_sqlite
+        self._write_lock = asyncio.Lock()
+        self.engine: AsyncEngine = self._create_engine(assume_service_role)
+
+    def _create_engine(self, assume_service_role: bool) -> AsyncEngine:
+        if self.is_sqlite:
+            database = make_url(self.url).database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_async_engine(self.url, connect_args={"timeout": 30})
+            _configure_sqlite(engine)
+            return engine
+        engine = create_async_engine(
+            self.url,
+            pool_size=self.settings.database_pool_size,
+            max_overflow=self.settings.database_pool_size,
+            pool_pre_ping=False,
+            pool_recycle=1800,
+            connect_args={"timeout": 5, "command_timeout": 30},
+        )
+        role = self.settings.database_service_role
+        if assume_service_role and role:
+            _assume_role_on_connect(engine, role)
+        return engine
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction, committed on success and rolled back on error."""
+        if self.is_sqlite:
+            async with self._write_lock, self.engine.begin() as conn:
+                yield conn
+        else:
+            async with self.engine.begin() as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only transaction (deferred on SQLite, so it never waits for writers)."""
+        async with self.engine.connect() as conn:
+            await conn.execution_options(**{_READ_ONLY: True})
+            async with conn.begin():
+                yield conn
+
+    @asynccontextmanager
+    async def user_bound(self, user_id: str) -> AsyncIterator[AsyncConnection]:
+        """A transaction that can only see ``user_id``'s rows. On PostgreSQL this is enforced by
+        row-level security (the user role and ``app.user_id``); SQLite has no RLS, so queries made
+        through it must still filter by user."""
+        async with self.engine.connect() as conn:
+            await conn.execution_options(**{_READ_ONLY: True})
+            async with conn.begin():
+                if not self.is_sqlite:
+                    await conn.execute(text(f"SET LOCAL ROLE {_quote_ident(self.settings.database_user_role)}"))
+                    await conn.execute(
+                        text("SELECT set_config('app.user_id', :uid, true)"), {"uid": user_id}
+                    )
+                yield conn
+
+    async def ping(self) -> None:
+        """Raise if the database cannot answer a trivial query."""
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take over transaction control from the driver, so BEGIN is ours (see "begin" below).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=FULL",
+            "PRAGMA busy_timeout=30000",
+            "PRAGMA foreign_keys=ON",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        read_only = conn.get_execution_options().get(_READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def _assume_role_on_connect(engine: AsyncEngine, role: str) -> None:
+    statement = f"SET ROLE {_quote_ident(role)}"
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(statement)
+        cursor.close()

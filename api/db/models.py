@@ -1,0 +1,254 @@
+"""The tables: the event log and the projections built from it.
+
+Stripe timestamps are stored as UTC datetimes for people and SQL; the ordering watermark of each
+projection row (``last_event_created``) stays the event's integer ``created`` so comparisons are exact.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "PER_USER_TABLES",
+    "Base",
+    "Charge",
+    "Customer",
+    "Dispute",
+    "PaymentHistory",
+    "Refund",
+    "SubscriptionEvent",
+    "SubscriptionUsage",
+    "UserSubscription",
+]
+
+# One convention for constraint names, so Alembic migrations name them the same on every database.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+TZDateTime = DateTime(timezone=True)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class SubscriptionEvent(Base):
+    """The event log: every Stripe event as received, and the service's own events. Append-only:
+    rows are never deleted and ``payload`` never changes; only the processing columns move."""
+
+    __tablename__ = "subscription_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(255), unique=True)
+    source: Mapped[str] = mapped_column(String(16))  # "stripe" or "service"
+    type: Mapped[str] = mapped_column(String(128))
+    api_version: Mapped[str | None] = mapped_column(String(32))
+    livemode: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[int] = mapped_column(BigInteger)  # Stripe's epoch seconds
+    received_at: Mapped[datetime] = mapped_column(TZDateTime, server_default=func.now())
+    object_type: Mapped[str | None] = mapped_column(String(64))
+    object_id: Mapped[str | None] = mapped_column(String(255))
+    customer_id: Mapped[str | None] = mapped_column(String(255))
+    payload: Mapped[str] = mapped_column(Text)  # the raw JSON body, byte for byte (decoded UTF-8)
+    status: Mapped[str] = mapped_column(String(16))  # processed | ignored | failed | dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_retry_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    processed_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+    __table_args__ = (
+        Index("ix_subscription_events_object_created", "object_id", "created"),
+        Index("ix_subscription_events_status_retry", "status", "next_retry_at"),
+        Index("ix_subscription_events_customer_id", "customer_id"),
+        Index("ix_subscription_events_type_created", "type", "created"),
+        Index("ix_subscription_events_created", "created"),
+    )
+
+
+class _Watermarked:
+    """Columns every projection row carries: which event it reflects, for out-of-order delivery."""
+
+    last_event_id: Mapped[str] = mapped_column(String(255))
+    last_event_created: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(TZDateTime, server_default=func.now(), onupdate=func.now())
+
+
+class Customer(_Watermarked, Base):
+    """Links our user ids to Stripe customers."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    stripe_customer_id: Mapped[str] = mapped_column(String(255), unique=True)
+    user_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    email: Mapped[str | None] = mapped_column(String(512))
+    name: Mapped[str | None] = mapped_column(String(512))
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+class UserSubscription(_Watermarked, Base):
+    """One row per Stripe subscription, as of the newest event about it."""
+
+    __tablename__ = "user_subscriptions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    stripe_subscription_id: Mapped[str] = mapped_column(String(255), unique=True)
+    user_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    stripe_customer_id: Mapped[str] = mapped_column(String(255), index=True)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    price_id: Mapped[str | None] = mapped_column(String(255))
+    product_id: Mapped[str | None] = mapped_column(String(255))
+    quantity: Mapped[int | None] = mapped_column(Integer)
+    interval: Mapped[str | None] = mapped_column(String(16))
+    interval_count: Mapped[int | None] = mapped_column(Integer)
+    unit_amount: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(8))
+    items_count: Mapped[int] = mapped_column(Integer, default=1)
+    current_period_start: Mapped[datetime | None] = mapped_column(TZDateTime)
+    current_period_end: Mapped[datetime | None] = mapped_column(TZDateTime)
+    trial_start: Mapped[datetime | None] = mapped_column(TZDateTime)
+    trial_end: Mapped[datetime | None] = mapped_column(TZDateTime)
+    cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancel_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    canceled_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    pause_behavior: Mapped[str | None] = mapped_column(String(32))
+    discount: Mapped[str | None] = mapped_column(Text)  # JSON summary of the coupons in force
+    latest_invoice_id: Mapped[str | None] = mapped_column(String(255))
+    created: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+class PaymentHistory(_Watermarked, Base):
+    """One row per invoice."""
+
+    __tablename__ = "payment_history"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    stripe_invoice_id: Mapped[str] = mapped_column(String(255), unique=True)
+    user_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    amount_due: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_paid: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_remaining: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str | None] = mapped_column(String(8))
+    status: Mapped[str | None] = mapped_column(String(32))
+    billing_reason: Mapped[str | None] = mapped_column(String(64))
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    attempted: Mapped[bool] = mapped_column(Boolean, default=False)
+    next_payment_attempt: Mapped[datetime | None] = mapped_column(TZDateTime)
+    action_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    failure_code: Mapped[str | None] = mapped_column(String(128))
+    failure_message: Mapped[str | None] = mapped_column(Text)
+    hosted_invoice_url: Mapped[str | None] = mapped_column(Text)
+    period_start: Mapped[datetime | None] = mapped_column(TZDateTime)
+    period_end: Mapped[datetime | None] = mapped_column(TZDateTime)
+    paid_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    created: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+class Charge(_Watermarked, Base):
+    """One row per charge: payment attempts, with the decline reason of a failed one."""
+
+    __tablename__ = "charges"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    stripe_charge_id: Mapped[str] = mapped_column(String(255), unique=True)
+    user_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_refunded: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str | None] = mapped_column(String(8))
+    status: Mapped[str | None] = mapped_column(String(32))
+    failure_code: Mapped[str | None] = mapped_column(String(128))
+    failure_message: Mapped[str | None] = mapped_column(Text)
+    disputed: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+class Refund(_Watermarked, Base):
+    """One row per refund (booked on its own date, never as MRR)."""
+
+    __tablename__ = "refunds"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    stripe_refund_id: Mapped[str] = mapped_column(String(255), unique=True)
+    stripe_charge_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    user_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str | None] = mapped_column(String(8))
+    status: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    created: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+class Dispute(_Watermarked, Base):
+    """One row per dispute (chargeback)."""
+
+    __tablename__ = "disputes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    stripe_dispute_id: Mapped[str] = mapped_column(String(255), unique=True)
+    stripe_charge_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    user_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str | None] = mapped_column(String(8))
+    status: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    created: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+class SubscriptionUsage(Base):
+    """Usage counted per user, feature and billing period (written by the usage API)."""
+
+    __tablename__ = "subscription_usage"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(255))
+    feature: Mapped[str] = mapped_column(String(128))
+    period_start: Mapped[datetime] = mapped_column(TZDateTime)
+    period_end: Mapped[datetime] = mapped_column(TZDateTime)
+    quantity: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(TZDateTime, server_default=func.now(), onupdate=func.now())
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "feature", "period_start", name="uq_subscription_usage_user_feature_period"),
+    )
+
+
+PER_USER_TABLES = (
+    "customers",
+    "user_subscriptions",
+    "payment_history",
+    "charges",
+    "refunds",
+    "disputes",
+    "subscription_usage",
+)
+"""Tables with a ``user_id`` column, guarded by row-level security on PostgreSQL."""

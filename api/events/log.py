@@ -1,0 +1,204 @@
+"""Reads and writes of the event log (``subscription_events``).
+
+The payload of a row never changes once written; processing only moves ``status``, ``attempts``,
+``last_error``, ``next_retry_at`` and ``processed_at``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Insert, and_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from api.db.models import SubscriptionEvent
+from api.events.model import ParsedEvent, parse_event
+
+__all__ = [
+    "EventStatus",
+    "StoredState",
+    "dialect_insert",
+    "events_for_objects",
+    "insert_event",
+    "insert_service_event",
+    "load_events",
+    "mark_processed",
+    "record_failure",
+    "retry_delay",
+    "stored_state",
+]
+
+events = SubscriptionEvent.__table__
+
+
+class EventStatus(StrEnum):
+    PROCESSED = "processed"
+    IGNORED = "ignored"
+    FAILED = "failed"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True)
+class StoredState:
+    status: str
+    attempts: int
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def dialect_insert(conn: AsyncConnection, table: Any) -> Insert:
+    """``INSERT`` with ``ON CONFLICT`` support for the connected database."""
+    module = sqlite if conn.dialect.name == "sqlite" else postgresql
+    return module.insert(table)  # type: ignore[no-any-return]
+
+
+async def insert_event(
+    conn: AsyncConnection,
+    event: ParsedEvent,
+    *,
+    status: EventStatus,
+    attempts: int,
+    last_error: str | None = None,
+    next_retry_at: datetime | None = None,
+) -> bool:
+    """Store a Stripe event unless its id is already stored. True when this call stored it."""
+    stamp = now()
+    stmt = (
+        dialect_insert(conn, events)
+        .values(
+            event_id=event.event_id,
+            source="stripe",
+            type=event.type,
+            api_version=event.api_version,
+            livemode=event.livemode,
+            created=event.created,
+            received_at=stamp,
+            object_type=event.object_type,
+            object_id=event.object_id,
+            customer_id=event.customer_id,
+            payload=event.raw,
+            status=status,
+            attempts=attempts,
+            last_error=last_error,
+            next_retry_at=next_retry_at,
+            processed_at=stamp if status in (EventStatus.PROCESSED, EventStatus.IGNORED) else None,
+        )
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(events.c.id)
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def insert_service_event(
+    conn: AsyncConnection,
+    *,
+    event_id: str,
+    event_type: str,
+    created: int,
+    data: dict[str, Any],
+    object_id: str | None = None,
+    customer_id: str | None = None,
+) -> bool:
+    """Record one of the service's own events (idempotent by ``event_id``)."""
+    body = {"id": event_id, "object": "event", "type": event_type, "created": created, "data": data}
+    stamp = now()
+    stmt = (
+        dialect_insert(conn, events)
+        .values(
+            event_id=event_id,
+            source="service",
+            type=event_type,
+            created=created,
+            received_at=stamp,
+            object_type=None,
+            object_id=object_id,
+            customer_id=customer_id,
+            payload=json.dumps(body, sort_keys=True, separators=(",", ":")),
+            status=EventStatus.PROCESSED,
+            attempts=0,
+            processed_at=stamp,
+        )
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(events.c.id)
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def stored_state(conn: AsyncConnection, event_id: str, *, lock: bool = False) -> StoredState | None:
+    """Status and attempts of a stored event (row-locked on PostgreSQL when ``lock``)."""
+    stmt = select(events.c.status, events.c.attempts).where(events.c.event_id == event_id)
+    if lock and conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    row = (await conn.execute(stmt)).first()
+    return StoredState(row.status, row.attempts) if row else None
+
+
+async def mark_processed(conn: AsyncConnection, event_id: str, attempts: int) -> None:
+    await conn.execute(
+        update(events)
+        .where(events.c.event_id == event_id)
+        .values(
+            status=EventStatus.PROCESSED,
+            attempts=attempts,
+            last_error=None,
+            next_retry_at=None,
+            processed_at=now(),
+        )
+    )
+
+
+def retry_delay(attempts: int, base_seconds: int, max_seconds: int) -> timedelta:
+    """Exponential back-off after ``attempts`` failed attempts: base, 2 x base, 4 x base, ..."""
+    return timedelta(seconds=min(max_seconds, base_seconds * 2 ** max(0, attempts - 1)))
+
+
+async def record_failure(
+    conn: AsyncConnection,
+    event: ParsedEvent,
+    error: str,
+    *,
+    max_attempts: int,
+    base_seconds: int,
+    max_seconds: int,
+) -> EventStatus:
+    """Count one failed processing attempt: ``failed`` with a next retry time, or ``dead`` after the
+    last attempt. Stores the event first if it was not stored yet."""
+    error = error[:4000]
+    state = await stored_state(conn, event.event_id, lock=True)
+    attempts = (state.attempts if state else 0) + 1
+    status = EventStatus.DEAD if attempts >= max_attempts else EventStatus.FAILED
+    retry_at = None if status is EventStatus.DEAD else now() + retry_delay(attempts, base_seconds, max_seconds)
+    if state is None:
+        await insert_event(conn, event, status=status, attempts=attempts, last_error=error, next_retry_at=retry_at)
+    else:
+        await conn.execute(
+            update(events)
+            .where(events.c.event_id == event.event_id)
+            .values(status=status, attempts=attempts, last_error=error, next_retry_at=retry_at)
+        )
+    return status
+
+
+async def events_for_objects(
+    conn: AsyncConnection, object_ids: Sequence[str], created: int
+) -> list[ParsedEvent]:
+    """Stripe events about any of ``object_ids`` created in the same second (a tie group)."""
+    rows = await conn.execute(
+        select(events.c.payload).where(
+            and_(events.c.object_id.in_(list(object_ids)), events.c.created == created, events.c.source == "stripe")
+        )
+    )
+    return [parse_event(row.payload) for row in rows]
+
+
+async def load_events(conn: AsyncConnection, event_ids: Sequence[str]) -> list[ParsedEvent]:
+    rows = await conn.execute(select(events.c.payload).where(events.c.event_id.in_(list(event_ids))))
+    return [parse_event(row.payload) for row in rows]

@@ -1,0 +1,92 @@
+"""A Stripe event as the service sees it: parsed once from the raw bytes, validated for the fields
+the service relies on, with the raw text kept for the log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from api.projections.stripe_objects import customer_id_of, expandable_id
+
+__all__ = ["InvalidEvent", "ParsedEvent", "parse_event"]
+
+_decoder = msgspec.json.Decoder()
+
+
+class InvalidEvent(ValueError):
+    """The body is not a Stripe event; the message says why, for a person."""
+
+
+@dataclass(frozen=True)
+class ParsedEvent:
+    """The parts of an event the service uses; ``raw`` is what was received."""
+
+    event_id: str
+    type: str
+    created: int
+    api_version: str | None
+    livemode: bool
+    obj: dict[str, Any]
+    previous_attributes: dict[str, Any]
+    raw: str
+
+    @property
+    def object_type(self) -> str | None:
+        value = self.obj.get("object")
+        return value if isinstance(value, str) else None
+
+    @property
+    def object_id(self) -> str | None:
+        value = self.obj.get("id")
+        return value if isinstance(value, str) else None
+
+    @property
+    def customer_id(self) -> str | None:
+        return customer_id_of(self.obj)
+
+    @property
+    def charge_id(self) -> str | None:
+        """The charge a charge, refund or dispute event is about."""
+        if self.object_type == "charge":
+            return self.object_id
+        if self.object_type in ("refund", "dispute"):
+            return expandable_id(self.obj.get("charge"))
+        return None
+
+
+def parse_event(raw: bytes | str) -> ParsedEvent:
+    """Parse and check an event body. Raises :class:`InvalidEvent` with a readable reason."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as exc:
+        raise InvalidEvent("The body is not valid UTF-8.") from exc
+    try:
+        body = _decoder.decode(text)
+    except msgspec.DecodeError as exc:
+        raise InvalidEvent(f"The body is not valid JSON ({exc}).") from exc
+    if not isinstance(body, dict):
+        raise InvalidEvent("The body must be a JSON object (a Stripe event).")
+    event_id, event_type, created = body.get("id"), body.get("type"), body.get("created")
+    if not isinstance(event_id, str) or not event_id or len(event_id) > 255:
+        raise InvalidEvent("The event has no usable `id` (a string of at most 255 characters).")
+    if not isinstance(event_type, str) or not event_type or len(event_type) > 128:
+        raise InvalidEvent("The event has no usable `type`.")
+    if isinstance(created, bool) or not isinstance(created, int) or created < 0:
+        raise InvalidEvent("The event has no usable `created` timestamp (whole seconds since 1970).")
+    data = body.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        raise InvalidEvent("The event has no `data.object`.")
+    previous = data.get("previous_attributes")
+    api_version = body.get("api_version")
+    return ParsedEvent(
+        event_id=event_id,
+        type=event_type,
+        created=created,
+        api_version=api_version if isinstance(api_version, str) else None,
+        livemode=bool(body.get("livemode")),
+        obj=data["object"],
+        previous_attributes=previous if isinstance(previous, dict) else {},
+        raw=text,
+    )

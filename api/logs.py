@@ -1,0 +1,31 @@
+"""Structured logging (structlog): JSON lines by default, one configuration for every process."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+from api.settings import Settings
+
+__all__ = ["configure_logging"]
+
+
+def configure_logging(settings: Settings) -> None:
+    level = getattr(logging, settings.log_level, logging.INFO)
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer() if settings.log_json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )

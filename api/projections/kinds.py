@@ -1,0 +1,100 @@
+"""The projected object kinds: which table each Stripe object lands in, how it is keyed, when a
+snapshot is terminal, and its status order for same-second ties."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table
+
+from api.db.models import Charge, Customer, Dispute, PaymentHistory, Refund, UserSubscription
+from api.projections import stripe_objects as so
+
+__all__ = ["KINDS", "Kind"]
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How one kind of Stripe object is projected."""
+
+    name: str
+    """Stripe's ``object`` value."""
+    table: Table
+    key: str
+    """The column holding the Stripe id (unique)."""
+    row: Callable[[Obj, str], Obj]
+    """Object and event type -> column values."""
+    terminal: Callable[[Obj], bool]
+    """Row values -> whether nothing non-terminal may replace them."""
+    rank: Callable[[Obj], tuple[int, ...]]
+    """Row values -> status progression, used only to break same-second ties."""
+
+    def key_of(self, values: Obj) -> str:
+        return str(values[self.key])
+
+
+def _order(*statuses: str) -> dict[str, int]:
+    return {status: position for position, status in enumerate(statuses)}
+
+
+_SUBSCRIPTION_STATUS = _order(
+    "incomplete", "trialing", "active", "past_due", "unpaid", "paused", "incomplete_expired", "canceled"
+)
+_INVOICE_STATUS = _order("draft", "open", "uncollectible", "void", "paid")
+_CHARGE_STATUS = _order("pending", "failed", "succeeded")
+_REFUND_STATUS = _order("pending", "requires_action", "failed", "canceled", "succeeded")
+_DISPUTE_STATUS = _order(
+    "warning_needs_response", "needs_response", "warning_under_review", "under_review",
+    "warning_closed", "won", "lost",
+)
+
+
+def _status_rank(order: dict[str, int]) -> Callable[[Obj], int]:
+    return lambda values: order.get(values.get("status") or "", -1)
+
+
+_sub_rank = _status_rank(_SUBSCRIPTION_STATUS)
+_inv_rank = _status_rank(_INVOICE_STATUS)
+_charge_rank = _status_rank(_CHARGE_STATUS)
+_refund_rank = _status_rank(_REFUND_STATUS)
+_dispute_rank = _status_rank(_DISPUTE_STATUS)
+
+KINDS: dict[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        Kind(
+            "customer", Customer.__table__, "stripe_customer_id", so.customer_row,
+            terminal=lambda v: bool(v["deleted"]),
+            rank=lambda v: (int(bool(v["deleted"])),),
+        ),
+        Kind(
+            "subscription", UserSubscription.__table__, "stripe_subscription_id", so.subscription_row,
+            terminal=lambda v: v["status"] in ("canceled", "incomplete_expired"),
+            rank=lambda v: (_sub_rank(v), int(v["cancel_at_period_end"])),
+        ),
+        Kind(
+            "invoice", PaymentHistory.__table__, "stripe_invoice_id", so.invoice_row,
+            terminal=lambda v: v["status"] in ("paid", "void"),
+            rank=lambda v: (_inv_rank(v), v["attempt_count"], v["amount_paid"]),
+        ),
+        Kind(
+            "charge", Charge.__table__, "stripe_charge_id", so.charge_row,
+            terminal=lambda v: False,
+            rank=lambda v: (_charge_rank(v), v["amount_refunded"], int(v["disputed"])),
+        ),
+        Kind(
+            "refund", Refund.__table__, "stripe_refund_id", so.refund_row,
+            terminal=lambda v: False,
+            rank=lambda v: (_refund_rank(v),),
+        ),
+        Kind(
+            "dispute", Dispute.__table__, "stripe_dispute_id", so.dispute_row,
+            terminal=lambda v: v["status"] in ("won", "lost", "warning_closed"),
+            rank=lambda v: (_dispute_rank(v),),
+        ),
+    )
+}

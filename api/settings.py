@@ -1,0 +1,195 @@
+"""Every setting of the service, read from the environment in one place.
+
+Nothing else in the code base reads ``os.environ``: a component receives the :class:`Settings`
+it needs. Secrets are held as plain strings but never appear in ``repr`` (and so never in logs).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
+from pathlib import Path
+
+__all__ = ["DEMO_WEBHOOK_SECRET", "Settings", "get_settings", "normalise_database_url"]
+
+_DEFAULT_SQLITE = "sqlite+aiosqlite:///./var/faddl.db"
+
+DEMO_WEBHOOK_SECRET = "whsec_faddl_demo_not_secret"
+"""Signing secret of demo mode (no ``STRIPE_API_KEY``): public by design, never accepted otherwise."""
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        msg = f"{name} must be a whole number, got {raw!r}"
+        raise ValueError(msg) from exc
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = _env(name).lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    msg = f"{name} must be one of 1/0/true/false/yes/no/on/off, got {raw!r}"
+    raise ValueError(msg)
+
+
+def _env_list(name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in _env(name).split(",") if part.strip())
+
+
+def normalise_database_url(url: str) -> str:
+    """Map the URLs people write (``postgres://``, ``sqlite:///x.db``) to the async drivers we ship."""
+    if url.startswith(("postgres://", "postgresql://")):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    if url.startswith("postgresql+psycopg2://"):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite://") and not url.startswith("sqlite+"):
+        return "sqlite+aiosqlite://" + url.split("://", 1)[1]
+    return url
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The service configuration. Build it with :meth:`from_env`."""
+
+    database_url: str = _DEFAULT_SQLITE
+    """``DATABASE_URL``: SQLAlchemy URL. SQLite file under ``./var/`` by default; ``postgresql://...``
+    for production (driven by asyncpg)."""
+
+    database_pool_size: int = 10
+    """``DATABASE_POOL_SIZE``: connections kept per API process (PostgreSQL)."""
+
+    database_service_role: str = "faddl_service"
+    """``DATABASE_SERVICE_ROLE``: PostgreSQL role the service assumes on every connection; it bypasses
+    row-level security (webhooks write every user's rows). Empty to stay the login role."""
+
+    database_user_role: str = "faddl_user"
+    """``DATABASE_USER_ROLE``: PostgreSQL role a user-bound session switches to, subject to
+    row-level security keyed on ``app.user_id``."""
+
+    redis_url: str = ""
+    """``REDIS_URL``: optional Redis, shared by several API processes (rate limits, idempotency)."""
+
+    stripe_api_key: str = field(default="", repr=False)
+    """``STRIPE_API_KEY``: secret key for the Stripe API. Empty: demo mode (the simulator plays Stripe)."""
+
+    stripe_webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
+    """``STRIPE_WEBHOOK_SECRET``: comma-separated endpoint secrets; any one verifies a delivery, so a
+    secret can be rotated without downtime."""
+
+    stripe_api_base: str = ""
+    """``STRIPE_API_BASE``: base URL of a local Stripe stand-in; empty for the real API."""
+
+    webhook_tolerance_seconds: int = 300
+    """``WEBHOOK_TOLERANCE_SECONDS``: oldest accepted ``Stripe-Signature`` timestamp, in seconds."""
+
+    webhook_max_body_bytes: int = 1024 * 1024
+    """``WEBHOOK_MAX_BODY_BYTES``: larger webhook bodies are refused with 413."""
+
+    retry_max_attempts: int = 8
+    """``RETRY_MAX_ATTEMPTS``: processing attempts of an event before it is marked ``dead``."""
+
+    retry_base_seconds: int = 30
+    """``RETRY_BASE_SECONDS``: first retry delay; each later one doubles, up to ``RETRY_MAX_SECONDS``."""
+
+    retry_max_seconds: int = 6 * 3600
+    """``RETRY_MAX_SECONDS``: longest delay between two retries of a failed event."""
+
+    worker_poll_seconds: float = 5.0
+    """``WORKER_POLL_SECONDS``: how often ``faddl worker`` looks for failed events that are due."""
+
+    escalation_attempts: int = 3
+    """``ESCALATION_ATTEMPTS``: failed payment attempts on one invoice that record an escalation event."""
+
+    log_level: str = "INFO"
+    """``LOG_LEVEL``: DEBUG, INFO, WARNING or ERROR."""
+
+    log_json: bool = True
+    """``LOG_JSON``: JSON log lines (default) or human-readable console lines."""
+
+    var_dir: Path = Path("./var")
+    """``VAR_DIR``: where the embedded default keeps its files (SQLite database, demo data)."""
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Read every setting from the environment, applying the defaults above."""
+        return cls(
+            database_url=normalise_database_url(_env("DATABASE_URL", _DEFAULT_SQLITE)),
+            database_pool_size=_env_int("DATABASE_POOL_SIZE", 10),
+            database_service_role=_env("DATABASE_SERVICE_ROLE", "faddl_service"),
+            database_user_role=_env("DATABASE_USER_ROLE", "faddl_user"),
+            redis_url=_env("REDIS_URL"),
+            stripe_api_key=_env("STRIPE_API_KEY"),
+            stripe_webhook_secrets=_env_list("STRIPE_WEBHOOK_SECRET"),
+            stripe_api_base=_env("STRIPE_API_BASE"),
+            webhook_tolerance_seconds=_env_int("WEBHOOK_TOLERANCE_SECONDS", 300),
+            webhook_max_body_bytes=_env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024),
+            retry_max_attempts=_env_int("RETRY_MAX_ATTEMPTS", 8),
+            retry_base_seconds=_env_int("RETRY_BASE_SECONDS", 30),
+            retry_max_seconds=_env_int("RETRY_MAX_SECONDS", 6 * 3600),
+            worker_poll_seconds=float(_env_int("WORKER_POLL_SECONDS", 5)),
+            escalation_attempts=_env_int("ESCALATION_ATTEMPTS", 3),
+            log_level=_env("LOG_LEVEL", "INFO").upper(),
+            log_json=_env_bool("LOG_JSON", True),
+            var_dir=Path(_env("VAR_DIR", "./var")),
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True on the embedded default."""
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def demo_mode(self) -> bool:
+        """True without Stripe credentials: the simulator plays Stripe."""
+        return not self.stripe_api_key
+
+    @property
+    def webhook_secrets(self) -> tuple[str, ...]:
+        """The secrets a webhook signature is checked against. In demo mode without a configured
+        secret, the well-known :data:`DEMO_WEBHOOK_SECRET` the simulator signs with."""
+        if self.stripe_webhook_secrets:
+            return self.stripe_webhook_secrets
+        return (DEMO_WEBHOOK_SECRET,) if self.demo_mode else ()
+
+    def describe(self) -> dict[str, str]:
+        """Settings safe to print: secrets shown only as set or unset, URL passwords masked."""
+        secret = {"stripe_api_key", "stripe_webhook_secrets"}
+        out: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in secret:
+                out[f.name] = "set" if value else "unset"
+            elif f.name.endswith("_url") and value:
+                out[f.name] = _mask_url(str(value))
+            else:
+                out[f.name] = str(value)
+        return out
+
+
+def _mask_url(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings.from_env()

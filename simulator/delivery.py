@@ -1,0 +1,98 @@
+"""Delivers simulated events to a webhook endpoint the way Stripe does: signed, possibly more than
+once, possibly out of order, several at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import httpx
+import stripe
+
+__all__ = ["DeliveryReport", "delivery_plan", "deliver"]
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+
+    @property
+    def non_2xx(self) -> int:
+        return sum(count for status, count in self.statuses.items() if not 200 <= status < 300) + sum(
+            self.errors.values()
+        )
+
+
+def delivery_plan(bodies: Sequence[str], *, duplicates: float, shuffle: bool, seed: int) -> list[str]:
+    """The order of deliveries: each body once, a ``duplicates`` share of them again, shuffled or
+    (duplicates following their original) in order."""
+    rng = random.Random(seed)
+    plan = list(bodies)
+    extra = [body for body in bodies if rng.random() < duplicates]
+    if shuffle:
+        plan.extend(extra)
+        rng.shuffle(plan)
+        return plan
+    again = set(map(id, extra))
+    ordered: list[str] = []
+    for body in plan:
+        ordered.append(body)
+        if id(body) in again:
+            ordered.append(body)
+    return ordered
+
+
+def sign(body: str, secret: str) -> str:
+    return str(stripe.WebhookSignature.generate_signature_header(body, secret))
+
+
+async def deliver(
+    url: str,
+    bodies: Sequence[str],
+    *,
+    secret: str,
+    concurrency: int = 8,
+    timeout: float = 30.0,
+    on_sent: Callable[[], None] | None = None,
+) -> DeliveryReport:
+    """POST every body (in the given order, ``concurrency`` at a time), signed with ``secret``."""
+    report = DeliveryReport()
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while True:
+            try:
+                body = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            started = time.perf_counter()
+            try:
+                response = await client.post(
+                    url,
+                    content=body.encode("utf-8"),
+                    headers={"Stripe-Signature": sign(body, secret), "Content-Type": "application/json"},
+                )
+                report.statuses[response.status_code] += 1
+            except httpx.HTTPError as exc:
+                report.errors[type(exc).__name__] += 1
+            report.latencies.append(time.perf_counter() - started)
+            report.sent += 1
+            if on_sent is not None:
+                on_sent()
+
+    started = time.perf_counter()
+    async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
+        await asyncio.gather(*(worker(client) for _ in range(max(1, concurrency))))
+    report.seconds = time.perf_counter() - started
+    return report
