@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Litestar
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "processor": provide(processor),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        state=State({"db": db, "processor": processor}),
         on_shutdown=[db.dispose],
         openapi_config=OpenAPIConfig(title="faddl", version="0.1.0", path="/api/schema"),
         debug=False,

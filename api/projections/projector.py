@@ -153,7 +153,7 @@ async def apply_event(conn: AsyncConnection, event: ParsedEvent, *, escalation_a
         user = so.user_id_claim(event.obj)
         customer = event.customer_id
         if user and customer:
-            await _link_user(conn, customer, user, event, authoritative=False)
+            await _link_user(conn, customer, user, authoritative=False)
         return
     for candidate in _candidates(event):
         applied = await _apply_candidate(conn, candidate)
@@ -252,11 +252,12 @@ async def _after_apply(
     if kind.name == "customer":
         # The customer's own metadata.user_id is the authoritative link, whatever its order.
         if applied is not None and applied.values.get("user_id"):
-            await _link_user(conn, applied.values["stripe_customer_id"], applied.values["user_id"], event,
-                             authoritative=True)
+            await _link_user(
+                conn, applied.values["stripe_customer_id"], applied.values["user_id"], authoritative=True
+            )
         return
     if kind.name == "subscription" and values.get("user_id") and values.get("stripe_customer_id"):
-        await _link_user(conn, values["stripe_customer_id"], values["user_id"], event, authoritative=False)
+        await _link_user(conn, values["stripe_customer_id"], values["user_id"], authoritative=False)
     if kind.name == "charge" and applied is not None:
         charge_id = values["stripe_charge_id"]
         for table in (refunds, disputes):
@@ -296,7 +297,7 @@ async def _refresh_invoice_failure(conn: AsyncConnection, which: ColumnElement[b
 
 
 async def _link_user(
-    conn: AsyncConnection, customer_id: str, user_id: str, event: ParsedEvent, *, authoritative: bool
+    conn: AsyncConnection, customer_id: str, user_id: str, *, authoritative: bool
 ) -> None:
     """Record that ``customer_id`` belongs to ``user_id`` and give that user every row of the
     customer that had none. A claim from a checkout session or a subscription fills a missing link;
@@ -305,13 +306,14 @@ async def _link_user(
         await conn.execute(select(customers.c.user_id).where(customers.c.stripe_customer_id == customer_id))
     ).first()
     if row is None:
-        # Known only through the claim so far: watermark 0, so any real customer snapshot wins.
+        # Known only through the claim so far: no snapshot (empty id, watermark 0), so any real
+        # customer snapshot wins, and the row does not depend on which claim came first.
         await conn.execute(
             customers.insert().values(
                 stripe_customer_id=customer_id,
                 user_id=user_id,
                 deleted=False,
-                last_event_id=event.event_id,
+                last_event_id="",
                 last_event_created=0,
             )
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, post
+from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
 from litestar.status_codes import HTTP_200_OK
 
@@ -34,7 +35,12 @@ class WebhookController(Controller):
             "400 for a bad signature or body; 413 over 1 MiB; 503 when the database is unavailable."
         ),
     )
-    async def receive(self, request: Request[Any, Any, Any], processor: EventProcessor, settings: Settings) -> dict[str, Any]:
+    async def receive(
+        self,
+        request: Request[Any, Any, Any],
+        processor: NamedDependency[EventProcessor],
+        settings: NamedDependency[Settings],
+    ) -> dict[str, Any]:
         raw = await request.body()
         try:
             payload = raw.decode("utf-8")
