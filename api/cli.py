@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -98,10 +99,8 @@ def worker(once: bool) -> None:
                 click.echo(f"worker: retry pass failed: {type(exc).__name__}: {exc}", err=True)
             if once:
                 return
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=settings.worker_poll_seconds)
-            except TimeoutError:
-                pass
 
     _with_processor(settings, loop)
 
@@ -198,22 +197,53 @@ def events_load(file: Path) -> None:
 
 # -- simulator -----------------------------------------------------------------------------------
 @main.command()
-@click.option("--customers", default=100, show_default=True, type=click.IntRange(1), help="Customers to simulate.")
-@click.option("--months", default=12, show_default=True, type=click.IntRange(1, 240), help="Months of history.")
+@click.option(
+    "--customers", default=100, show_default=True, type=click.IntRange(1), help="Customers to simulate."
+)
+@click.option(
+    "--months", default=12, show_default=True, type=click.IntRange(1, 240), help="Months of history."
+)
 @click.option("--seed", default=1, show_default=True, type=int, help="Random seed (same seed, same history).")
-@click.option("--start", default="2025-01-01", show_default=True, type=click.DateTime(["%Y-%m-%d"]),
-              help="First day of the history.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write events.jsonl and truth.json here.")
+@click.option(
+    "--start",
+    default="2025-01-01",
+    show_default=True,
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="First day of the history.",
+)
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), help="Write events.jsonl and truth.json here."
+)
 @click.option("--post", "post_url", help="Deliver the events, signed, to this webhook URL.")
-@click.option("--secret", help="Signing secret for --post (default: STRIPE_WEBHOOK_SECRET, or the demo secret).")
-@click.option("--duplicates", default=0.0, show_default=True, type=click.FloatRange(0, 1),
-              help="Share of events delivered a second time.")
+@click.option(
+    "--secret", help="Signing secret for --post (default: STRIPE_WEBHOOK_SECRET, or the demo secret)."
+)
+@click.option(
+    "--duplicates",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Share of events delivered a second time.",
+)
 @click.option("--shuffle", is_flag=True, help="Deliver in random order instead of `created` order.")
-@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 512),
-              help="Deliveries in flight at once.")
+@click.option(
+    "--concurrency",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 512),
+    help="Deliveries in flight at once.",
+)
 def simulate(
-    customers: int, months: int, seed: int, start: datetime, out: Path | None, post_url: str | None,
-    secret: str | None, duplicates: float, shuffle: bool, concurrency: int,
+    customers: int,
+    months: int,
+    seed: int,
+    start: datetime,
+    out: Path | None,
+    post_url: str | None,
+    secret: str | None,
+    duplicates: float,
+    shuffle: bool,
+    concurrency: int,
 ) -> None:
     """Generate a deterministic SaaS billing history as Stripe events."""
     from simulator.delivery import deliver, delivery_plan
@@ -227,8 +257,11 @@ def simulate(
         SimConfig(customers=customers, months=months, seed=seed, start=start.replace(tzinfo=UTC))
     )
     bodies = [msgspec.json.encode(event).decode() for event in events_list]
-    click.echo(f"simulated {len(bodies)} events for {customers} customers over {months} months "
-               f"in {time.perf_counter() - started:.1f} s", err=True)
+    click.echo(
+        f"simulated {len(bodies)} events for {customers} customers over {months} months "
+        f"in {time.perf_counter() - started:.1f} s",
+        err=True,
+    )
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "events.jsonl").write_text("".join(body + "\n" for body in bodies), encoding="utf-8")
@@ -241,11 +274,18 @@ def simulate(
             raise click.UsageError("no signing secret: pass --secret or set STRIPE_WEBHOOK_SECRET")
         plan = delivery_plan(bodies, duplicates=duplicates, shuffle=shuffle, seed=seed)
         with tqdm(total=len(plan), unit="event", desc="deliver", disable=None) as bar:
-            report = asyncio.run(deliver(post_url, plan, secret=signing, concurrency=concurrency, on_sent=bar.update))
+            report = asyncio.run(
+                deliver(
+                    post_url, plan, secret=signing, concurrency=concurrency, on_sent=lambda: bar.update(1)
+                )
+            )
         statuses = ", ".join(f"{code}: {n}" for code, n in sorted(report.statuses.items()))
         errors = ", ".join(f"{name}: {n}" for name, n in sorted(report.errors.items()))
-        click.echo(f"delivered {report.sent} in {report.seconds:.1f} s ({report.sent / report.seconds:.0f}/s); "
-                   f"status {statuses}" + (f"; errors {errors}" if errors else ""), err=True)
+        click.echo(
+            f"delivered {report.sent} in {report.seconds:.1f} s ({report.sent / report.seconds:.0f}/s); "
+            f"status {statuses}" + (f"; errors {errors}" if errors else ""),
+            err=True,
+        )
         if report.non_2xx:
             raise click.ClickException(f"{report.non_2xx} deliveries were not accepted")
 
@@ -257,11 +297,21 @@ def _demo_start(months: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
+def _spawn(*args: str) -> subprocess.Popen[bytes]:
+    """Another ``faddl`` subcommand as a child process (our interpreter, our module)."""
+    return subprocess.Popen([sys.executable, "-m", "api.cli", *args], env=dict(os.environ))  # noqa: S603
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--demo-customers", default=150, show_default=True, type=click.IntRange(0),
-              help="Customers of demo history loaded into an empty event log (0: none).")
+@click.option(
+    "--demo-customers",
+    default=150,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Customers of demo history loaded into an empty event log (0: none).",
+)
 def run(host: str, port: int, demo_customers: int) -> None:
     """Migrate, load demo data into an empty log, then run the API and the worker until Ctrl-C."""
     from api.db.migrate import upgrade
@@ -282,9 +332,17 @@ def run(host: str, port: int, demo_customers: int) -> None:
     if demo_customers and _with_processor(settings, log_size) == 0:
         months = 12
         start = _demo_start(months)
-        click.echo(f"loading demo history: {demo_customers} customers, {months} months from {start}", err=True)
-        demo_events, truth = run_simulation(SimConfig(
-            customers=demo_customers, months=months, seed=7, start=datetime(start.year, start.month, 1, tzinfo=UTC)))
+        click.echo(
+            f"loading demo history: {demo_customers} customers, {months} months from {start}", err=True
+        )
+        demo_events, truth = run_simulation(
+            SimConfig(
+                customers=demo_customers,
+                months=months,
+                seed=7,
+                start=datetime(start.year, start.month, 1, tzinfo=UTC),
+            )
+        )
         demo_dir = settings.var_dir / "demo"
         demo_dir.mkdir(parents=True, exist_ok=True)
         (demo_dir / "truth.json").write_text(json.dumps(truth, indent=1, sort_keys=True), encoding="utf-8")
@@ -297,24 +355,22 @@ def run(host: str, port: int, demo_customers: int) -> None:
 
         _with_processor(settings, load)
 
-    env = dict(os.environ)
-    children = [
-        subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--host", host, "--port", str(port)], env=env),
-        subprocess.Popen([sys.executable, "-m", "api.cli", "worker"], env=env),
-    ]
+    children = [_spawn("serve", "--host", host, "--port", str(port)), _spawn("worker")]
     base = f"http://{host}:{port}"
     click.echo(
-        "\n".join([
-            "",
-            "faddl is running (Ctrl-C stops everything):",
-            f"  API                 {base}",
-            f"  API docs (OpenAPI)  {base}/api/schema/swagger",
-            f"  readiness           {base}/api/health/ready",
-            f"  Stripe webhooks     POST {base}/api/webhooks/stripe"
-            + ("  (demo secret: see README)" if settings.demo_mode else ""),
-            f"  database            {settings.describe()['database_url']}",
-            "",
-        ]),
+        "\n".join(
+            [
+                "",
+                "faddl is running (Ctrl-C stops everything):",
+                f"  API                 {base}",
+                f"  API docs (OpenAPI)  {base}/api/schema/swagger",
+                f"  readiness           {base}/api/health/ready",
+                f"  Stripe webhooks     POST {base}/api/webhooks/stripe"
+                + ("  (demo secret: see README)" if settings.demo_mode else ""),
+                f"  database            {settings.describe()['database_url']}",
+                "",
+            ]
+        ),
         err=True,
     )
 

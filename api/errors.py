@@ -6,7 +6,7 @@ from http import HTTPStatus
 from typing import Any
 
 import structlog
-from litestar import MediaType, Request, Response
+from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
 __all__ = ["EXCEPTION_HANDLERS", "problem"]
@@ -24,15 +24,15 @@ def problem(status: int, detail: str, headers: dict[str, str] | None = None, **e
 
 def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     extra: dict[str, Any] = {}
-    if isinstance(exc.extra, dict) and exc.extra:
-        extra["errors"] = exc.extra
-    elif isinstance(exc.extra, list) and exc.extra:
+    if (isinstance(exc.extra, dict) and exc.extra) or (isinstance(exc.extra, list) and exc.extra):
         extra["errors"] = exc.extra
     return problem(exc.status_code, exc.detail, headers=exc.headers, **extra)
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    logger.exception("unhandled error", path=request.url.path, method=request.method, error=type(exc).__name__)
+    logger.exception(
+        "unhandled error", path=request.url.path, method=request.method, error=type(exc).__name__
+    )
     return problem(500, "An unexpected error occurred; it has been logged.")
 
 

@@ -15,7 +15,7 @@ __all__ = ["DEMO_WEBHOOK_SECRET", "Settings", "get_settings", "normalise_databas
 
 _DEFAULT_SQLITE = "sqlite+aiosqlite:///./var/faddl.db"
 
-DEMO_WEBHOOK_SECRET = "whsec_faddl_demo_not_secret"
+DEMO_WEBHOOK_SECRET = "whsec_faddl_demo_not_secret"  # noqa: S105 (public on purpose)
 """Signing secret of demo mode (no ``STRIPE_API_KEY``): public by design, never accepted otherwise."""
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import httpx
 import stripe
 
-__all__ = ["DeliveryReport", "delivery_plan", "deliver"]
+__all__ = ["DeliveryReport", "deliver", "delivery_plan"]
 
 
 @dataclass
@@ -60,8 +60,8 @@ async def deliver(
     *,
     secret: str,
     concurrency: int = 8,
-    timeout: float = 30.0,
-    on_sent: Callable[[], None] | None = None,
+    request_timeout: float = 30.0,
+    on_sent: Callable[[], object] | None = None,
 ) -> DeliveryReport:
     """POST every body (in the given order, ``concurrency`` at a time), signed with ``secret``."""
     report = DeliveryReport()
@@ -92,7 +92,7 @@ async def deliver(
                 on_sent()
 
     started = time.perf_counter()
-    async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
+    async with httpx.AsyncClient(limits=limits, timeout=request_timeout) as client:
         await asyncio.gather(*(worker(client) for _ in range(max(1, concurrency))))
     report.seconds = time.perf_counter() - started
     return report

@@ -34,12 +34,21 @@ Obj = dict[str, Any]
 # Monthly and yearly amounts per currency, in minor units. Yearly prices are multiples of 12 and
 # coupons take 20%, so every subscription's MRR is a whole number of cents.
 PLANS: dict[str, dict[str, dict[str, int]]] = {
-    "starter": {"usd": {"month": 900, "year": 8640}, "eur": {"month": 900, "year": 8640},
-                "gbp": {"month": 700, "year": 6720}},
-    "pro": {"usd": {"month": 2900, "year": 27840}, "eur": {"month": 2900, "year": 27840},
-            "gbp": {"month": 2300, "year": 22080}},
-    "business": {"usd": {"month": 9900, "year": 95040}, "eur": {"month": 9900, "year": 95040},
-                 "gbp": {"month": 7900, "year": 75840}},
+    "starter": {
+        "usd": {"month": 900, "year": 8640},
+        "eur": {"month": 900, "year": 8640},
+        "gbp": {"month": 700, "year": 6720},
+    },
+    "pro": {
+        "usd": {"month": 2900, "year": 27840},
+        "eur": {"month": 2900, "year": 27840},
+        "gbp": {"month": 2300, "year": 22080},
+    },
+    "business": {
+        "usd": {"month": 9900, "year": 95040},
+        "eur": {"month": 9900, "year": 95040},
+        "gbp": {"month": 7900, "year": 75840},
+    },
 }
 TIERS = ("starter", "pro", "business")
 COUPON_PERCENT = 20
@@ -122,7 +131,9 @@ class Simulation:
         if when < self.end:
             heapq.heappush(self._queue, (when, next(self._seq), action, args))
 
-    def emit(self, created: int, event_type: str, obj: Obj, api_version: str, previous: Obj | None = None) -> str:
+    def emit(
+        self, created: int, event_type: str, obj: Obj, api_version: str, previous: Obj | None = None
+    ) -> str:
         event_id = self.new_id("evt_")
         self.events.append(self.builder.event(event_id, event_type, created, obj, api_version, previous))
         return event_id
@@ -132,7 +143,9 @@ class Simulation:
             arrival = self.start + int(self.rng.random() * (self.end - self.start - DAY))
             self.at(arrival, self.arrive, index)
         for _ in range(self.config.customers // 3):  # visitors who never finish a checkout
-            self.at(self.start + int(self.rng.random() * (self.end - self.start - 2 * DAY)), self.abandon, None)
+            self.at(
+                self.start + int(self.rng.random() * (self.end - self.start - 2 * DAY)), self.abandon, None
+            )
         while self._queue:
             when, _, action, args = heapq.heappop(self._queue)
             action(when, *args)
@@ -202,36 +215,67 @@ class Simulation:
             previous["items"] = item_fields
         return previous
 
-    def invoice(self, now: int, customer: _Customer, *, amount: int, reason: str, period: tuple[int, int]) -> Obj:
+    def invoice(
+        self, now: int, customer: _Customer, *, amount: int, reason: str, period: tuple[int, int]
+    ) -> Obj:
         sub = customer.sub
         assert sub is not None
         inv = {
-            "id": self.new_id("in_"), "line_id": self.new_id("il_"), "invoice_payment_id": self.new_id("inpay_"),
-            "payment_intent": self.new_id("pi_") if amount > 0 else None, "customer": customer.id,
-            "user_id": customer.user_id, "email": customer.email, "currency": customer.currency,
-            "status": "draft", "amount_due": amount, "billing_reason": reason, "attempt_count": 0,
-            "created": now, "finalized_at": None, "period_start": period[0], "period_end": period[1],
-            "subscription": sub["id"], "item_id": sub["item_id"], "quantity": sub["quantity"],
-            "unit_amount": sub["price"]["unit_amount"], "price_id": sub["price"]["id"],
-            "product_id": sub["price"]["product"], "description": f"{sub['quantity']} x {sub['price']['id']}",
-            "number": f"{customer.id[-6:].upper()}-{next(self._numbers):04d}", "charge": None,
+            "id": self.new_id("in_"),
+            "line_id": self.new_id("il_"),
+            "invoice_payment_id": self.new_id("inpay_"),
+            "payment_intent": self.new_id("pi_") if amount > 0 else None,
+            "customer": customer.id,
+            "user_id": customer.user_id,
+            "email": customer.email,
+            "currency": customer.currency,
+            "status": "draft",
+            "amount_due": amount,
+            "billing_reason": reason,
+            "attempt_count": 0,
+            "created": now,
+            "finalized_at": None,
+            "period_start": period[0],
+            "period_end": period[1],
+            "subscription": sub["id"],
+            "item_id": sub["item_id"],
+            "quantity": sub["quantity"],
+            "unit_amount": sub["price"]["unit_amount"],
+            "price_id": sub["price"]["id"],
+            "product_id": sub["price"]["product"],
+            "description": f"{sub['quantity']} x {sub['price']['id']}",
+            "number": f"{customer.id[-6:].upper()}-{next(self._numbers):04d}",
+            "charge": None,
         }
         self.invoices[inv["id"]] = inv
         sub["latest_invoice"] = inv["id"]
-        self.emit(now, "invoice.created", self.builder.invoice(inv, customer.api_version), customer.api_version)
+        self.emit(
+            now, "invoice.created", self.builder.invoice(inv, customer.api_version), customer.api_version
+        )
         inv["status"], inv["finalized_at"] = "open", now
-        self.emit(now, "invoice.finalized", self.builder.invoice(inv, customer.api_version), customer.api_version)
+        self.emit(
+            now, "invoice.finalized", self.builder.invoice(inv, customer.api_version), customer.api_version
+        )
         return inv
 
     def charge(self, now: int, customer: _Customer, inv: Obj, *, succeeded: bool) -> None:
         decline = None if succeeded else self.rng.choice(DECLINES)
         ch = {
-            "id": self.new_id("ch_"), "amount": inv["amount_due"], "amount_refunded": 0,
-            "currency": inv["currency"], "customer": customer.id, "created": now,
-            "payment_intent": inv["payment_intent"], "status": "succeeded" if succeeded else "failed",
-            "failure_code": decline[0] if decline else None, "failure_message": decline[1] if decline else None,
-            "disputed": False, "description": f"Invoice {inv['number']}", "name": customer.name,
-            "balance_transaction": self.new_id("txn_"), "refunds": [],
+            "id": self.new_id("ch_"),
+            "amount": inv["amount_due"],
+            "amount_refunded": 0,
+            "currency": inv["currency"],
+            "customer": customer.id,
+            "created": now,
+            "payment_intent": inv["payment_intent"],
+            "status": "succeeded" if succeeded else "failed",
+            "failure_code": decline[0] if decline else None,
+            "failure_message": decline[1] if decline else None,
+            "disputed": False,
+            "description": f"Invoice {inv['number']}",
+            "name": customer.name,
+            "balance_transaction": self.new_id("txn_"),
+            "refunds": [],
         }
         inv["charge"] = ch["id"]
         event_type = "charge.succeeded" if succeeded else "charge.failed"
@@ -241,7 +285,9 @@ class Simulation:
         if succeeded and self.rng.random() < 0.008:
             self.at(now + self.rng.randint(5, 30) * DAY, self.dispute, customer, ch)
 
-    def pay(self, now: int, customer: _Customer, inv: Obj, *, succeeded: bool, next_attempt: int | None) -> None:
+    def pay(
+        self, now: int, customer: _Customer, inv: Obj, *, succeeded: bool, next_attempt: int | None
+    ) -> None:
         """One payment attempt on an open invoice."""
         inv["attempt_count"] += 1
         if inv["amount_due"] > 0:
@@ -252,8 +298,11 @@ class Simulation:
             self.emit(now, "invoice.paid", obj, customer.api_version)
             self.emit(now, "invoice.payment_succeeded", obj, customer.api_version)
         else:
-            previous = {"attempt_count": inv["attempt_count"] - 1, "attempted": inv["attempt_count"] > 1,
-                        "next_payment_attempt": inv.get("next_payment_attempt")}
+            previous = {
+                "attempt_count": inv["attempt_count"] - 1,
+                "attempted": inv["attempt_count"] > 1,
+                "next_payment_attempt": inv.get("next_payment_attempt"),
+            }
             inv["next_payment_attempt"] = next_attempt
             obj = self.builder.invoice(inv, customer.api_version)
             self.emit(now, "invoice.payment_failed", obj, customer.api_version, previous)
@@ -265,26 +314,46 @@ class Simulation:
         currency = customer.currency if customer else "usd"
         price = self.prices[(tier, currency, "month")]
         session = self.builder.checkout_session(
-            self.new_id("cs_test_"), user_id=user, customer_id=customer.id if customer else None,
-            subscription_id=None, price_id=price["id"], currency=currency, amount=price["unit_amount"],
-            created=now, status="expired",
+            self.new_id("cs_test_"),
+            user_id=user,
+            customer_id=customer.id if customer else None,
+            subscription_id=None,
+            price_id=price["id"],
+            currency=currency,
+            amount=price["unit_amount"],
+            created=now,
+            status="expired",
         )
-        self.at(now + DAY, lambda when: self.emit(when, "checkout.session.expired", session,
-                                                   customer.api_version if customer else CURRENT))
+        api_version = customer.api_version if customer else CURRENT
+
+        def expire(when: int) -> None:
+            self.emit(when, "checkout.session.expired", session, api_version)
+
+        self.at(now + DAY, expire)
 
     def arrive(self, now: int, index: int) -> None:
         rng = self.rng
         currency = rng.choices(("usd", "eur", "gbp"), weights=(60, 25, 15))[0]
         api_version = LEGACY if rng.random() < self.config.legacy_share else CURRENT
         customer = _Customer(
-            id=self.new_id("cus_"), user_id=f"user_{index:06d}", currency=currency, api_version=api_version,
-            email=f"user_{index:06d}@example.com", name=f"Customer {index}",
+            id=self.new_id("cus_"),
+            user_id=f"user_{index:06d}",
+            currency=currency,
+            api_version=api_version,
+            email=f"user_{index:06d}@example.com",
+            name=f"Customer {index}",
         )
         self.customers[customer.id] = customer
         if rng.random() < 0.3 and now - 2 * DAY > self.start:
             self.abandon(now - 2 * DAY, customer)
-        self.emit(now, "customer.created", self.builder.customer(
-            customer.id, customer.user_id, customer.email, customer.name, currency, now), api_version)
+        self.emit(
+            now,
+            "customer.created",
+            self.builder.customer(
+                customer.id, customer.user_id, customer.email, customer.name, currency, now
+            ),
+            api_version,
+        )
         self.start_subscription(now, customer, True)
         if rng.random() < 0.05:
             self.at(now + rng.randint(5, 200) * DAY, self.update_customer, customer)
@@ -297,12 +366,24 @@ class Simulation:
         trial = first and rng.random() < 0.3
         quantity = rng.randint(1, 12) if tier == "business" else 1
         sub: Obj = {
-            "id": self.new_id("sub_"), "item_id": self.new_id("si_"), "customer": customer.id,
-            "user_id": customer.user_id, "status": "trialing" if trial else "incomplete", "price": price,
-            "quantity": quantity, "created": now, "anchor": now, "cancel_at_period_end": False,
-            "period_start": now, "period_end": now + 14 * DAY if trial else add_months(now, 12 if interval == "year" else 1),
-            "trial_start": now if trial else None, "trial_end": now + 14 * DAY if trial else None,
-            "coupon": None, "discount_id": None, "latest_invoice": None, "past_due_since": None,
+            "id": self.new_id("sub_"),
+            "item_id": self.new_id("si_"),
+            "customer": customer.id,
+            "user_id": customer.user_id,
+            "status": "trialing" if trial else "incomplete",
+            "price": price,
+            "quantity": quantity,
+            "created": now,
+            "anchor": now,
+            "cancel_at_period_end": False,
+            "period_start": now,
+            "period_end": now + 14 * DAY if trial else add_months(now, 12 if interval == "year" else 1),
+            "trial_start": now if trial else None,
+            "trial_end": now + 14 * DAY if trial else None,
+            "coupon": None,
+            "discount_id": None,
+            "latest_invoice": None,
+            "past_due_since": None,
         }
         if rng.random() < 0.1:
             sub["coupon"] = Builder.coupon("LAUNCH20", COUPON_PERCENT)
@@ -310,14 +391,25 @@ class Simulation:
         customer.sub = sub
         self.subscriptions[sub["id"]] = sub
         session = self.builder.checkout_session(
-            self.new_id("cs_test_"), user_id=customer.user_id, customer_id=customer.id, subscription_id=sub["id"],
-            price_id=price["id"], currency=customer.currency, amount=0 if trial else self.amount(sub),
-            created=now - rng.randint(30, 600), status="complete",
+            self.new_id("cs_test_"),
+            user_id=customer.user_id,
+            customer_id=customer.id,
+            subscription_id=sub["id"],
+            price_id=price["id"],
+            currency=customer.currency,
+            amount=0 if trial else self.amount(sub),
+            created=now - rng.randint(30, 600),
+            status="complete",
         )
         self.emit(now, "checkout.session.completed", session, customer.api_version)
         self.emit_sub(now, customer, "customer.subscription.created")
-        inv = self.invoice(now, customer, amount=0 if trial else self.amount(sub), reason="subscription_create",
-                           period=(now, now))
+        inv = self.invoice(
+            now,
+            customer,
+            amount=0 if trial else self.amount(sub),
+            reason="subscription_create",
+            period=(now, now),
+        )
         if trial:
             self.pay(now, customer, inv, succeeded=True, next_attempt=None)
             self.at(sub["trial_end"] - 3 * DAY, self.trial_will_end, customer, sub)
@@ -325,7 +417,12 @@ class Simulation:
         elif rng.random() < 0.95:
             self.pay(now, customer, inv, succeeded=True, next_attempt=None)
             sub["status"] = "active"
-            self.emit_sub(now, customer, "customer.subscription.updated", self.sub_previous(customer, status="incomplete"))
+            self.emit_sub(
+                now,
+                customer,
+                "customer.subscription.updated",
+                self.sub_previous(customer, status="incomplete"),
+            )
             self.at(sub["period_end"], self.renew, customer, sub)
         else:
             self.pay(now, customer, inv, succeeded=False, next_attempt=None)
@@ -343,7 +440,9 @@ class Simulation:
         sub.update(status="incomplete_expired", ended_at=now)
         self.emit_sub(now, customer, "customer.subscription.deleted", previous)
         inv["status"] = "void"
-        self.emit(now, "invoice.voided", self.builder.invoice(inv, customer.api_version), customer.api_version)
+        self.emit(
+            now, "invoice.voided", self.builder.invoice(inv, customer.api_version), customer.api_version
+        )
         customer.sub = None
         if self.rng.random() < 0.3:
             self.at(now + self.rng.randint(1, 20) * DAY, self.start_subscription, customer, False)
@@ -362,10 +461,17 @@ class Simulation:
         old_start, old_end, old_status = sub["period_start"], sub["period_end"], sub["status"]
         old_invoice = sub["latest_invoice"]
         sub.update(period_start=now, period_end=add_months(now, months))
-        inv = self.invoice(now, customer, amount=self.amount(sub), reason="subscription_cycle",
-                           period=(now, sub["period_end"]))
+        inv = self.invoice(
+            now,
+            customer,
+            amount=self.amount(sub),
+            reason="subscription_cycle",
+            period=(now, sub["period_end"]),
+        )
         succeeded = self.rng.random() < (0.8 if old_status == "trialing" else 0.9)
-        self.pay(now, customer, inv, succeeded=succeeded, next_attempt=None if succeeded else now + RETRY_GAPS[0])
+        self.pay(
+            now, customer, inv, succeeded=succeeded, next_attempt=None if succeeded else now + RETRY_GAPS[0]
+        )
         changed: Obj = {"period_start": old_start, "period_end": old_end, "latest_invoice": old_invoice}
         sub["status"] = "active" if succeeded else "past_due"
         if sub["status"] == "past_due":
@@ -388,17 +494,29 @@ class Simulation:
         self.pay(now, customer, inv, succeeded=succeeded, next_attempt=next_attempt)
         if succeeded:
             sub["status"], sub["past_due_since"] = "active", None
-            self.emit_sub(now, customer, "customer.subscription.updated", self.sub_previous(customer, status="past_due"))
+            self.emit_sub(
+                now, customer, "customer.subscription.updated", self.sub_previous(customer, status="past_due")
+            )
             self.at(sub["period_end"], self.renew, customer, sub)
         elif last:
             inv["status"] = "uncollectible"
-            self.emit(now, "invoice.marked_uncollectible", self.builder.invoice(inv, customer.api_version),
-                      customer.api_version, {"status": "open"})
+            self.emit(
+                now,
+                "invoice.marked_uncollectible",
+                self.builder.invoice(inv, customer.api_version),
+                customer.api_version,
+                {"status": "open"},
+            )
             if self.rng.random() < 0.5:
                 self.end_subscription(now, customer, reason="payment_failed")
             else:
                 sub["status"] = "unpaid"
-                self.emit_sub(now, customer, "customer.subscription.updated", self.sub_previous(customer, status="past_due"))
+                self.emit_sub(
+                    now,
+                    customer,
+                    "customer.subscription.updated",
+                    self.sub_previous(customer, status="past_due"),
+                )
                 self.at(now + 14 * DAY, self.end_unpaid, customer, sub)
         else:
             self.at(next_attempt or now, self.retry, customer, sub, inv, attempt + 1)
@@ -411,8 +529,12 @@ class Simulation:
         sub = customer.sub
         assert sub is not None
         previous = self.sub_previous(customer, status=sub["status"])
-        sub.update(status="canceled", ended_at=now, canceled_at=sub.get("canceled_at") or now,
-                   cancellation_reason=reason)
+        sub.update(
+            status="canceled",
+            ended_at=now,
+            canceled_at=sub.get("canceled_at") or now,
+            cancellation_reason=reason,
+        )
         self.emit_sub(now, customer, "customer.subscription.deleted", previous)
         customer.sub = None
         rng = self.rng
@@ -422,7 +544,12 @@ class Simulation:
             self.at(now + 30 * DAY, self.delete_customer, customer)
 
     def life_event(self, now: int, customer: _Customer, sub: Obj) -> None:
-        if customer.sub is not sub or sub["status"] in ("canceled", "incomplete_expired", "incomplete", "unpaid"):
+        if customer.sub is not sub or sub["status"] in (
+            "canceled",
+            "incomplete_expired",
+            "incomplete",
+            "unpaid",
+        ):
             return
         rng = self.rng
         self.at(now + rng.randint(20, 45) * DAY, self.life_event, customer, sub)
@@ -434,8 +561,12 @@ class Simulation:
         interval = sub["price"]["recurring"]["interval"]
         if sub["cancel_at_period_end"]:
             if roll < 0.25:  # taken back before the period ends
-                previous = self.sub_previous(customer, cancel_at_period_end=True, cancel_at=sub["cancel_at"],
-                                             canceled_at=sub["canceled_at"])
+                previous = self.sub_previous(
+                    customer,
+                    cancel_at_period_end=True,
+                    cancel_at=sub["cancel_at"],
+                    canceled_at=sub["canceled_at"],
+                )
                 sub.update(cancel_at_period_end=False, cancel_at=None, canceled_at=None)
                 self.emit_sub(now, customer, "customer.subscription.updated", previous)
             return
@@ -450,7 +581,9 @@ class Simulation:
                 sub["quantity"] = quantity
                 self.emit_sub(now, customer, "customer.subscription.updated", previous)
         elif roll < 0.21:
-            previous = self.sub_previous(customer, cancel_at_period_end=False, cancel_at=None, canceled_at=None)
+            previous = self.sub_previous(
+                customer, cancel_at_period_end=False, cancel_at=None, canceled_at=None
+            )
             sub.update(cancel_at_period_end=True, cancel_at=sub["period_end"], canceled_at=now)
             self.emit_sub(now, customer, "customer.subscription.updated", previous)
         elif roll < 0.225:
@@ -467,24 +600,43 @@ class Simulation:
         self.emit_sub(now, customer, "customer.subscription.updated", previous)
         if new_amount > old_amount:  # upgrades are charged now, prorated; downgrades credit later
             left = Fraction(sub["period_end"] - now, max(1, sub["period_end"] - sub["period_start"]))
-            inv = self.invoice(now, customer, amount=int((new_amount - old_amount) * left),
-                               reason="subscription_update", period=(now, sub["period_end"]))
+            inv = self.invoice(
+                now,
+                customer,
+                amount=int((new_amount - old_amount) * left),
+                reason="subscription_update",
+                period=(now, sub["period_end"]),
+            )
             self.pay(now, customer, inv, succeeded=True, next_attempt=None)
 
     def refund(self, now: int, customer: _Customer, ch: Obj) -> None:
         amount = ch["amount"] if self.rng.random() < 0.6 else ch["amount"] // 2
-        ch["refunds"].append({"id": self.new_id("re_"), "amount": amount, "charge": ch["id"],
-                              "currency": ch["currency"], "created": now,
-                              "reason": self.rng.choice(("requested_by_customer", "duplicate", None)),
-                              "payment_intent": ch["payment_intent"]})
+        ch["refunds"].append(
+            {
+                "id": self.new_id("re_"),
+                "amount": amount,
+                "charge": ch["id"],
+                "currency": ch["currency"],
+                "created": now,
+                "reason": self.rng.choice(("requested_by_customer", "duplicate", None)),
+                "payment_intent": ch["payment_intent"],
+            }
+        )
         previous = {"amount_refunded": ch["amount_refunded"], "refunded": False}
         ch["amount_refunded"] += amount
         self.emit(now, "charge.refunded", self.builder.charge(ch), customer.api_version, previous)
 
     def dispute(self, now: int, customer: _Customer, ch: Obj) -> None:
-        dp = {"id": self.new_id("dp_"), "amount": ch["amount"], "charge": ch["id"], "currency": ch["currency"],
-              "created": now, "status": "needs_response", "payment_intent": ch["payment_intent"],
-              "reason": self.rng.choice(("fraudulent", "product_not_received", "subscription_canceled"))}
+        dp = {
+            "id": self.new_id("dp_"),
+            "amount": ch["amount"],
+            "charge": ch["id"],
+            "currency": ch["currency"],
+            "created": now,
+            "status": "needs_response",
+            "payment_intent": ch["payment_intent"],
+            "reason": self.rng.choice(("fraudulent", "product_not_received", "subscription_canceled")),
+        }
         ch["disputed"] = True
         self.emit(now, "charge.dispute.created", self.builder.dispute(dp), customer.api_version)
         self.at(now + self.rng.randint(20, 60) * DAY, self.close_dispute, customer, dp)
@@ -499,16 +651,18 @@ class Simulation:
             return
         previous = {"email": customer.email}
         customer.email = customer.email.replace("@example.com", "@example.org")
-        obj = self.builder.customer(customer.id, customer.user_id, customer.email, customer.name,
-                                    customer.currency, now)
+        obj = self.builder.customer(
+            customer.id, customer.user_id, customer.email, customer.name, customer.currency, now
+        )
         self.emit(now, "customer.updated", obj, customer.api_version, previous)
 
     def delete_customer(self, now: int, customer: _Customer) -> None:
         if customer.sub is not None or customer.deleted:
             return
         customer.deleted = True
-        obj = self.builder.customer(customer.id, customer.user_id, customer.email, customer.name,
-                                    customer.currency, now)
+        obj = self.builder.customer(
+            customer.id, customer.user_id, customer.email, customer.name, customer.currency, now
+        )
         self.emit(now, "customer.deleted", obj, customer.api_version)
 
     # -- truth -----------------------------------------------------------------------------------
@@ -523,7 +677,7 @@ class Simulation:
             start_mrr = {cur: sum(v.values()) for cur, v in mrr.items()}
             movements: dict[str, Counter[str]] = defaultdict(Counter)
             while position < len(changes) and changes[position][0] < finish:
-                created, customer_id, currency, kind, delta = changes[position]
+                _created, customer_id, currency, kind, delta = changes[position]
                 signed = -delta if kind in ("churn", "contraction") else delta
                 mrr[currency][customer_id] = mrr[currency].get(customer_id, 0) + signed
                 movements[currency][kind] += delta
@@ -531,50 +685,75 @@ class Simulation:
             end_mrr = {cur: sum(v.values()) for cur, v in mrr.items()}
             for currency in end_mrr:
                 move = movements[currency]
-                expected = (start_mrr.get(currency, 0) + move["new"] + move["reactivation"] + move["expansion"]
-                            - move["contraction"] - move["churn"])
+                expected = (
+                    start_mrr.get(currency, 0)
+                    + move["new"]
+                    + move["reactivation"]
+                    + move["expansion"]
+                    - move["contraction"]
+                    - move["churn"]
+                )
                 if expected != end_mrr[currency]:
                     raise AssertionError(f"movement identity broken for {currency} in month starting {begin}")
             paying = {cur: sum(1 for v in values.values() if v > 0) for cur, values in mrr.items()}
-            months.append({
-                "month": datetime.fromtimestamp(begin, tz=UTC).strftime("%Y-%m"),
-                "start": begin,
-                "end": finish,
-                "mrr": dict(sorted(end_mrr.items())),
-                "arr": {cur: 12 * value for cur, value in sorted(end_mrr.items())},
-                "paying_customers": dict(sorted(paying.items())),
-                "active_subscriptions": sum(paying.values()),
-                "customers": sum(1 for c in self.customers.values() if self._first_seen(c) < finish),
-                "mrr_movements": {
-                    cur: {k: movements[cur][k] for k in ("new", "reactivation", "expansion", "contraction", "churn")}
-                    for cur in sorted(set(movements) | set(end_mrr))
-                },
-            })
+            months.append(
+                {
+                    "month": datetime.fromtimestamp(begin, tz=UTC).strftime("%Y-%m"),
+                    "start": begin,
+                    "end": finish,
+                    "mrr": dict(sorted(end_mrr.items())),
+                    "arr": {cur: 12 * value for cur, value in sorted(end_mrr.items())},
+                    "paying_customers": dict(sorted(paying.items())),
+                    "active_subscriptions": sum(paying.values()),
+                    "customers": sum(1 for c in self.customers.values() if self._first_seen(c) < finish),
+                    "mrr_movements": {
+                        cur: {
+                            k: movements[cur][k]
+                            for k in ("new", "reactivation", "expansion", "contraction", "churn")
+                        }
+                        for cur in sorted(set(movements) | set(end_mrr))
+                    },
+                }
+            )
         return {
-            "config": {"customers": self.config.customers, "months": self.config.months, "seed": self.config.seed,
-                       "start": self.config.start.date().isoformat()},
+            "config": {
+                "customers": self.config.customers,
+                "months": self.config.months,
+                "seed": self.config.seed,
+                "start": self.config.start.date().isoformat(),
+            },
             "events": len(self.events),
             "event_types": dict(sorted(Counter(e["type"] for e in self.events).items())),
             "months": months,
             "subscriptions": {
                 sub["id"]: {
-                    "customer": sub["customer"], "user_id": sub["user_id"], "status": sub["status"],
-                    "price_id": sub["price"]["id"], "quantity": sub["quantity"],
+                    "customer": sub["customer"],
+                    "user_id": sub["user_id"],
+                    "status": sub["status"],
+                    "price_id": sub["price"]["id"],
+                    "quantity": sub["quantity"],
                     "cancel_at_period_end": sub["cancel_at_period_end"],
-                    "current_period_end": sub["period_end"], "mrr": int(self.sub_mrr(sub, self.end)),
+                    "current_period_end": sub["period_end"],
+                    "mrr": int(self.sub_mrr(sub, self.end)),
                 }
                 for sub in self.subscriptions.values()
             },
             "invoices": {
-                inv["id"]: {"status": inv["status"], "attempt_count": inv["attempt_count"],
-                            "amount_due": inv["amount_due"], "subscription": inv["subscription"]}
+                inv["id"]: {
+                    "status": inv["status"],
+                    "attempt_count": inv["attempt_count"],
+                    "amount_due": inv["amount_due"],
+                    "subscription": inv["subscription"],
+                }
                 for inv in self.invoices.values()
             },
         }
 
     def _first_seen(self, customer: _Customer) -> int:
-        return min((s["created"] for s in self.subscriptions.values() if s["customer"] == customer.id),
-                   default=self.end)
+        return min(
+            (s["created"] for s in self.subscriptions.values() if s["customer"] == customer.id),
+            default=self.end,
+        )
 
 
 def simulate(config: SimConfig) -> tuple[list[Obj], Obj]:

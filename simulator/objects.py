@@ -46,10 +46,19 @@ class Builder:
     def price(price_id: str, product_id: str, currency: str, unit_amount: int, interval: str) -> Obj:
         price = template("price")
         price.update(
-            id=price_id, product=product_id, currency=currency, unit_amount=unit_amount,
-            unit_amount_decimal=str(unit_amount), billing_scheme="per_unit", tiers_mode=None,
-            transform_quantity=None, lookup_key=price_id, nickname=None, created=1_700_000_000,
-            livemode=False, type="recurring",
+            id=price_id,
+            product=product_id,
+            currency=currency,
+            unit_amount=unit_amount,
+            unit_amount_decimal=str(unit_amount),
+            billing_scheme="per_unit",
+            tiers_mode=None,
+            transform_quantity=None,
+            lookup_key=price_id,
+            nickname=None,
+            created=1_700_000_000,
+            livemode=False,
+            type="recurring",
         )
         price["recurring"].update(interval=interval, interval_count=1, usage_type="licensed", meter=None)
         return price
@@ -59,10 +68,21 @@ class Builder:
         """The legacy ``plan`` mirror of a price, as Stripe still sends on subscription items."""
         plan = template("plan")
         plan.update(
-            id=price["id"], product=price["product"], currency=price["currency"], amount=price["unit_amount"],
-            amount_decimal=str(price["unit_amount"]), billing_scheme="per_unit", tiers_mode=None,
-            interval=price["recurring"]["interval"], interval_count=1, usage_type="licensed",
-            transform_usage=None, created=price["created"], livemode=False, metadata={}, meter=None,
+            id=price["id"],
+            product=price["product"],
+            currency=price["currency"],
+            amount=price["unit_amount"],
+            amount_decimal=str(price["unit_amount"]),
+            billing_scheme="per_unit",
+            tiers_mode=None,
+            interval=price["recurring"]["interval"],
+            interval_count=1,
+            usage_type="licensed",
+            transform_usage=None,
+            created=price["created"],
+            livemode=False,
+            metadata={},
+            meter=None,
         )
         return plan
 
@@ -70,34 +90,78 @@ class Builder:
     def coupon(coupon_id: str, percent_off: int) -> Obj:
         coupon = template("coupon")
         coupon.update(
-            id=coupon_id, percent_off=percent_off, amount_off=None, currency=None, duration="forever",
-            duration_in_months=None, name=f"{percent_off}% off", valid=True, created=1_700_000_000,
-            max_redemptions=None, redeem_by=None, times_redeemed=0, metadata={},
+            id=coupon_id,
+            percent_off=percent_off,
+            amount_off=None,
+            currency=None,
+            duration="forever",
+            duration_in_months=None,
+            name=f"{percent_off}% off",
+            valid=True,
+            created=1_700_000_000,
+            max_redemptions=None,
+            redeem_by=None,
+            times_redeemed=0,
+            metadata={},
         )
         return coupon
 
     # -- customers and checkout ------------------------------------------------------------------
-    def customer(self, customer_id: str, user_id: str, email: str, name: str, currency: str, created: int) -> Obj:
+    def customer(
+        self, customer_id: str, user_id: str, email: str, name: str, currency: str, created: int
+    ) -> Obj:
         customer = template("customer")
         customer.update(
-            id=customer_id, email=email, name=name, currency=currency, created=created, delinquent=False,
-            discount=None, metadata={"user_id": user_id}, balance=0, livemode=False, test_clock=None,
+            id=customer_id,
+            email=email,
+            name=name,
+            currency=currency,
+            created=created,
+            delinquent=False,
+            discount=None,
+            metadata={"user_id": user_id},
+            balance=0,
+            livemode=False,
+            test_clock=None,
             invoice_prefix=customer_id[-8:].upper(),
         )
         return customer
 
     def checkout_session(
-        self, session_id: str, *, user_id: str, customer_id: str | None, subscription_id: str | None,
-        price_id: str, currency: str, amount: int, created: int, status: str,
+        self,
+        session_id: str,
+        *,
+        user_id: str,
+        customer_id: str | None,
+        subscription_id: str | None,
+        price_id: str,
+        currency: str,
+        amount: int,
+        created: int,
+        status: str,
     ) -> Obj:
         session = template("checkout.session")
         session.update(
-            id=session_id, mode="subscription", client_reference_id=user_id, metadata={"user_id": user_id},
-            customer=customer_id, subscription=subscription_id, currency=currency, amount_subtotal=amount,
-            amount_total=amount, created=created, expires_at=created + 86_400, status=status,
-            payment_status="paid" if status == "complete" else "unpaid", payment_intent=None, invoice=None,
+            id=session_id,
+            mode="subscription",
+            client_reference_id=user_id,
+            metadata={"user_id": user_id},
+            customer=customer_id,
+            subscription=subscription_id,
+            currency=currency,
+            amount_subtotal=amount,
+            amount_total=amount,
+            created=created,
+            expires_at=created + 86_400,
+            status=status,
+            payment_status="paid" if status == "complete" else "unpaid",
+            payment_intent=None,
+            invoice=None,
             url=None if status != "open" else f"https://checkout.stripe.com/c/pay/{session_id}",
-            customer_creation="always", livemode=False, shipping_cost=None, total_details=None,
+            customer_creation="always",
+            livemode=False,
+            shipping_cost=None,
+            total_details=None,
         )
         session["customer_details"]["email"] = f"{user_id}@example.com"
         return session
@@ -109,35 +173,70 @@ class Builder:
         price = state["price"]
         item = template("subscription_item")
         item.update(
-            id=state["item_id"], price=copy.deepcopy(price), plan=self.plan(price), quantity=state["quantity"],
-            subscription=state["id"], created=state["created"], metadata={}, discounts=[], tax_rates=[],
+            id=state["item_id"],
+            price=copy.deepcopy(price),
+            plan=self.plan(price),
+            quantity=state["quantity"],
+            subscription=state["id"],
+            created=state["created"],
+            metadata={},
+            discounts=[],
+            tax_rates=[],
             billing_thresholds=None,
         )
         discounts = []
         if state.get("coupon"):
             discount = template("discount")
             discount.update(
-                id=state["discount_id"], customer=state["customer"], subscription=state["id"],
-                start=state["created"], end=None, invoice=None, invoice_item=None, checkout_session=None,
-                promotion_code=None, subscription_item=None,
+                id=state["discount_id"],
+                customer=state["customer"],
+                subscription=state["id"],
+                start=state["created"],
+                end=None,
+                invoice=None,
+                invoice_item=None,
+                checkout_session=None,
+                promotion_code=None,
+                subscription_item=None,
             )
             discount["source"] = {"coupon": copy.deepcopy(state["coupon"]), "type": "coupon"}
             discounts.append(discount)
         sub.update(
-            id=state["id"], customer=state["customer"], status=state["status"], currency=price["currency"],
-            created=state["created"], start_date=state["created"], billing_cycle_anchor=state["anchor"],
-            billing_cycle_anchor_config=None, cancel_at_period_end=state["cancel_at_period_end"],
-            cancel_at=state.get("cancel_at"), canceled_at=state.get("canceled_at"), ended_at=state.get("ended_at"),
-            trial_start=state.get("trial_start"), trial_end=state.get("trial_end"),
-            latest_invoice=state.get("latest_invoice"), metadata={"user_id": state["user_id"]},
-            livemode=False, pause_collection=None, pending_update=None, schedule=None, test_clock=None,
-            next_pending_invoice_item_invoice=None, description=None, discounts=discounts,
+            id=state["id"],
+            customer=state["customer"],
+            status=state["status"],
+            currency=price["currency"],
+            created=state["created"],
+            start_date=state["created"],
+            billing_cycle_anchor=state["anchor"],
+            billing_cycle_anchor_config=None,
+            cancel_at_period_end=state["cancel_at_period_end"],
+            cancel_at=state.get("cancel_at"),
+            canceled_at=state.get("canceled_at"),
+            ended_at=state.get("ended_at"),
+            trial_start=state.get("trial_start"),
+            trial_end=state.get("trial_end"),
+            latest_invoice=state.get("latest_invoice"),
+            metadata={"user_id": state["user_id"]},
+            livemode=False,
+            pause_collection=None,
+            pending_update=None,
+            schedule=None,
+            test_clock=None,
+            next_pending_invoice_item_invoice=None,
+            description=None,
+            discounts=discounts,
         )
         sub["cancellation_details"] = {
-            "comment": None, "feedback": None, "reason": state.get("cancellation_reason"),
+            "comment": None,
+            "feedback": None,
+            "reason": state.get("cancellation_reason"),
         }
         sub["items"].update(
-            data=[item], has_more=False, total_count=1, url=f"/v1/subscription_items?subscription={state['id']}"
+            data=[item],
+            has_more=False,
+            total_count=1,
+            url=f"/v1/subscription_items?subscription={state['id']}",
         )
         if api_version == CURRENT:
             item["current_period_start"] = state["period_start"]
@@ -157,59 +256,121 @@ class Builder:
         invoice = template("invoice")
         line = invoice["lines"]["data"][0]
         line.update(
-            id=inv["line_id"], invoice=inv["id"], amount=inv["amount_due"], currency=inv["currency"],
-            description=inv["description"], quantity=inv["quantity"], subscription=inv["subscription"],
-            period={"start": inv["period_start"], "end": inv["period_end"]}, discount_amounts=[], discounts=[],
-            subtotal=inv["amount_due"], pretax_credit_amounts=[], taxes=[], metadata={},
+            id=inv["line_id"],
+            invoice=inv["id"],
+            amount=inv["amount_due"],
+            currency=inv["currency"],
+            description=inv["description"],
+            quantity=inv["quantity"],
+            subscription=inv["subscription"],
+            period={"start": inv["period_start"], "end": inv["period_end"]},
+            discount_amounts=[],
+            discounts=[],
+            subtotal=inv["amount_due"],
+            pretax_credit_amounts=[],
+            taxes=[],
+            metadata={},
         )
         line["parent"] = {
             "type": "subscription_item_details",
             "invoice_item_details": None,
             "subscription_item_details": {
-                "invoice_item": None, "proration": inv["billing_reason"] == "subscription_update",
-                "proration_details": {"credited_items": None}, "subscription": inv["subscription"],
+                "invoice_item": None,
+                "proration": inv["billing_reason"] == "subscription_update",
+                "proration_details": {"credited_items": None},
+                "subscription": inv["subscription"],
                 "subscription_item": inv["item_id"],
             },
         }
-        line["pricing"] = {"type": "price_details", "unit_amount_decimal": str(inv["unit_amount"]),
-                           "price_details": {"price": inv["price_id"], "product": inv["product_id"]}}
+        line["pricing"] = {
+            "type": "price_details",
+            "unit_amount_decimal": str(inv["unit_amount"]),
+            "price_details": {"price": inv["price_id"], "product": inv["product_id"]},
+        }
         paid = inv["status"] == "paid"
         invoice.update(
-            id=inv["id"], customer=inv["customer"], currency=inv["currency"], status=inv["status"],
-            amount_due=inv["amount_due"], amount_paid=inv["amount_due"] if paid else 0,
-            amount_remaining=0 if paid else inv["amount_due"], subtotal=inv["amount_due"],
-            subtotal_excluding_tax=inv["amount_due"], total=inv["amount_due"], total_excluding_tax=inv["amount_due"],
-            billing_reason=inv["billing_reason"], attempt_count=inv["attempt_count"],
-            attempted=inv["attempt_count"] > 0, auto_advance=not paid and inv["status"] == "open",
-            next_payment_attempt=inv.get("next_payment_attempt"), created=inv["created"],
-            effective_at=inv["finalized_at"], period_start=inv["period_start"], period_end=inv["period_end"],
-            hosted_invoice_url=None if inv["status"] == "draft" else f"https://invoice.stripe.com/i/{inv['id']}",
-            invoice_pdf=None, number=inv["number"], last_finalization_error=None, livemode=False,
-            metadata={}, due_date=None, from_invoice=None, latest_revision=None, test_clock=None,
-            automatically_finalizes_at=None, webhooks_delivered_at=inv["created"], customer_email=inv["email"],
-            discounts=[], total_discount_amounts=[], total_taxes=[], total_pretax_credit_amounts=[],
-            starting_balance=0, ending_balance=0 if inv["status"] != "draft" else None, amount_overpaid=0,
-            amount_shipping=0, shipping_cost=None, shipping_details=None, receipt_number=None,
+            id=inv["id"],
+            customer=inv["customer"],
+            currency=inv["currency"],
+            status=inv["status"],
+            amount_due=inv["amount_due"],
+            amount_paid=inv["amount_due"] if paid else 0,
+            amount_remaining=0 if paid else inv["amount_due"],
+            subtotal=inv["amount_due"],
+            subtotal_excluding_tax=inv["amount_due"],
+            total=inv["amount_due"],
+            total_excluding_tax=inv["amount_due"],
+            billing_reason=inv["billing_reason"],
+            attempt_count=inv["attempt_count"],
+            attempted=inv["attempt_count"] > 0,
+            auto_advance=not paid and inv["status"] == "open",
+            next_payment_attempt=inv.get("next_payment_attempt"),
+            created=inv["created"],
+            effective_at=inv["finalized_at"],
+            period_start=inv["period_start"],
+            period_end=inv["period_end"],
+            hosted_invoice_url=None
+            if inv["status"] == "draft"
+            else f"https://invoice.stripe.com/i/{inv['id']}",
+            invoice_pdf=None,
+            number=inv["number"],
+            last_finalization_error=None,
+            livemode=False,
+            metadata={},
+            due_date=None,
+            from_invoice=None,
+            latest_revision=None,
+            test_clock=None,
+            automatically_finalizes_at=None,
+            webhooks_delivered_at=inv["created"],
+            customer_email=inv["email"],
+            discounts=[],
+            total_discount_amounts=[],
+            total_taxes=[],
+            total_pretax_credit_amounts=[],
+            starting_balance=0,
+            ending_balance=0 if inv["status"] != "draft" else None,
+            amount_overpaid=0,
+            amount_shipping=0,
+            shipping_cost=None,
+            shipping_details=None,
+            receipt_number=None,
         )
         invoice["status_transitions"] = {
-            "finalized_at": inv["finalized_at"], "marked_uncollectible_at": None,
-            "paid_at": inv.get("paid_at"), "voided_at": None,
+            "finalized_at": inv["finalized_at"],
+            "marked_uncollectible_at": None,
+            "paid_at": inv.get("paid_at"),
+            "voided_at": None,
         }
         invoice["lines"].update(has_more=False, total_count=1, url=f"/v1/invoices/{inv['id']}/lines")
         payment = template("invoice_payment")
         payment.update(
-            id=inv["invoice_payment_id"], invoice=inv["id"], amount_requested=inv["amount_due"],
-            amount_paid=inv["amount_due"] if paid else None, currency=inv["currency"], created=inv["created"],
-            is_default=True, livemode=False, status="paid" if paid else "open",
+            id=inv["invoice_payment_id"],
+            invoice=inv["id"],
+            amount_requested=inv["amount_due"],
+            amount_paid=inv["amount_due"] if paid else None,
+            currency=inv["currency"],
+            created=inv["created"],
+            is_default=True,
+            livemode=False,
+            status="paid" if paid else "open",
             payment={"type": "payment_intent", "payment_intent": inv["payment_intent"]},
             status_transitions={"canceled_at": None, "paid_at": inv.get("paid_at")},
         )
-        invoice["payments"] = {"object": "list", "data": [payment], "has_more": False,
-                               "url": f"/v1/invoice_payments?invoice={inv['id']}"}
+        invoice["payments"] = {
+            "object": "list",
+            "data": [payment],
+            "has_more": False,
+            "url": f"/v1/invoice_payments?invoice={inv['id']}",
+        }
         if api_version == CURRENT:
             invoice["parent"] = {
-                "type": "subscription_details", "quote_details": None,
-                "subscription_details": {"metadata": {"user_id": inv["user_id"]}, "subscription": inv["subscription"]},
+                "type": "subscription_details",
+                "quote_details": None,
+                "subscription_details": {
+                    "metadata": {"user_id": inv["user_id"]},
+                    "subscription": inv["subscription"],
+                },
             }
             invoice.pop("subscription", None)
         else:
@@ -223,25 +384,47 @@ class Builder:
         charge = template("charge")
         succeeded = ch["status"] == "succeeded"
         charge.update(
-            id=ch["id"], amount=ch["amount"], amount_captured=ch["amount"] if succeeded else 0,
-            amount_refunded=ch["amount_refunded"], currency=ch["currency"], customer=ch["customer"],
-            created=ch["created"], payment_intent=ch["payment_intent"], status=ch["status"], paid=succeeded,
-            captured=succeeded, refunded=ch["amount_refunded"] >= ch["amount"] and ch["amount_refunded"] > 0,
-            failure_code=ch.get("failure_code"), failure_message=ch.get("failure_message"),
-            disputed=ch["disputed"], description=ch["description"], metadata={}, livemode=False,
-            receipt_url=None, balance_transaction=None if not succeeded else ch["balance_transaction"],
-            failure_balance_transaction=None, transfer_data=None, source=None, review=None,
-            application_fee_amount=None, calculated_statement_descriptor="FADDL",
+            id=ch["id"],
+            amount=ch["amount"],
+            amount_captured=ch["amount"] if succeeded else 0,
+            amount_refunded=ch["amount_refunded"],
+            currency=ch["currency"],
+            customer=ch["customer"],
+            created=ch["created"],
+            payment_intent=ch["payment_intent"],
+            status=ch["status"],
+            paid=succeeded,
+            captured=succeeded,
+            refunded=ch["amount_refunded"] >= ch["amount"] and ch["amount_refunded"] > 0,
+            failure_code=ch.get("failure_code"),
+            failure_message=ch.get("failure_message"),
+            disputed=ch["disputed"],
+            description=ch["description"],
+            metadata={},
+            livemode=False,
+            receipt_url=None,
+            balance_transaction=None if not succeeded else ch["balance_transaction"],
+            failure_balance_transaction=None,
+            transfer_data=None,
+            source=None,
+            review=None,
+            application_fee_amount=None,
+            calculated_statement_descriptor="FADDL",
         )
         charge["billing_details"]["name"] = ch["name"]
         charge["outcome"] = {
             "type": "authorized" if succeeded else "issuer_declined",
             "network_status": "approved_by_network" if succeeded else "declined_by_network",
-            "reason": None if succeeded else ch.get("failure_code"), "seller_message": None, "advice_code": None,
-            "network_advice_code": None, "network_decline_code": None,
+            "reason": None if succeeded else ch.get("failure_code"),
+            "seller_message": None,
+            "advice_code": None,
+            "network_advice_code": None,
+            "network_decline_code": None,
         }
         charge["refunds"] = {
-            "object": "list", "data": [self.refund(r) for r in ch["refunds"]], "has_more": False,
+            "object": "list",
+            "data": [self.refund(r) for r in ch["refunds"]],
+            "has_more": False,
             "url": f"/v1/charges/{ch['id']}/refunds",
         }
         return charge
@@ -250,9 +433,17 @@ class Builder:
     def refund(rf: Obj) -> Obj:
         refund = template("refund")
         refund.update(
-            id=rf["id"], amount=rf["amount"], charge=rf["charge"], currency=rf["currency"], created=rf["created"],
-            status="succeeded", reason=rf["reason"], payment_intent=rf["payment_intent"], metadata={},
-            balance_transaction=None, customer=None,
+            id=rf["id"],
+            amount=rf["amount"],
+            charge=rf["charge"],
+            currency=rf["currency"],
+            created=rf["created"],
+            status="succeeded",
+            reason=rf["reason"],
+            payment_intent=rf["payment_intent"],
+            metadata={},
+            balance_transaction=None,
+            customer=None,
         )
         return refund
 
@@ -260,20 +451,41 @@ class Builder:
     def dispute(dp: Obj) -> Obj:
         dispute = template("dispute")
         dispute.update(
-            id=dp["id"], amount=dp["amount"], charge=dp["charge"], currency=dp["currency"], created=dp["created"],
-            status=dp["status"], reason=dp["reason"], payment_intent=dp["payment_intent"], metadata={},
-            is_charge_refundable=False, balance_transactions=[],
+            id=dp["id"],
+            amount=dp["amount"],
+            charge=dp["charge"],
+            currency=dp["currency"],
+            created=dp["created"],
+            status=dp["status"],
+            reason=dp["reason"],
+            payment_intent=dp["payment_intent"],
+            metadata={},
+            is_charge_refundable=False,
+            balance_transactions=[],
         )
         return dispute
 
-    def event(self, event_id: str, event_type: str, created: int, obj: Obj, api_version: str,
-              previous: Obj | None = None) -> Obj:
+    def event(
+        self,
+        event_id: str,
+        event_type: str,
+        created: int,
+        obj: Obj,
+        api_version: str,
+        previous: Obj | None = None,
+    ) -> Obj:
         event = template("event")
         data: Obj = {"object": obj}
         if previous:
             data["previous_attributes"] = previous
         event.update(
-            id=event_id, type=event_type, created=created, api_version=api_version, data=data, livemode=False,
-            pending_webhooks=1, request={"id": None, "idempotency_key": None},
+            id=event_id,
+            type=event_type,
+            created=created,
+            api_version=api_version,
+            data=data,
+            livemode=False,
+            pending_webhooks=1,
+            request={"id": None, "idempotency_key": None},
         )
         return event

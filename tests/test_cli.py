@@ -19,8 +19,14 @@ ROOT = Path(__file__).parents[1]
 
 
 def faddl(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "api.cli", *args], env=env, cwd=ROOT, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "api.cli", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"faddl {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -48,8 +54,13 @@ def env(tmp_path: Path) -> dict[str, str]:
 def server(env: dict[str, str]) -> Iterator[str]:
     faddl(env, "db", "upgrade")
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)], env=env, cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):
@@ -77,7 +88,9 @@ def subscription_rows(database: Path) -> list[tuple[str, str, str]]:
 
 def test_simulate_load_replay(env: dict[str, str], tmp_path: Path) -> None:
     faddl(env, "db", "upgrade")
-    faddl(env, "simulate", "--customers", "20", "--months", "6", "--seed", "3", "--out", str(tmp_path / "sim"))
+    faddl(
+        env, "simulate", "--customers", "20", "--months", "6", "--seed", "3", "--out", str(tmp_path / "sim")
+    )
     truth = json.loads((tmp_path / "sim" / "truth.json").read_text())
     lines = (tmp_path / "sim" / "events.jsonl").read_text().splitlines()
     assert len(lines) == truth["events"]
@@ -99,21 +112,41 @@ def test_events_load_reports_a_bad_line(env: dict[str, str], tmp_path: Path) -> 
     bad.write_text('{"id": "evt_1", "type": "x", "created": 1, "data": {"object": {}}}\nnot json\n')
     result = faddl(env, "events", "load", str(bad), check=False)
     assert result.returncode != 0
-    assert "bad.jsonl:2" in result.stderr and "not valid JSON" in result.stderr
+    assert "bad.jsonl:2" in result.stderr
+    assert "not valid JSON" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_post_shuffled_duplicated_concurrent_to_a_running_server(env: dict[str, str], server: str,
-                                                                 tmp_path: Path) -> None:
-    result = faddl(env, "simulate", "--customers", "15", "--months", "6", "--seed", "9", "--out",
-                   str(tmp_path / "sim"), "--post", f"{server}/api/webhooks/stripe", "--shuffle", "--duplicates",
-                   "0.3", "--concurrency", "8")
+def test_post_shuffled_duplicated_concurrent_to_a_running_server(
+    env: dict[str, str], server: str, tmp_path: Path
+) -> None:
+    result = faddl(
+        env,
+        "simulate",
+        "--customers",
+        "15",
+        "--months",
+        "6",
+        "--seed",
+        "9",
+        "--out",
+        str(tmp_path / "sim"),
+        "--post",
+        f"{server}/api/webhooks/stripe",
+        "--shuffle",
+        "--duplicates",
+        "0.3",
+        "--concurrency",
+        "8",
+    )
     assert "status 200:" in result.stderr
     truth = json.loads((tmp_path / "sim" / "truth.json").read_text())
     expected = sorted((sid, s["status"], s["price_id"]) for sid, s in truth["subscriptions"].items())
     assert subscription_rows(tmp_path / "faddl.db") == expected
     with sqlite3.connect(tmp_path / "faddl.db") as conn:
-        stored = conn.execute("SELECT count(*) FROM subscription_events WHERE source = 'stripe'").fetchone()[0]
+        stored = conn.execute("SELECT count(*) FROM subscription_events WHERE source = 'stripe'").fetchone()[
+            0
+        ]
     assert stored == truth["events"]
     worker = faddl(env, "worker", "--once")
     assert worker.returncode == 0

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     func,
@@ -33,6 +34,14 @@ __all__ = [
     "SubscriptionEvent",
     "SubscriptionUsage",
     "UserSubscription",
+    "charges",
+    "customers",
+    "disputes",
+    "payment_history",
+    "refunds",
+    "subscription_events",
+    "subscription_usage",
+    "user_subscriptions",
 ]
 
 # One convention for constraint names, so Alembic migrations name them the same on every database.
@@ -238,9 +247,27 @@ class SubscriptionUsage(Base):
     updated_at: Mapped[datetime] = mapped_column(TZDateTime, server_default=func.now(), onupdate=func.now())
 
     __table_args__ = (
-        UniqueConstraint("user_id", "feature", "period_start", name="uq_subscription_usage_user_feature_period"),
+        UniqueConstraint(
+            "user_id", "feature", "period_start", name="uq_subscription_usage_user_feature_period"
+        ),
     )
 
+
+def _table(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+# Core tables, for the hot paths that run SQL without the ORM.
+subscription_events = _table(SubscriptionEvent)
+customers = _table(Customer)
+user_subscriptions = _table(UserSubscription)
+payment_history = _table(PaymentHistory)
+charges = _table(Charge)
+refunds = _table(Refund)
+disputes = _table(Dispute)
+subscription_usage = _table(SubscriptionUsage)
 
 PER_USER_TABLES = (
     "customers",

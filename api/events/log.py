@@ -13,17 +13,18 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Insert, and_, select, update
+from sqlalchemy import Table, and_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.db.models import SubscriptionEvent
+from api.db.models import subscription_events as events
 from api.events.model import ParsedEvent, parse_event
 
 __all__ = [
     "EventStatus",
     "StoredState",
     "dialect_insert",
+    "events",
     "events_for_objects",
     "insert_event",
     "insert_service_event",
@@ -33,8 +34,6 @@ __all__ = [
     "retry_delay",
     "stored_state",
 ]
-
-events = SubscriptionEvent.__table__
 
 
 class EventStatus(StrEnum):
@@ -54,10 +53,11 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def dialect_insert(conn: AsyncConnection, table: Any) -> Insert:
+def dialect_insert(conn: AsyncConnection, table: Table) -> postgresql.Insert | sqlite.Insert:
     """``INSERT`` with ``ON CONFLICT`` support for the connected database."""
-    module = sqlite if conn.dialect.name == "sqlite" else postgresql
-    return module.insert(table)  # type: ignore[no-any-return]
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert(table)
+    return postgresql.insert(table)
 
 
 async def insert_event(
@@ -175,9 +175,13 @@ async def record_failure(
     state = await stored_state(conn, event.event_id, lock=True)
     attempts = (state.attempts if state else 0) + 1
     status = EventStatus.DEAD if attempts >= max_attempts else EventStatus.FAILED
-    retry_at = None if status is EventStatus.DEAD else now() + retry_delay(attempts, base_seconds, max_seconds)
+    retry_at = (
+        None if status is EventStatus.DEAD else now() + retry_delay(attempts, base_seconds, max_seconds)
+    )
     if state is None:
-        await insert_event(conn, event, status=status, attempts=attempts, last_error=error, next_retry_at=retry_at)
+        await insert_event(
+            conn, event, status=status, attempts=attempts, last_error=error, next_retry_at=retry_at
+        )
     else:
         await conn.execute(
             update(events)
@@ -193,7 +197,11 @@ async def events_for_objects(
     """Stripe events about any of ``object_ids`` created in the same second (a tie group)."""
     rows = await conn.execute(
         select(events.c.payload).where(
-            and_(events.c.object_id.in_(list(object_ids)), events.c.created == created, events.c.source == "stripe")
+            and_(
+                events.c.object_id.in_(list(object_ids)),
+                events.c.created == created,
+                events.c.source == "stripe",
+            )
         )
     )
     return [parse_event(row.payload) for row in rows]

@@ -104,7 +104,9 @@ class EventProcessor:
             if is_database_unavailable(exc):
                 raise DatabaseUnavailable(_describe(exc)) from exc
             error = _describe(exc)
-            logger.warning("event processing failed", event_id=event.event_id, event_type=event.type, error=error)
+            logger.warning(
+                "event processing failed", event_id=event.event_id, event_type=event.type, error=error
+            )
         return await self._record_failure(event, error)
 
     async def _record_failure(self, event: ParsedEvent, error: str) -> Outcome:
@@ -155,7 +157,9 @@ class EventProcessor:
         async with self.db.read() as conn:
             rows = await conn.execute(
                 select(log.events.c.payload)
-                .where(and_(log.events.c.status == EventStatus.FAILED, log.events.c.next_retry_at <= log.now()))
+                .where(
+                    and_(log.events.c.status == EventStatus.FAILED, log.events.c.next_retry_at <= log.now())
+                )
                 .order_by(log.events.c.next_retry_at)
                 .limit(limit)
             )
@@ -167,7 +171,9 @@ class EventProcessor:
                 counts[outcome] = counts.get(outcome, 0) + 1
         return counts
 
-    async def replay(self, progress: Callable[[int], None] | None = None, batch: int = 2000) -> ReplayReport:
+    async def replay(
+        self, progress: Callable[[int], object] | None = None, batch: int = 2000
+    ) -> ReplayReport:
         """Rebuild every projection table from the event log alone, in one transaction (readers see
         the old state until it commits). Events are applied in ``created`` order, though the result
         does not depend on it. An event that fails is marked ``failed`` for the worker; a failed one

@@ -3,13 +3,13 @@ snapshot is terminal, and its status order for same-second ties."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table
 
-from api.db.models import Charge, Customer, Dispute, PaymentHistory, Refund, UserSubscription
+from api.db.models import charges, customers, disputes, payment_history, refunds, user_subscriptions
 from api.projections import stripe_objects as so
 
 __all__ = ["KINDS", "Kind"]
@@ -28,12 +28,12 @@ class Kind:
     """The column holding the Stripe id (unique)."""
     row: Callable[[Obj, str], Obj]
     """Object and event type -> column values."""
-    terminal: Callable[[Obj], bool]
+    terminal: Callable[[Mapping[Any, Any]], bool]
     """Row values -> whether nothing non-terminal may replace them."""
     rank: Callable[[Obj], tuple[int, ...]]
     """Row values -> status progression, used only to break same-second ties."""
 
-    def key_of(self, values: Obj) -> str:
+    def key_of(self, values: Mapping[Any, Any]) -> str:
         return str(values[self.key])
 
 
@@ -48,8 +48,13 @@ _INVOICE_STATUS = _order("draft", "open", "uncollectible", "void", "paid")
 _CHARGE_STATUS = _order("pending", "failed", "succeeded")
 _REFUND_STATUS = _order("pending", "requires_action", "failed", "canceled", "succeeded")
 _DISPUTE_STATUS = _order(
-    "warning_needs_response", "needs_response", "warning_under_review", "under_review",
-    "warning_closed", "won", "lost",
+    "warning_needs_response",
+    "needs_response",
+    "warning_under_review",
+    "under_review",
+    "warning_closed",
+    "won",
+    "lost",
 )
 
 
@@ -67,32 +72,50 @@ KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in (
         Kind(
-            "customer", Customer.__table__, "stripe_customer_id", so.customer_row,
+            "customer",
+            customers,
+            "stripe_customer_id",
+            so.customer_row,
             terminal=lambda v: bool(v["deleted"]),
             rank=lambda v: (int(bool(v["deleted"])),),
         ),
         Kind(
-            "subscription", UserSubscription.__table__, "stripe_subscription_id", so.subscription_row,
+            "subscription",
+            user_subscriptions,
+            "stripe_subscription_id",
+            so.subscription_row,
             terminal=lambda v: v["status"] in ("canceled", "incomplete_expired"),
             rank=lambda v: (_sub_rank(v), int(v["cancel_at_period_end"])),
         ),
         Kind(
-            "invoice", PaymentHistory.__table__, "stripe_invoice_id", so.invoice_row,
+            "invoice",
+            payment_history,
+            "stripe_invoice_id",
+            so.invoice_row,
             terminal=lambda v: v["status"] in ("paid", "void"),
             rank=lambda v: (_inv_rank(v), v["attempt_count"], v["amount_paid"]),
         ),
         Kind(
-            "charge", Charge.__table__, "stripe_charge_id", so.charge_row,
+            "charge",
+            charges,
+            "stripe_charge_id",
+            so.charge_row,
             terminal=lambda v: False,
             rank=lambda v: (_charge_rank(v), v["amount_refunded"], int(v["disputed"])),
         ),
         Kind(
-            "refund", Refund.__table__, "stripe_refund_id", so.refund_row,
+            "refund",
+            refunds,
+            "stripe_refund_id",
+            so.refund_row,
             terminal=lambda v: False,
             rank=lambda v: (_refund_rank(v),),
         ),
         Kind(
-            "dispute", Dispute.__table__, "stripe_dispute_id", so.dispute_row,
+            "dispute",
+            disputes,
+            "stripe_dispute_id",
+            so.dispute_row,
             terminal=lambda v: v["status"] in ("won", "lost", "warning_closed"),
             rank=lambda v: (_dispute_rank(v),),
         ),

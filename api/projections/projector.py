@@ -14,7 +14,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.db.models import Charge, Customer, Dispute, PaymentHistory, Refund, UserSubscription
+from api.db.models import charges, customers, disputes, refunds
+from api.db.models import payment_history as invoices
+from api.db.models import user_subscriptions as subscriptions
 from api.events.log import events_for_objects, insert_service_event
 from api.events.model import ParsedEvent
 from api.projections import stripe_objects as so
@@ -64,12 +66,6 @@ HANDLED_TYPES = frozenset(
     }
 )
 
-customers = Customer.__table__
-subscriptions = UserSubscription.__table__
-invoices = PaymentHistory.__table__
-charges = Charge.__table__
-refunds = Refund.__table__
-disputes = Dispute.__table__
 
 PROJECTION_TABLES = (customers, subscriptions, invoices, charges, refunds, disputes)
 """Everything :func:`apply_event` writes, and so everything replay rebuilds."""
@@ -242,7 +238,9 @@ async def _write(conn: AsyncConnection, candidate: _Candidate, *, insert: bool) 
         key = values.pop(kind.key)
         await conn.execute(update(table).where(table.c[kind.key] == key).values(**values))
     if kind.name == "invoice":
-        await _refresh_invoice_failure(conn, invoices.c.stripe_invoice_id == candidate.values["stripe_invoice_id"])
+        await _refresh_invoice_failure(
+            conn, invoices.c.stripe_invoice_id == candidate.values["stripe_invoice_id"]
+        )
 
 
 async def _after_apply(
@@ -265,7 +263,9 @@ async def _after_apply(
                 update(table)
                 .where(and_(table.c.stripe_charge_id == charge_id, table.c.stripe_customer_id.is_(None)))
                 .values(
-                    stripe_customer_id=_scalar(charges.c.stripe_customer_id, charges.c.stripe_charge_id == charge_id),
+                    stripe_customer_id=_scalar(
+                        charges.c.stripe_customer_id, charges.c.stripe_charge_id == charge_id
+                    ),
                     user_id=func.coalesce(
                         table.c.user_id, _scalar(charges.c.user_id, charges.c.stripe_charge_id == charge_id)
                     ),
@@ -280,7 +280,9 @@ async def _refresh_invoice_failure(conn: AsyncConnection, which: ColumnElement[b
     function of the stored charges, so it does not depend on which event came first)."""
     newest_failed = (
         select(charges.c.failure_code, charges.c.failure_message)
-        .where(and_(charges.c.payment_intent_id == invoices.c.payment_intent_id, charges.c.status == "failed"))
+        .where(
+            and_(charges.c.payment_intent_id == invoices.c.payment_intent_id, charges.c.status == "failed")
+        )
         .order_by(charges.c.created.desc(), charges.c.stripe_charge_id.desc())
         .limit(1)
     )
@@ -296,9 +298,7 @@ async def _refresh_invoice_failure(conn: AsyncConnection, which: ColumnElement[b
     )
 
 
-async def _link_user(
-    conn: AsyncConnection, customer_id: str, user_id: str, *, authoritative: bool
-) -> None:
+async def _link_user(conn: AsyncConnection, customer_id: str, user_id: str, *, authoritative: bool) -> None:
     """Record that ``customer_id`` belongs to ``user_id`` and give that user every row of the
     customer that had none. A claim from a checkout session or a subscription fills a missing link;
     only the customer's own metadata replaces an existing one."""
@@ -353,8 +353,10 @@ async def _record_escalations(conn: AsyncConnection, event: ParsedEvent, attempt
     if event.type == "invoice.payment_failed":
         attempts = obj.get("attempt_count")
         before = previous.get("attempt_count")
-        if isinstance(attempts, int) and attempts >= attempts_threshold and (
-            attempts == attempts_threshold or (isinstance(before, int) and before < attempts_threshold)
+        if (
+            isinstance(attempts, int)
+            and attempts >= attempts_threshold
+            and (attempts == attempts_threshold or (isinstance(before, int) and before < attempts_threshold))
         ):
             reason = "payment_attempts"
             details = {
@@ -379,8 +381,14 @@ async def _record_escalations(conn: AsyncConnection, event: ParsedEvent, attempt
         event_id=f"faddl_esc_{event.event_id}",
         event_type=ESCALATION_EVENT,
         created=event.created,
-        data={"object": {"reason": reason, "customer": event.customer_id, "source_event": event.event_id,
-                         **details}},
+        data={
+            "object": {
+                "reason": reason,
+                "customer": event.customer_id,
+                "source_event": event.event_id,
+                **details,
+            }
+        },
         object_id=event.object_id,
         customer_id=event.customer_id,
     )

@@ -53,7 +53,9 @@ class WebhookController(Controller):
                 detail="No webhook secret is configured (STRIPE_WEBHOOK_SECRET); the event was not accepted.",
             )
         try:
-            verify_signature(payload, request.headers.get("stripe-signature"), secrets, settings.webhook_tolerance_seconds)
+            verify_signature(
+                payload, request.headers.get("stripe-signature"), secrets, settings.webhook_tolerance_seconds
+            )
             event = parse_event(payload)
         except (SignatureRejected, InvalidEvent) as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from None

@@ -46,7 +46,12 @@ def verify_signature(payload: str, header: str | None, secrets: Sequence[str], t
             )
         return
     if any("tolerance" in reason for reason in reasons):
-        raise SignatureRejected(f"Stripe-Signature timestamp is older than {tolerance} s (a stale or replayed delivery).")
-    if any("Unable to extract" in reason or "No signatures found with expected scheme" in reason for reason in reasons):
+        raise SignatureRejected(
+            f"Stripe-Signature timestamp is older than {tolerance} s (a stale or replayed delivery)."
+        )
+    if any(
+        "Unable to extract" in reason or "No signatures found with expected scheme" in reason
+        for reason in reasons
+    ):
         raise SignatureRejected("Malformed Stripe-Signature header: expected `t=<timestamp>,v1=<signature>`.")
     raise SignatureRejected("Stripe-Signature does not match the body for any configured webhook secret.")

@@ -54,6 +54,10 @@ def test_downgrade_to_base_and_upgrade_again(settings: Settings) -> None:
     assert asyncio.run(_tables(settings)) <= {"alembic_version"}
     upgrade(settings)
     upgrade(settings)  # idempotent
-    assert {"subscription_events", "user_subscriptions", "payment_history", "subscription_usage", "customers"} <= (
-        asyncio.run(_tables(settings))
-    )
+    assert {
+        "subscription_events",
+        "user_subscriptions",
+        "payment_history",
+        "subscription_usage",
+        "customers",
+    } <= (asyncio.run(_tables(settings)))

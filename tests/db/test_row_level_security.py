@@ -39,10 +39,13 @@ async def test_user_sees_only_own_rows(postgres: Settings) -> None:
             assert [r.user_id for r in await conn.execute(select(invoices))] == ["user_a"]
             assert [r.user_id for r in await conn.execute(select(customers))] == ["user_a"]
             # Even asking for the other user's row by id finds nothing.
-            found = await conn.execute(select(subscriptions).where(subscriptions.c.stripe_subscription_id == "sub_user_b"))
+            found = await conn.execute(
+                select(subscriptions).where(subscriptions.c.stripe_subscription_id == "sub_user_b")
+            )
             assert found.all() == []
-            changed = await conn.execute(update(subscriptions).where(subscriptions.c.user_id == "user_b")
-                                         .values(status="canceled"))
+            changed = await conn.execute(
+                update(subscriptions).where(subscriptions.c.user_id == "user_b").values(status="canceled")
+            )
             assert changed.rowcount == 0
         async with db.user_bound("nobody") as conn:
             assert (await conn.execute(select(subscriptions))).all() == []
@@ -58,8 +61,15 @@ async def test_user_cannot_write_rows_for_someone_else(postgres: Settings) -> No
     try:
         with pytest.raises(DBAPIError, match="row-level security"):
             async with db.user_bound("user_a") as conn:
-                await conn.execute(insert(customers).values(
-                    stripe_customer_id="cus_X", user_id="user_b", deleted=False, last_event_id="", last_event_created=0))
+                await conn.execute(
+                    insert(customers).values(
+                        stripe_customer_id="cus_X",
+                        user_id="user_b",
+                        deleted=False,
+                        last_event_id="",
+                        last_event_created=0,
+                    )
+                )
     finally:
         await db.dispose()
 

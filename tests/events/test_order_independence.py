@@ -9,7 +9,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
@@ -55,7 +57,9 @@ _BASELINE: dict[str, Any] = {}
     order=st.permutations(range(len(SMALL_BODIES))),
     duplicates=st.lists(st.integers(0, len(SMALL_BODIES) - 1), max_size=25),
 )
-def test_any_permutation_with_any_duplicates_gives_the_in_order_state(order: list[int], duplicates: list[int]) -> None:
+def test_any_permutation_with_any_duplicates_gives_the_in_order_state(
+    order: list[int], duplicates: list[int]
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         if not _BASELINE:
@@ -73,15 +77,19 @@ def test_in_order_state_matches_the_simulators_truth(tmp_path: Path) -> None:
     from api.projections.projector import subscriptions
 
     names = [c.name for c in subscriptions.c if c.name not in ("id", "updated_at")]
-    found = {row[names.index("stripe_subscription_id")]: {c: row[names.index(c)] for c in columns}
-             for row in state["user_subscriptions"]}
+    found = {
+        row[names.index("stripe_subscription_id")]: {c: row[names.index(c)] for c in columns}
+        for row in state["user_subscriptions"]
+    }
     for sub_id, truth in SMALL_TRUTH["subscriptions"].items():
         assert found[sub_id]["status"] == truth["status"]
         assert found[sub_id]["price_id"] == truth["price_id"]
         assert found[sub_id]["user_id"] == truth["user_id"]
 
 
-async def test_live_shuffled_concurrent_http_equals_replay_equals_in_order(settings: Settings, tmp_path: Path) -> None:
+async def test_live_shuffled_concurrent_http_equals_replay_equals_in_order(
+    settings: Settings, tmp_path: Path
+) -> None:
     """Over HTTP, 16 deliveries in flight, shuffled with 30% duplicates, on each database."""
     events, truth = simulate(SimConfig(customers=25, months=8, seed=5))
     bodies = [json.dumps(e) for e in events]
@@ -98,8 +106,9 @@ async def test_live_shuffled_concurrent_http_equals_replay_equals_in_order(setti
         async def worker() -> None:
             while queue:
                 body = queue.pop()
-                response = await client.post("/api/webhooks/stripe", content=body.encode(),
-                                             headers={"Stripe-Signature": sign(body)})
+                response = await client.post(
+                    "/api/webhooks/stripe", content=body.encode(), headers={"Stripe-Signature": sign(body)}
+                )
                 assert response.status_code == 200, response.text
 
         await asyncio.gather(*(worker() for _ in range(16)))

@@ -51,8 +51,11 @@ async def test_processed_then_duplicate_is_a_noop(client: AsyncTestClient[Any], 
 
 
 async def test_unknown_event_type_is_stored_as_ignored(client: AsyncTestClient[Any], db: Database) -> None:
-    event = make_event("radar.early_fraud_warning.created", {"id": "issfr_1", "object": "radar.early_fraud_warning"},
-                       event_id="evt_unknown")
+    event = make_event(
+        "radar.early_fraud_warning.created",
+        {"id": "issfr_1", "object": "radar.early_fraud_warning"},
+        event_id="evt_unknown",
+    )
     response = await post_event(client, event)
     assert response.status_code == 200
     assert response.json()["outcome"] == "ignored"
@@ -61,8 +64,9 @@ async def test_unknown_event_type_is_stored_as_ignored(client: AsyncTestClient[A
     assert row.processed_at is not None
 
 
-async def test_processing_failure_is_stored_as_failed_and_answered_2xx(client: AsyncTestClient[Any],
-                                                                       db: Database) -> None:
+async def test_processing_failure_is_stored_as_failed_and_answered_2xx(
+    client: AsyncTestClient[Any], db: Database
+) -> None:
     response = await post_event(client, broken_event())
     assert response.status_code == 200
     assert response.json()["outcome"] == "failed"
@@ -75,7 +79,9 @@ async def test_processing_failure_is_stored_as_failed_and_answered_2xx(client: A
 
 
 async def test_failed_event_becomes_dead_after_the_last_attempt(db: Database) -> None:
-    settings = db.settings.__class__(**{**db.settings.__dict__, "retry_max_attempts": 3, "retry_base_seconds": 0})
+    settings = db.settings.__class__(
+        **{**db.settings.__dict__, "retry_max_attempts": 3, "retry_base_seconds": 0}
+    )
     processor = EventProcessor(db, settings)
     event = parse_event(__import__("json").dumps(broken_event("evt_dies")))
     assert await processor.ingest(event) is Outcome.FAILED
@@ -86,7 +92,9 @@ async def test_failed_event_becomes_dead_after_the_last_attempt(db: Database) ->
     assert await processor.retry_due() == {}  # dead events are left for a person
 
 
-async def test_worker_retries_only_when_due_and_recovers(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_worker_retries_only_when_due_and_recovers(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     processor = EventProcessor(db, db.settings)
     real_apply = processing.apply_event
     failures = {"left": 1}
@@ -98,8 +106,11 @@ async def test_worker_retries_only_when_due_and_recovers(db: Database, monkeypat
         await real_apply(conn, event, **kwargs)
 
     monkeypatch.setattr(processing, "apply_event", flaky_apply)
-    event = parse_event(__import__("json").dumps(make_event("customer.subscription.created", subscription(),
-                                                            event_id="evt_flaky")))
+    event = parse_event(
+        __import__("json").dumps(
+            make_event("customer.subscription.created", subscription(), event_id="evt_flaky")
+        )
+    )
     assert await processor.ingest(event) is Outcome.FAILED
     assert await processor.retry_due() == {}  # not due yet
     async with db.write() as conn:

@@ -7,10 +7,25 @@ import itertools
 from api.projections.ordering import Snapshot, follows, newest
 
 
-def snap(event_id: str, created: int, status: str, previous: dict[str, object] | None = None, *,
-         terminal: bool = False, rank: int = 0, **fields: object) -> Snapshot:
-    return Snapshot(event_id, created, "customer.subscription.updated", {"status": status, **fields},
-                    previous or {}, terminal=terminal, rank=(rank,))
+def snap(
+    event_id: str,
+    created: int,
+    status: str,
+    previous: dict[str, object] | None = None,
+    *,
+    terminal: bool = False,
+    rank: int = 0,
+    **fields: object,
+) -> Snapshot:
+    return Snapshot(
+        event_id,
+        created,
+        "customer.subscription.updated",
+        {"status": status, **fields},
+        previous or {},
+        terminal=terminal,
+        rank=(rank,),
+    )
 
 
 def test_later_created_wins() -> None:
@@ -37,7 +52,9 @@ def test_same_second_chain_follows_previous_attributes_not_ids() -> None:
 
 def test_nested_previous_attributes_match_partially() -> None:
     before = snap("evt_a", 5, "active", items={"data": [{"quantity": 1}], "object": "list"}, plan="x")
-    after = snap("evt_b", 5, "active", {"items": {"data": [{"quantity": 1}]}}, items={"data": [{"quantity": 3}]})
+    after = snap(
+        "evt_b", 5, "active", {"items": {"data": [{"quantity": 1}]}}, items={"data": [{"quantity": 3}]}
+    )
     assert follows(after, before)
     assert newest([after, before]) is after
 

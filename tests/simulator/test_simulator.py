@@ -13,7 +13,9 @@ from simulator.delivery import delivery_plan
 from simulator.engine import SimConfig, simulate
 from simulator.objects import CURRENT, LEGACY
 
-FIXTURES = json.loads((Path(__file__).parents[2] / "simulator" / "stripe_fixtures.json").read_text())["resources"]
+FIXTURES = json.loads((Path(__file__).parents[2] / "simulator" / "stripe_fixtures.json").read_text())[
+    "resources"
+]
 SHARED = Path(__file__).parents[3] / "shared" / "stripe" / "fixtures3.json"
 
 # Fields of the older API shape that Stripe's current fixtures no longer carry.
@@ -40,16 +42,28 @@ def test_events_are_in_created_order_with_unique_ids() -> None:
 
 def test_history_covers_the_billing_life() -> None:
     types = Counter(e["type"] for e in EVENTS)
-    for expected in ("checkout.session.completed", "checkout.session.expired", "customer.created",
-                     "customer.subscription.created", "customer.subscription.updated",
-                     "customer.subscription.deleted", "customer.subscription.trial_will_end", "invoice.paid",
-                     "invoice.payment_failed", "charge.succeeded", "charge.failed"):
+    for expected in (
+        "checkout.session.completed",
+        "checkout.session.expired",
+        "customer.created",
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+        "customer.subscription.trial_will_end",
+        "invoice.paid",
+        "invoice.payment_failed",
+        "charge.succeeded",
+        "charge.failed",
+    ):
         assert types[expected] > 0, expected
     assert {e["api_version"] for e in EVENTS} == {CURRENT, LEGACY}
     currencies = {e["data"]["object"].get("currency") for e in EVENTS if e["type"] == "invoice.paid"}
     assert {"usd", "eur", "gbp"} <= currencies
-    intervals = {e["data"]["object"]["items"]["data"][0]["price"]["recurring"]["interval"]
-                 for e in EVENTS if e["type"] == "customer.subscription.created"}
+    intervals = {
+        e["data"]["object"]["items"]["data"][0]["price"]["recurring"]["interval"]
+        for e in EVENTS
+        if e["type"] == "customer.subscription.created"
+    }
     assert intervals == {"month", "year"}
 
 
@@ -69,8 +83,14 @@ def test_truth_movements_add_up_every_month() -> None:
     previous: dict[str, int] = {}
     for month in TRUTH["months"]:
         for currency, moves in month["mrr_movements"].items():
-            expected = (previous.get(currency, 0) + moves["new"] + moves["reactivation"] + moves["expansion"]
-                        - moves["contraction"] - moves["churn"])
+            expected = (
+                previous.get(currency, 0)
+                + moves["new"]
+                + moves["reactivation"]
+                + moves["expansion"]
+                - moves["contraction"]
+                - moves["churn"]
+            )
             assert month["mrr"].get(currency, 0) == expected
         previous = month["mrr"]
     assert TRUTH["months"][-1]["mrr"]["usd"] > 0

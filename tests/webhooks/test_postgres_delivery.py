@@ -26,7 +26,9 @@ async def count(settings: Settings, table: Any, *where: Any) -> int:
     db = Database(settings)
     try:
         async with db.read() as conn:
-            return int((await conn.execute(select(func.count()).select_from(table).where(*where))).scalar_one())
+            return int(
+                (await conn.execute(select(func.count()).select_from(table).where(*where))).scalar_one()
+            )
     finally:
         await db.dispose()
 
@@ -35,10 +37,14 @@ async def test_same_event_twenty_times_at_once_is_stored_and_applied_once(postgr
     event = make_event("customer.subscription.created", subscription(), event_id="evt_twenty")
     body = json.dumps(event)
     async with AsyncTestClient(create_app(postgres)) as client:
-        responses = await asyncio.gather(*(
-            client.post("/api/webhooks/stripe", content=body.encode(), headers={"Stripe-Signature": sign(body)})
-            for _ in range(20)
-        ))
+        responses = await asyncio.gather(
+            *(
+                client.post(
+                    "/api/webhooks/stripe", content=body.encode(), headers={"Stripe-Signature": sign(body)}
+                )
+                for _ in range(20)
+            )
+        )
     outcomes = sorted(r.json()["outcome"] for r in responses)
     assert all(r.status_code == 200 for r in responses)
     assert outcomes == ["duplicate"] * 19 + ["processed"]
@@ -50,8 +56,15 @@ async def test_concurrent_same_second_updates_for_one_customer_keep_the_newest(p
     steps = [subscription(quantity=q) for q in range(1, 11)]
     chain = [make_event("customer.subscription.created", steps[0], created=900, event_id="evt_q01")]
     for n in range(1, 10):
-        chain.append(make_event("customer.subscription.updated", steps[n], created=900, event_id=f"evt_q{n + 1:02d}",
-                                previous={"items": steps[n - 1]["items"]}))
+        chain.append(
+            make_event(
+                "customer.subscription.updated",
+                steps[n],
+                created=900,
+                event_id=f"evt_q{n + 1:02d}",
+                previous={"items": steps[n - 1]["items"]},
+            )
+        )
     async with AsyncTestClient(create_app(postgres)) as client:
         responses = await asyncio.gather(*(post_event(client, e) for e in reversed(chain)))
     assert all(r.status_code == 200 for r in responses)
@@ -68,10 +81,16 @@ async def test_database_down_means_503_nothing_stored_and_redelivery_succeeds(po
     url = make_url(postgres.database_url)
     proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
     proxy.start()
-    proxied = Settings(**{**postgres.__dict__, "database_url": url.set(host="127.0.0.1", port=proxy.port)
-                          .render_as_string(hide_password=False)})
+    proxied = Settings(
+        **{
+            **postgres.__dict__,
+            "database_url": url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False),
+        }
+    )
     first = make_event("customer.subscription.created", subscription("sub_1", "cus_1"), event_id="evt_before")
-    second = make_event("customer.subscription.created", subscription("sub_2", "cus_2"), event_id="evt_during")
+    second = make_event(
+        "customer.subscription.created", subscription("sub_2", "cus_2"), event_id="evt_during"
+    )
     app = create_app(proxied)
     async with AsyncTestClient(app) as client:
         assert (await post_event(client, first)).status_code == 200
@@ -80,7 +99,8 @@ async def test_database_down_means_503_nothing_stored_and_redelivery_succeeds(po
         assert response.status_code == 503
         assert response.headers["retry-after"] == "10"
         assert "not stored" in response.json()["detail"]
-        assert "Traceback" not in response.text and "SELECT" not in response.text
+        assert "Traceback" not in response.text
+        assert "SELECT" not in response.text
         assert await count(postgres, events, events.c.event_id == "evt_during") == 0
 
         proxy.start()
@@ -95,8 +115,12 @@ async def test_connection_lost_mid_transaction_leaves_nothing_half_written(postg
     url = make_url(postgres.database_url)
     proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
     proxy.start()
-    proxied = Settings(**{**postgres.__dict__, "database_url": url.set(port=proxy.port)
-                          .render_as_string(hide_password=False)})
+    proxied = Settings(
+        **{
+            **postgres.__dict__,
+            "database_url": url.set(port=proxy.port).render_as_string(hide_password=False),
+        }
+    )
     app = create_app(proxied)
     db: Database = app.state.db
     armed = {"on": True}

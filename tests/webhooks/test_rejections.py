@@ -46,8 +46,9 @@ async def post_raw(client: AsyncTestClient[Any], content: bytes, headers: dict[s
         ({"Stripe-Signature": f"t={int(time.time())},v1=deadbeef"}, "does not match"),
     ],
 )
-async def test_bad_or_missing_signature(client: AsyncTestClient[Any], settings: Settings, headers: dict[str, str],
-                                        message: str) -> None:
+async def test_bad_or_missing_signature(
+    client: AsyncTestClient[Any], settings: Settings, headers: dict[str, str], message: str
+) -> None:
     response = await post_raw(client, body().encode(), headers)
     assert response.status_code == 400
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -66,7 +67,9 @@ async def test_signature_with_another_secret(client: AsyncTestClient[Any], setti
 async def test_tampered_body(client: AsyncTestClient[Any], settings: Settings) -> None:
     payload = body()
     header = sign(payload)
-    response = await post_raw(client, payload.replace("active", "canceled").encode(), {"Stripe-Signature": header})
+    response = await post_raw(
+        client, payload.replace("active", "canceled").encode(), {"Stripe-Signature": header}
+    )
     assert response.status_code == 400
     assert await stored_count(settings) == 0
 
@@ -107,8 +110,9 @@ async def test_within_tolerance_is_accepted(client: AsyncTestClient[Any]) -> Non
         ('{"id": "evt_1", "type": "x", "created": 1, "data": {}}', "no `data.object`"),
     ],
 )
-async def test_malformed_event_with_valid_signature(client: AsyncTestClient[Any], settings: Settings, payload: str,
-                                                    message: str) -> None:
+async def test_malformed_event_with_valid_signature(
+    client: AsyncTestClient[Any], settings: Settings, payload: str, message: str
+) -> None:
     response = await post_raw(client, payload.encode(), {"Stripe-Signature": sign(payload)})
     assert response.status_code == 400
     assert message in response.json()["detail"]
@@ -144,15 +148,18 @@ async def test_secret_rotation_accepts_either_secret(tmp_path: Any) -> None:
     await asyncio.to_thread(upgrade, settings)
     async with AsyncTestClient(create_app(settings)) as client:
         for secret in ("whsec_old", "whsec_new"):
-            response = await post_event(client, make_event("customer.subscription.updated", subscription()), secret=secret)
+            response = await post_event(
+                client, make_event("customer.subscription.updated", subscription()), secret=secret
+            )
             assert response.status_code == 200, response.text
         # Stripe sends one v1 per secret during a rotation: a header with both verifies.
         payload = json.dumps(make_event("customer.subscription.updated", subscription()))
         both = sign(payload, "whsec_old") + "," + sign(payload, "whsec_new").split(",", 1)[1]
         response = await post_raw(client, payload.encode(), {"Stripe-Signature": both})
         assert response.status_code == 200
-        response = await post_event(client, make_event("customer.subscription.updated", subscription()),
-                                    secret="whsec_retired")
+        response = await post_event(
+            client, make_event("customer.subscription.updated", subscription()), secret="whsec_retired"
+        )
         assert response.status_code == 400
 
 
