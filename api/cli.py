@@ -20,7 +20,7 @@ import msgspec
 from tqdm import tqdm
 
 from api.db.engine import Database
-from api.events.model import InvalidEvent, parse_event
+from api.events.model import InvalidEvent, ParsedEvent, parse_event
 from api.events.processing import EventProcessor, Outcome
 from api.logs import configure_logging
 from api.settings import Settings, get_settings
@@ -162,6 +162,17 @@ def events() -> None:
     """The event log."""
 
 
+async def _load(processor: EventProcessor, parsed: list[ParsedEvent], chunk: int = 500) -> dict[str, int]:
+    """Store and process events in ``created`` order, ``chunk`` to a transaction; outcome counts."""
+    counts: dict[str, int] = {}
+    with tqdm(total=len(parsed), unit="event", desc="load", disable=None) as bar:
+        for start in range(0, len(parsed), chunk):
+            for outcome in await processor.ingest_many(parsed[start : start + chunk]):
+                counts[outcome.value] = counts.get(outcome.value, 0) + 1
+            bar.update(min(chunk, len(parsed) - start))
+    return counts
+
+
 def _read_events(path: Path) -> Iterator[tuple[int, str]]:
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
@@ -176,16 +187,15 @@ def events_load(file: Path) -> None:
     settings = _settings()
     lines = list(_read_events(file))
 
+    events_parsed = []
+    for number, line in lines:
+        try:
+            events_parsed.append(parse_event(line))
+        except InvalidEvent as exc:
+            raise click.ClickException(f"{file}:{number}: {exc}") from exc
+
     async def work(processor: EventProcessor) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for number, line in tqdm(lines, unit="event", desc="load", disable=None):
-            try:
-                event = parse_event(line)
-            except InvalidEvent as exc:
-                raise click.ClickException(f"{file}:{number}: {exc}") from exc
-            outcome = await processor.ingest(event)
-            counts[outcome.value] = counts.get(outcome.value, 0) + 1
-        return counts
+        return await _load(processor, events_parsed)
 
     started = time.perf_counter()
     counts = _with_processor(settings, work)
@@ -197,12 +207,8 @@ def events_load(file: Path) -> None:
 
 # -- simulator -----------------------------------------------------------------------------------
 @main.command()
-@click.option(
-    "--customers", default=100, show_default=True, type=click.IntRange(1), help="Customers to simulate."
-)
-@click.option(
-    "--months", default=12, show_default=True, type=click.IntRange(1, 240), help="Months of history."
-)
+@click.option("--customers", default=100, show_default=True, type=click.IntRange(1), help="Customers to simulate.")
+@click.option("--months", default=12, show_default=True, type=click.IntRange(1, 240), help="Months of history.")
 @click.option("--seed", default=1, show_default=True, type=int, help="Random seed (same seed, same history).")
 @click.option(
     "--start",
@@ -211,13 +217,9 @@ def events_load(file: Path) -> None:
     type=click.DateTime(["%Y-%m-%d"]),
     help="First day of the history.",
 )
-@click.option(
-    "--out", type=click.Path(file_okay=False, path_type=Path), help="Write events.jsonl and truth.json here."
-)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write events.jsonl and truth.json here.")
 @click.option("--post", "post_url", help="Deliver the events, signed, to this webhook URL.")
-@click.option(
-    "--secret", help="Signing secret for --post (default: STRIPE_WEBHOOK_SECRET, or the demo secret)."
-)
+@click.option("--secret", help="Signing secret for --post (default: STRIPE_WEBHOOK_SECRET, or the demo secret).")
 @click.option(
     "--duplicates",
     default=0.0,
@@ -275,9 +277,7 @@ def simulate(
         plan = delivery_plan(bodies, duplicates=duplicates, shuffle=shuffle, seed=seed)
         with tqdm(total=len(plan), unit="event", desc="deliver", disable=None) as bar:
             report = asyncio.run(
-                deliver(
-                    post_url, plan, secret=signing, concurrency=concurrency, on_sent=lambda: bar.update(1)
-                )
+                deliver(post_url, plan, secret=signing, concurrency=concurrency, on_sent=lambda: bar.update(1))
             )
         statuses = ", ".join(f"{code}: {n}" for code, n in sorted(report.statuses.items()))
         errors = ", ".join(f"{name}: {n}" for name, n in sorted(report.errors.items()))
@@ -332,9 +332,7 @@ def run(host: str, port: int, demo_customers: int) -> None:
     if demo_customers and _with_processor(settings, log_size) == 0:
         months = 12
         start = _demo_start(months)
-        click.echo(
-            f"loading demo history: {demo_customers} customers, {months} months from {start}", err=True
-        )
+        click.echo(f"loading demo history: {demo_customers} customers, {months} months from {start}", err=True)
         demo_events, truth = run_simulation(
             SimConfig(
                 customers=demo_customers,
@@ -349,11 +347,8 @@ def run(host: str, port: int, demo_customers: int) -> None:
         bodies = [msgspec.json.encode(event).decode() for event in demo_events]
         (demo_dir / "events.jsonl").write_text("".join(b + "\n" for b in bodies), encoding="utf-8")
 
-        async def load(processor: EventProcessor) -> None:
-            for body in tqdm(bodies, unit="event", desc="demo", disable=None):
-                await processor.ingest(parse_event(body))
-
-        _with_processor(settings, load)
+        demo = [parse_event(body) for body in bodies]
+        _with_processor(settings, lambda processor: _load(processor, demo))
 
     children = [_spawn("serve", "--host", host, "--port", str(port)), _spawn("worker")]
     base = f"http://{host}:{port}"

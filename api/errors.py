@@ -30,9 +30,7 @@ def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[A
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    logger.exception(
-        "unhandled error", path=request.url.path, method=request.method, error=type(exc).__name__
-    )
+    logger.exception("unhandled error", path=request.url.path, method=request.method, error=type(exc).__name__)
     return problem(500, "An unexpected error occurred; it has been logged.")
 
 

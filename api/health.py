@@ -19,9 +19,7 @@ async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get(
-    "/api/health/ready", tags=["health"], summary="The service can serve: database reachable, schema current"
-)
+@get("/api/health/ready", tags=["health"], summary="The service can serve: database reachable, schema current")
 async def ready(db: NamedDependency[Database]) -> Response[Any]:
     try:
         async with db.read() as conn:

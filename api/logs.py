@@ -15,9 +15,7 @@ __all__ = ["configure_logging"]
 def configure_logging(settings: Settings) -> None:
     level = getattr(logging, settings.log_level, logging.INFO)
     renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer()
-        if settings.log_json
-        else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer() if settings.log_json else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
         processors=[

@@ -131,9 +131,7 @@ class Simulation:
         if when < self.end:
             heapq.heappush(self._queue, (when, next(self._seq), action, args))
 
-    def emit(
-        self, created: int, event_type: str, obj: Obj, api_version: str, previous: Obj | None = None
-    ) -> str:
+    def emit(self, created: int, event_type: str, obj: Obj, api_version: str, previous: Obj | None = None) -> str:
         event_id = self.new_id("evt_")
         self.events.append(self.builder.event(event_id, event_type, created, obj, api_version, previous))
         return event_id
@@ -143,9 +141,7 @@ class Simulation:
             arrival = self.start + int(self.rng.random() * (self.end - self.start - DAY))
             self.at(arrival, self.arrive, index)
         for _ in range(self.config.customers // 3):  # visitors who never finish a checkout
-            self.at(
-                self.start + int(self.rng.random() * (self.end - self.start - 2 * DAY)), self.abandon, None
-            )
+            self.at(self.start + int(self.rng.random() * (self.end - self.start - 2 * DAY)), self.abandon, None)
         while self._queue:
             when, _, action, args = heapq.heappop(self._queue)
             action(when, *args)
@@ -215,9 +211,7 @@ class Simulation:
             previous["items"] = item_fields
         return previous
 
-    def invoice(
-        self, now: int, customer: _Customer, *, amount: int, reason: str, period: tuple[int, int]
-    ) -> Obj:
+    def invoice(self, now: int, customer: _Customer, *, amount: int, reason: str, period: tuple[int, int]) -> Obj:
         sub = customer.sub
         assert sub is not None
         inv = {
@@ -249,13 +243,9 @@ class Simulation:
         }
         self.invoices[inv["id"]] = inv
         sub["latest_invoice"] = inv["id"]
-        self.emit(
-            now, "invoice.created", self.builder.invoice(inv, customer.api_version), customer.api_version
-        )
+        self.emit(now, "invoice.created", self.builder.invoice(inv, customer.api_version), customer.api_version)
         inv["status"], inv["finalized_at"] = "open", now
-        self.emit(
-            now, "invoice.finalized", self.builder.invoice(inv, customer.api_version), customer.api_version
-        )
+        self.emit(now, "invoice.finalized", self.builder.invoice(inv, customer.api_version), customer.api_version)
         return inv
 
     def charge(self, now: int, customer: _Customer, inv: Obj, *, succeeded: bool) -> None:
@@ -285,9 +275,7 @@ class Simulation:
         if succeeded and self.rng.random() < 0.008:
             self.at(now + self.rng.randint(5, 30) * DAY, self.dispute, customer, ch)
 
-    def pay(
-        self, now: int, customer: _Customer, inv: Obj, *, succeeded: bool, next_attempt: int | None
-    ) -> None:
+    def pay(self, now: int, customer: _Customer, inv: Obj, *, succeeded: bool, next_attempt: int | None) -> None:
         """One payment attempt on an open invoice."""
         inv["attempt_count"] += 1
         if inv["amount_due"] > 0:
@@ -349,9 +337,7 @@ class Simulation:
         self.emit(
             now,
             "customer.created",
-            self.builder.customer(
-                customer.id, customer.user_id, customer.email, customer.name, currency, now
-            ),
+            self.builder.customer(customer.id, customer.user_id, customer.email, customer.name, currency, now),
             api_version,
         )
         self.start_subscription(now, customer, True)
@@ -440,9 +426,7 @@ class Simulation:
         sub.update(status="incomplete_expired", ended_at=now)
         self.emit_sub(now, customer, "customer.subscription.deleted", previous)
         inv["status"] = "void"
-        self.emit(
-            now, "invoice.voided", self.builder.invoice(inv, customer.api_version), customer.api_version
-        )
+        self.emit(now, "invoice.voided", self.builder.invoice(inv, customer.api_version), customer.api_version)
         customer.sub = None
         if self.rng.random() < 0.3:
             self.at(now + self.rng.randint(1, 20) * DAY, self.start_subscription, customer, False)
@@ -469,9 +453,7 @@ class Simulation:
             period=(now, sub["period_end"]),
         )
         succeeded = self.rng.random() < (0.8 if old_status == "trialing" else 0.9)
-        self.pay(
-            now, customer, inv, succeeded=succeeded, next_attempt=None if succeeded else now + RETRY_GAPS[0]
-        )
+        self.pay(now, customer, inv, succeeded=succeeded, next_attempt=None if succeeded else now + RETRY_GAPS[0])
         changed: Obj = {"period_start": old_start, "period_end": old_end, "latest_invoice": old_invoice}
         sub["status"] = "active" if succeeded else "past_due"
         if sub["status"] == "past_due":
@@ -581,9 +563,7 @@ class Simulation:
                 sub["quantity"] = quantity
                 self.emit_sub(now, customer, "customer.subscription.updated", previous)
         elif roll < 0.21:
-            previous = self.sub_previous(
-                customer, cancel_at_period_end=False, cancel_at=None, canceled_at=None
-            )
+            previous = self.sub_previous(customer, cancel_at_period_end=False, cancel_at=None, canceled_at=None)
             sub.update(cancel_at_period_end=True, cancel_at=sub["period_end"], canceled_at=now)
             self.emit_sub(now, customer, "customer.subscription.updated", previous)
         elif roll < 0.225:
@@ -708,8 +688,7 @@ class Simulation:
                     "customers": sum(1 for c in self.customers.values() if self._first_seen(c) < finish),
                     "mrr_movements": {
                         cur: {
-                            k: movements[cur][k]
-                            for k in ("new", "reactivation", "expansion", "contraction", "churn")
+                            k: movements[cur][k] for k in ("new", "reactivation", "expansion", "contraction", "churn")
                         }
                         for cur in sorted(set(movements) | set(end_mrr))
                     },

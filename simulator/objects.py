@@ -107,9 +107,7 @@ class Builder:
         return coupon
 
     # -- customers and checkout ------------------------------------------------------------------
-    def customer(
-        self, customer_id: str, user_id: str, email: str, name: str, currency: str, created: int
-    ) -> Obj:
+    def customer(self, customer_id: str, user_id: str, email: str, name: str, currency: str, created: int) -> Obj:
         customer = template("customer")
         customer.update(
             id=customer_id,
@@ -309,9 +307,7 @@ class Builder:
             effective_at=inv["finalized_at"],
             period_start=inv["period_start"],
             period_end=inv["period_end"],
-            hosted_invoice_url=None
-            if inv["status"] == "draft"
-            else f"https://invoice.stripe.com/i/{inv['id']}",
+            hosted_invoice_url=None if inv["status"] == "draft" else f"https://invoice.stripe.com/i/{inv['id']}",
             invoice_pdf=None,
             number=inv["number"],
             last_finalization_error=None,

@@ -25,9 +25,7 @@ from api.events.processing import EventProcessor
 from api.settings import Settings
 
 SECRET = "whsec_test_secret"
-FIXTURES = json.loads((Path(__file__).parents[1] / "simulator" / "stripe_fixtures.json").read_text())[
-    "resources"
-]
+FIXTURES = json.loads((Path(__file__).parents[1] / "simulator" / "stripe_fixtures.json").read_text())["resources"]
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -87,9 +85,7 @@ def postgres_database() -> Iterator[str]:
 
 
 def pg_settings(url: str, **overrides: Any) -> Settings:
-    return Settings(
-        database_url=url, stripe_webhook_secrets=(SECRET,), stripe_api_key="sk_test_not_used", **overrides
-    )
+    return Settings(database_url=url, stripe_webhook_secrets=(SECRET,), stripe_api_key="sk_test_not_used", **overrides)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -186,9 +182,7 @@ def subscription(
     item = sub["items"]["data"][0]
     item["price"].update(id=price, unit_amount=amount, currency="usd", product="prod_pro")
     item["price"]["recurring"].update(interval="month", interval_count=1)
-    item["plan"].update(
-        id=price, amount=amount, currency="usd", interval="month", interval_count=1, product="prod_pro"
-    )
+    item["plan"].update(id=price, amount=amount, currency="usd", interval="month", interval_count=1, product="prod_pro")
     item.update(quantity=quantity, subscription=sub_id)
     sub.update(
         id=sub_id,
@@ -255,9 +249,7 @@ def invoice(
             "subscription_details": {"metadata": {}, "subscription": sub_id},
         }
         payment = resource("invoice_payment")
-        payment.update(
-            invoice=invoice_id, payment={"type": "payment_intent", "payment_intent": payment_intent}
-        )
+        payment.update(invoice=invoice_id, payment={"type": "payment_intent", "payment_intent": payment_intent})
         inv["payments"] = {"object": "list", "data": [payment] if payment_intent else [], "has_more": False}
     return inv
 

@@ -88,9 +88,7 @@ def subscription_rows(database: Path) -> list[tuple[str, str, str]]:
 
 def test_simulate_load_replay(env: dict[str, str], tmp_path: Path) -> None:
     faddl(env, "db", "upgrade")
-    faddl(
-        env, "simulate", "--customers", "20", "--months", "6", "--seed", "3", "--out", str(tmp_path / "sim")
-    )
+    faddl(env, "simulate", "--customers", "20", "--months", "6", "--seed", "3", "--out", str(tmp_path / "sim"))
     truth = json.loads((tmp_path / "sim" / "truth.json").read_text())
     lines = (tmp_path / "sim" / "events.jsonl").read_text().splitlines()
     assert len(lines) == truth["events"]
@@ -144,9 +142,7 @@ def test_post_shuffled_duplicated_concurrent_to_a_running_server(
     expected = sorted((sid, s["status"], s["price_id"]) for sid, s in truth["subscriptions"].items())
     assert subscription_rows(tmp_path / "faddl.db") == expected
     with sqlite3.connect(tmp_path / "faddl.db") as conn:
-        stored = conn.execute("SELECT count(*) FROM subscription_events WHERE source = 'stripe'").fetchone()[
-            0
-        ]
+        stored = conn.execute("SELECT count(*) FROM subscription_events WHERE source = 'stripe'").fetchone()[0]
     assert stored == truth["events"]
     worker = faddl(env, "worker", "--once")
     assert worker.returncode == 0

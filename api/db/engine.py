@@ -93,9 +93,7 @@ class Database:
             await conn.execution_options(**{_READ_ONLY: True})
             async with conn.begin():
                 if not self.is_sqlite:
-                    await conn.execute(
-                        text(f"SET LOCAL ROLE {_quote_ident(self.settings.database_user_role)}")
-                    )
+                    await conn.execute(text(f"SET LOCAL ROLE {_quote_ident(self.settings.database_user_role)}"))
                     await conn.execute(text("SELECT set_config('app.user_id', :uid, true)"), {"uid": user_id})
                 yield conn
 

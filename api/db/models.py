@@ -247,9 +247,7 @@ class SubscriptionUsage(Base):
     updated_at: Mapped[datetime] = mapped_column(TZDateTime, server_default=func.now(), onupdate=func.now())
 
     __table_args__ = (
-        UniqueConstraint(
-            "user_id", "feature", "period_start", name="uq_subscription_usage_user_feature_period"
-        ),
+        UniqueConstraint("user_id", "feature", "period_start", name="uq_subscription_usage_user_feature_period"),
     )
 
 

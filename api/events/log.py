@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, and_, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -23,16 +24,17 @@ from api.events.model import ParsedEvent, parse_event
 __all__ = [
     "EventStatus",
     "StoredState",
-    "dialect_insert",
     "events",
     "events_for_objects",
     "insert_event",
+    "insert_events",
     "insert_service_event",
     "load_events",
     "mark_processed",
     "record_failure",
     "retry_delay",
     "stored_state",
+    "stored_states",
 ]
 
 
@@ -53,11 +55,43 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def dialect_insert(conn: AsyncConnection, table: Table) -> postgresql.Insert | sqlite.Insert:
-    """``INSERT`` with ``ON CONFLICT`` support for the connected database."""
-    if conn.dialect.name == "sqlite":
-        return sqlite.insert(table)
-    return postgresql.insert(table)
+_EVENT_COLUMNS = (
+    "event_id", "source", "type", "api_version", "livemode", "created", "received_at", "object_type", "object_id",
+    "customer_id", "payload", "status", "attempts", "last_error", "next_retry_at", "processed_at",
+)  # fmt: skip
+
+
+@cache
+def _insert_if_new(dialect: str, returning: str = "id") -> Any:
+    """``INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING ...``, built once per database kind."""
+    module = sqlite if dialect == "sqlite" else postgresql
+    values = {name: bindparam(f"p_{name}", type_=events.c[name].type) for name in _EVENT_COLUMNS}
+    insert = module.insert(events).values(values).on_conflict_do_nothing(index_elements=["event_id"])
+    return insert.returning(events.c[returning])
+
+
+async def _insert_row(conn: AsyncConnection, row: dict[str, Any]) -> bool:
+    result = await conn.execute(_insert_if_new(conn.dialect.name), {f"p_{k}": row.get(k) for k in _EVENT_COLUMNS})
+    return result.first() is not None
+
+
+def _event_row(event: ParsedEvent, status: EventStatus, attempts: int, stamp: datetime) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id,
+        "source": "stripe",
+        "type": event.type,
+        "api_version": event.api_version,
+        "livemode": event.livemode,
+        "created": event.created,
+        "received_at": stamp,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "customer_id": event.customer_id,
+        "payload": event.raw,
+        "status": status.value,
+        "attempts": attempts,
+        "processed_at": stamp if status in (EventStatus.PROCESSED, EventStatus.IGNORED) else None,
+    }
 
 
 async def insert_event(
@@ -70,31 +104,25 @@ async def insert_event(
     next_retry_at: datetime | None = None,
 ) -> bool:
     """Store a Stripe event unless its id is already stored. True when this call stored it."""
+    row = _event_row(event, status, attempts, now())
+    row.update(last_error=last_error, next_retry_at=next_retry_at)
+    return await _insert_row(conn, row)
+
+
+async def insert_events(
+    conn: AsyncConnection, batch: Sequence[ParsedEvent], statuses: Sequence[EventStatus]
+) -> set[str]:
+    """Store the Stripe events not stored yet, in one round trip; the ids this call stored."""
     stamp = now()
-    stmt = (
-        dialect_insert(conn, events)
-        .values(
-            event_id=event.event_id,
-            source="stripe",
-            type=event.type,
-            api_version=event.api_version,
-            livemode=event.livemode,
-            created=event.created,
-            received_at=stamp,
-            object_type=event.object_type,
-            object_id=event.object_id,
-            customer_id=event.customer_id,
-            payload=event.raw,
-            status=status,
-            attempts=attempts,
-            last_error=last_error,
-            next_retry_at=next_retry_at,
-            processed_at=stamp if status in (EventStatus.PROCESSED, EventStatus.IGNORED) else None,
-        )
-        .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(events.c.id)
-    )
-    return (await conn.execute(stmt)).first() is not None
+    rows = [
+        {f"p_{k}": v for k, v in _event_row(event, status, int(status is EventStatus.PROCESSED), stamp).items()}
+        for event, status in zip(batch, statuses, strict=True)
+    ]
+    for row in rows:
+        row.setdefault("p_last_error", None)
+        row.setdefault("p_next_retry_at", None)
+    result = await conn.execute(_insert_if_new(conn.dialect.name, "event_id"), rows)
+    return {row.event_id for row in result}
 
 
 async def insert_service_event(
@@ -110,26 +138,23 @@ async def insert_service_event(
     """Record one of the service's own events (idempotent by ``event_id``)."""
     body = {"id": event_id, "object": "event", "type": event_type, "created": created, "data": data}
     stamp = now()
-    stmt = (
-        dialect_insert(conn, events)
-        .values(
-            event_id=event_id,
-            source="service",
-            type=event_type,
-            created=created,
-            received_at=stamp,
-            object_type=None,
-            object_id=object_id,
-            customer_id=customer_id,
-            payload=json.dumps(body, sort_keys=True, separators=(",", ":")),
-            status=EventStatus.PROCESSED,
-            attempts=0,
-            processed_at=stamp,
-        )
-        .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(events.c.id)
+    return await _insert_row(
+        conn,
+        {
+            "event_id": event_id,
+            "source": "service",
+            "type": event_type,
+            "livemode": False,
+            "created": created,
+            "received_at": stamp,
+            "object_id": object_id,
+            "customer_id": customer_id,
+            "payload": json.dumps(body, sort_keys=True, separators=(",", ":")),
+            "status": EventStatus.PROCESSED.value,
+            "attempts": 0,
+            "processed_at": stamp,
+        },
     )
-    return (await conn.execute(stmt)).first() is not None
 
 
 async def stored_state(conn: AsyncConnection, event_id: str, *, lock: bool = False) -> StoredState | None:
@@ -139,6 +164,16 @@ async def stored_state(conn: AsyncConnection, event_id: str, *, lock: bool = Fal
         stmt = stmt.with_for_update()
     row = (await conn.execute(stmt)).first()
     return StoredState(row.status, row.attempts) if row else None
+
+
+async def stored_states(conn: AsyncConnection, event_ids: Sequence[str]) -> dict[str, StoredState]:
+    """Status and attempts of stored events, row-locked on PostgreSQL, in one round trip."""
+    if not event_ids:
+        return {}
+    stmt = select(events.c.event_id, events.c.status, events.c.attempts).where(events.c.event_id.in_(event_ids))
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return {row.event_id: StoredState(row.status, row.attempts) for row in await conn.execute(stmt)}
 
 
 async def mark_processed(conn: AsyncConnection, event_id: str, attempts: int) -> None:
@@ -175,13 +210,9 @@ async def record_failure(
     state = await stored_state(conn, event.event_id, lock=True)
     attempts = (state.attempts if state else 0) + 1
     status = EventStatus.DEAD if attempts >= max_attempts else EventStatus.FAILED
-    retry_at = (
-        None if status is EventStatus.DEAD else now() + retry_delay(attempts, base_seconds, max_seconds)
-    )
+    retry_at = None if status is EventStatus.DEAD else now() + retry_delay(attempts, base_seconds, max_seconds)
     if state is None:
-        await insert_event(
-            conn, event, status=status, attempts=attempts, last_error=error, next_retry_at=retry_at
-        )
+        await insert_event(conn, event, status=status, attempts=attempts, last_error=error, next_retry_at=retry_at)
     else:
         await conn.execute(
             update(events)
@@ -191,9 +222,7 @@ async def record_failure(
     return status
 
 
-async def events_for_objects(
-    conn: AsyncConnection, object_ids: Sequence[str], created: int
-) -> list[ParsedEvent]:
+async def events_for_objects(conn: AsyncConnection, object_ids: Sequence[str], created: int) -> list[ParsedEvent]:
     """Stripe events about any of ``object_ids`` created in the same second (a tie group)."""
     rows = await conn.execute(
         select(events.c.payload).where(

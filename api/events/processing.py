@@ -9,7 +9,7 @@ next retry time: either way it is durable before the caller answers Stripe.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -21,9 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.db.engine import Database
 from api.events import log
+from api.events.group_commit import GroupCommit
 from api.events.log import EventStatus
 from api.events.model import ParsedEvent, parse_event
-from api.projections.projector import PROJECTION_TABLES, apply_event, handles, take_locks
+from api.projections.projector import PROJECTION_TABLES, apply_events, handles, lock_keys, take_locks
 from api.settings import Settings
 
 __all__ = ["DatabaseUnavailable", "EventProcessor", "Outcome", "ReplayReport", "is_database_unavailable"]
@@ -75,39 +76,61 @@ class EventProcessor:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
+        self._group_commit = GroupCommit(self.ingest_many, settings.webhook_batch_max)
 
-    async def _apply(self, conn: AsyncConnection, event: ParsedEvent) -> None:
-        await apply_event(conn, event, escalation_attempts=self.settings.escalation_attempts)
+    async def _apply(self, conn: AsyncConnection, batch: Sequence[ParsedEvent]) -> None:
+        if batch:
+            await apply_events(conn, batch, escalation_attempts=self.settings.escalation_attempts)
 
     async def ingest(self, event: ParsedEvent) -> Outcome:
-        """Store and process one delivery. Raises :class:`DatabaseUnavailable` when nothing could be
-        stored; otherwise the event is durable when this returns."""
-        handled = handles(event)
+        """Store and process one delivery. Concurrent deliveries share one transaction (group
+        commit). Raises :class:`DatabaseUnavailable` when nothing could be stored; otherwise the
+        event is durable when this returns."""
+        return await self._group_commit.submit(event)
+
+    async def ingest_many(self, batch: Sequence[ParsedEvent]) -> list[Outcome]:
+        """Store and process events in one transaction, as if one after the other. If that fails
+        for any reason but an unavailable database, each event is taken again on its own, so one
+        bad event is stored as ``failed`` without holding back the others."""
         try:
             async with self.db.write() as conn:
-                if handled:
-                    await take_locks(conn, event)
-                status = EventStatus.PROCESSED if handled else EventStatus.IGNORED
-                if await log.insert_event(conn, event, status=status, attempts=int(handled)):
-                    if handled:
-                        await self._apply(conn, event)
-                    return Outcome(status.value)
-                # Already stored. A redelivery of an event whose processing failed is a retry,
-                # not a duplicate to swallow.
-                state = await log.stored_state(conn, event.event_id, lock=True)
-                if not handled or state is None or state.status not in (EventStatus.FAILED, EventStatus.DEAD):
-                    return Outcome.DUPLICATE
-                await self._apply(conn, event)
-                await log.mark_processed(conn, event.event_id, state.attempts + 1)
-                return Outcome.PROCESSED
+                return await self._store_and_apply(conn, batch)
         except Exception as exc:
             if is_database_unavailable(exc):
                 raise DatabaseUnavailable(_describe(exc)) from exc
+            if len(batch) > 1:
+                return [(await self.ingest_many([event]))[0] for event in batch]
+            (event,) = batch
             error = _describe(exc)
-            logger.warning(
-                "event processing failed", event_id=event.event_id, event_type=event.type, error=error
-            )
-        return await self._record_failure(event, error)
+            logger.warning("event processing failed", event_id=event.event_id, event_type=event.type, error=error)
+        return [await self._record_failure(event, error)]
+
+    async def _store_and_apply(self, conn: AsyncConnection, batch: Sequence[ParsedEvent]) -> list[Outcome]:
+        handled = [handles(event) for event in batch]
+        await take_locks(conn, [key for event, h in zip(batch, handled, strict=True) if h for key in lock_keys(event)])
+        statuses = [EventStatus.PROCESSED if h else EventStatus.IGNORED for h in handled]
+        stored_now = await log.insert_events(conn, batch, statuses)
+        earlier = await log.stored_states(conn, [e.event_id for e in batch if e.event_id not in stored_now])
+        outcomes: list[Outcome] = []
+        to_apply: list[ParsedEvent] = []
+        for event, is_handled, status in zip(batch, handled, statuses, strict=True):
+            if event.event_id in stored_now:
+                stored_now.discard(event.event_id)  # a second copy in the same batch is a duplicate
+                if is_handled:
+                    to_apply.append(event)
+                outcomes.append(Outcome(status.value))
+                continue
+            # Already stored. A redelivery of an event whose processing failed is a retry, not a
+            # duplicate to swallow.
+            state = earlier.pop(event.event_id, None)
+            if not is_handled or state is None or state.status not in (EventStatus.FAILED, EventStatus.DEAD):
+                outcomes.append(Outcome.DUPLICATE)
+                continue
+            to_apply.append(event)
+            await log.mark_processed(conn, event.event_id, state.attempts + 1)
+            outcomes.append(Outcome.PROCESSED)
+        await self._apply(conn, to_apply)
+        return outcomes
 
     async def _record_failure(self, event: ParsedEvent, error: str) -> Outcome:
         try:
@@ -139,11 +162,11 @@ class EventProcessor:
         worker or a redelivery got there first)."""
         try:
             async with self.db.write() as conn:
-                await take_locks(conn, event)
+                await take_locks(conn, lock_keys(event))
                 state = await log.stored_state(conn, event.event_id, lock=True)
                 if state is None or state.status != EventStatus.FAILED:
                     return None
-                await self._apply(conn, event)
+                await self._apply(conn, [event])
                 await log.mark_processed(conn, event.event_id, state.attempts + 1)
                 return Outcome.PROCESSED
         except Exception as exc:
@@ -157,9 +180,7 @@ class EventProcessor:
         async with self.db.read() as conn:
             rows = await conn.execute(
                 select(log.events.c.payload)
-                .where(
-                    and_(log.events.c.status == EventStatus.FAILED, log.events.c.next_retry_at <= log.now())
-                )
+                .where(and_(log.events.c.status == EventStatus.FAILED, log.events.c.next_retry_at <= log.now()))
                 .order_by(log.events.c.next_retry_at)
                 .limit(limit)
             )
@@ -171,49 +192,56 @@ class EventProcessor:
                 counts[outcome] = counts.get(outcome, 0) + 1
         return counts
 
-    async def replay(
-        self, progress: Callable[[int], object] | None = None, batch: int = 2000
-    ) -> ReplayReport:
+    async def replay(self, progress: Callable[[int], object] | None = None, batch: int = 1000) -> ReplayReport:
         """Rebuild every projection table from the event log alone, in one transaction (readers see
-        the old state until it commits). Events are applied in ``created`` order, though the result
-        does not depend on it. An event that fails is marked ``failed`` for the worker; a failed one
-        that now succeeds is marked ``processed``."""
+        the old state until it commits), a page of events at a time. An event that fails is marked
+        ``failed`` for the worker; a failed one that now succeeds is marked ``processed``."""
         report = ReplayReport()
         async with self.db.write() as conn:
             for table in reversed(PROJECTION_TABLES):
                 await conn.execute(delete(table))
-            async for event, status, attempts in self._stripe_events(conn, batch):
-                report.events += 1
-                if progress is not None:
-                    progress(1)
-                if not handles(event):
-                    continue
+            async for page in self._stripe_events(conn, batch):
+                report.events += len(page)
+                handled = [(event, status, attempts) for event, status, attempts in page if handles(event)]
                 try:
                     async with conn.begin_nested():
-                        await self._apply(conn, event)
+                        await self._apply(conn, [event for event, _, _ in handled])
+                    succeeded = handled
                 except Exception as exc:
                     if is_database_unavailable(exc):
                         raise
-                    report.failed.append(event.event_id)
-                    await log.record_failure(
-                        conn,
-                        event,
-                        _describe(exc),
-                        max_attempts=self.settings.retry_max_attempts,
-                        base_seconds=self.settings.retry_base_seconds,
-                        max_seconds=self.settings.retry_max_seconds,
-                    )
-                    continue
-                if status in (EventStatus.FAILED, EventStatus.DEAD):
-                    report.recovered.append(event.event_id)
-                    await log.mark_processed(conn, event.event_id, attempts + 1)
+                    succeeded = [item for item in handled if await self._replay_one(conn, item[0], report)]
+                for event, status, attempts in succeeded:
+                    if status in (EventStatus.FAILED, EventStatus.DEAD):
+                        report.recovered.append(event.event_id)
+                        await log.mark_processed(conn, event.event_id, attempts + 1)
+                if progress is not None:
+                    progress(len(page))
         return report
 
+    async def _replay_one(self, conn: AsyncConnection, event: ParsedEvent, report: ReplayReport) -> bool:
+        """Apply one event of a page that failed as a whole; record it as failed if it fails alone."""
+        try:
+            async with conn.begin_nested():
+                await self._apply(conn, [event])
+            return True
+        except Exception as exc:
+            if is_database_unavailable(exc):
+                raise
+            report.failed.append(event.event_id)
+            await log.record_failure(
+                conn,
+                event,
+                _describe(exc),
+                max_attempts=self.settings.retry_max_attempts,
+                base_seconds=self.settings.retry_base_seconds,
+                max_seconds=self.settings.retry_max_seconds,
+            )
+            return False
+
     @staticmethod
-    async def _stripe_events(
-        conn: AsyncConnection, batch: int
-    ) -> AsyncIterator[tuple[ParsedEvent, str, int]]:
-        """Every Stripe event of the log in (created, id) order, read in pages."""
+    async def _stripe_events(conn: AsyncConnection, batch: int) -> AsyncIterator[list[tuple[ParsedEvent, str, int]]]:
+        """Every Stripe event of the log in (created, id) order, in pages."""
         events = log.events
         after: tuple[int, int] | None = None
         while True:
@@ -228,6 +256,5 @@ class EventProcessor:
             rows = (await conn.execute(stmt)).all()
             if not rows:
                 return
-            for row in rows:
-                yield parse_event(row.payload), row.status, row.attempts
+            yield [(parse_event(row.payload), row.status, row.attempts) for row in rows]
             after = (rows[-1].created, rows[-1].id)

@@ -8,10 +8,13 @@ duplicates never change the outcome.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, literal, or_, select, text, update
+from sqlalchemy import ARRAY, ColumnElement, Text, and_, bindparam, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.db.models import charges, customers, disputes, refunds
@@ -22,8 +25,22 @@ from api.events.model import ParsedEvent
 from api.projections import stripe_objects as so
 from api.projections.kinds import KINDS, Kind
 from api.projections.ordering import Snapshot, newest
+from api.projections.statements import (
+    adopt_charge_customer,
+    kind_statements,
+    params_for,
+    refresh_invoice_failures,
+)
 
-__all__ = ["HANDLED_TYPES", "PROJECTION_TABLES", "apply_event", "handles", "lock_keys", "take_locks"]
+__all__ = [
+    "HANDLED_TYPES",
+    "PROJECTION_TABLES",
+    "apply_event",
+    "apply_events",
+    "handles",
+    "lock_keys",
+    "take_locks",
+]
 
 HANDLED_TYPES = frozenset(
     {
@@ -90,13 +107,18 @@ def lock_keys(event: ParsedEvent) -> list[str]:
     return sorted(keys)
 
 
-async def take_locks(conn: AsyncConnection, event: ParsedEvent) -> None:
-    """Serialise concurrent events for one customer (PostgreSQL advisory locks, released at commit;
-    SQLite already runs one writer at a time)."""
-    if conn.dialect.name != "postgresql":
+async def take_locks(conn: AsyncConnection, keys: Iterable[str]) -> None:
+    """Serialise concurrent work on the same customers: PostgreSQL advisory locks, taken in sorted
+    order in one statement and released at commit. (SQLite already runs one writer at a time.)"""
+    ordered = sorted(set(keys))
+    if conn.dialect.name != "postgresql" or not ordered:
         return
-    for key in lock_keys(event):
-        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+    await conn.execute(_LOCK_KEYS, {"keys": ordered})
+
+
+_LOCK_KEYS = text(
+    "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) FROM (SELECT unnest(:keys) AS k ORDER BY 1) AS ordered"
+).bindparams(bindparam("keys", type_=ARRAY(Text())))
 
 
 @dataclass(frozen=True)
@@ -143,204 +165,154 @@ def _group_object_ids(candidate: _Candidate) -> list[str]:
     return ids
 
 
+# Kinds are written in this order so that the subqueries of later kinds see earlier rows: refunds
+# and disputes find their charge's customer, invoices their newest failed charge.
+_WRITE_ORDER = ("customer", "charge", "refund", "dispute", "invoice", "subscription")
+
+
 async def apply_event(conn: AsyncConnection, event: ParsedEvent, *, escalation_attempts: int = 3) -> None:
     """Apply one stored Stripe event to the projections. Call with the event's locks held."""
-    if event.object_type == "checkout.session":
-        user = so.user_id_claim(event.obj)
-        customer = event.customer_id
-        if user and customer:
-            await _link_user(conn, customer, user, authoritative=False)
-        return
-    for candidate in _candidates(event):
-        applied = await _apply_candidate(conn, candidate)
-        await _after_apply(conn, candidate, event, applied)
-    await _record_escalations(conn, event, escalation_attempts)
+    await apply_events(conn, [event], escalation_attempts=escalation_attempts)
 
 
-async def _apply_candidate(conn: AsyncConnection, candidate: _Candidate) -> _Candidate | None:
-    """Write the candidate (or the newest of its tie group) if it is newer than the stored row.
-    Returns what was written, or None when the row already reflects something newer."""
-    kind, snap = candidate.kind, candidate.snapshot
+async def apply_events(conn: AsyncConnection, batch: Sequence[ParsedEvent], *, escalation_attempts: int = 3) -> None:
+    """Apply stored Stripe events to the projections, with their locks held. The result is the
+    same as applying them one at a time in any order: each object ends as the newest of its stored
+    row and the batch's snapshots of it. Reads and writes go a kind at a time (one statement for
+    the current rows, one for the inserts, one for the updates), not an event at a time."""
+    by_object: dict[tuple[str, str], list[_Candidate]] = {}
+    claims: dict[tuple[str, str], None] = {}
+    for event in batch:
+        if event.object_type == "checkout.session":
+            user, customer = so.user_id_claim(event.obj), event.customer_id
+            if user and customer:
+                claims[(customer, user)] = None
+            continue
+        for candidate in _candidates(event):
+            by_object.setdefault((candidate.kind.name, candidate.kind.key_of(candidate.values)), []).append(candidate)
+            values = candidate.values
+            if candidate.kind.name == "subscription" and values.get("user_id") and values.get("stripe_customer_id"):
+                claims[(values["stripe_customer_id"], values["user_id"])] = None
+    written: list[tuple[_Candidate, Any]] = []  # (what was written, the row it replaced or None)
+    for kind_name in _WRITE_ORDER:
+        keys = [key for name, key in by_object if name == kind_name]
+        if keys:
+            written.extend(
+                await _apply_kind(conn, KINDS[kind_name], {key: by_object[(kind_name, key)] for key in keys})
+            )
+    for candidate, replaced in written:
+        await _after_write(conn, candidate, replaced)
+    for customer, user in claims:
+        await _link_user(conn, customer, user, authoritative=False)
+    for event in batch:
+        await _record_escalations(conn, event, escalation_attempts)
+
+
+async def _apply_kind(
+    conn: AsyncConnection, kind: Kind, incoming: dict[str, list[_Candidate]]
+) -> list[tuple[_Candidate, Any]]:
+    statements = kind_statements(kind.name)
     table = kind.table
-    key = kind.key_of(candidate.values)
-    current = (await conn.execute(select(table).where(table.c[kind.key] == key))).mappings().first()
-    if current is None:
-        await _write(conn, candidate, insert=True)
-        return candidate
-    current_key = (kind.terminal(current), current["last_event_created"])
-    if snap.order_key < current_key:
+    found = await conn.execute(select(table).where(table.c[kind.key].in_(list(incoming))))
+    current = {row[kind.key]: row for row in found.mappings()}
+    written: list[tuple[_Candidate, Any]] = []
+    for key, candidates in incoming.items():
+        row = current.get(key)
+        winner = await _newest_for(conn, kind, key, candidates, row)
+        if winner is not None:
+            written.append((winner, row))
+    for statement, new_rows in ((statements.insert, True), (statements.update, False)):
+        chosen = [c for c, row in written if (row is None) == new_rows]
+        if chosen:
+            params = [params_for(statements, c.values, c.snapshot.event_id, c.snapshot.created) for c in chosen]
+            await conn.execute(statement, params)
+    return written
+
+
+async def _newest_for(
+    conn: AsyncConnection, kind: Kind, key: str, candidates: list[_Candidate], row: Any
+) -> _Candidate | None:
+    """The snapshot the row must now hold, or None when it already holds it (or something newer)."""
+    top = max(c.snapshot.order_key for c in candidates)
+    current_key = (kind.terminal(row), row["last_event_created"]) if row is not None else None
+    if current_key is not None and current_key > top:
         return None
-    if snap.order_key == current_key:
-        if snap.event_id == current["last_event_id"]:
-            return None
+    contenders = {c.snapshot.event_id: c for c in candidates if c.snapshot.order_key == top}
+    if current_key == top or len(contenders) > 1:
         # Same second: decide among every stored snapshot of this object from that second.
-        group = [candidate]
-        for stored in await events_for_objects(conn, _group_object_ids(candidate), snap.created):
-            group.extend(c for c in _candidates(stored) if c.kind is kind and c.kind.key_of(c.values) == key)
-        by_event = {c.snapshot.event_id: c for c in group}
-        winner = by_event[newest(c.snapshot for c in group).event_id]
-        if winner.snapshot.event_id == current["last_event_id"]:
-            return None
-        candidate = winner
-    await _write(conn, candidate, insert=False)
-    return candidate
-
-
-def _scalar(column: Any, where: ColumnElement[bool]) -> Any:
-    return select(column).where(where).limit(1).scalar_subquery()
-
-
-def _resolved_columns(candidate: _Candidate, *, existing: bool) -> dict[str, Any]:
-    """``user_id`` (and a missing ``stripe_customer_id``) resolved from the tables that know them,
-    in SQL, so no extra round trip: the object's own ``metadata.user_id`` first, then the customer
-    link, then (for refunds and disputes, which may name only a charge) the charge, then the value
-    the row already has."""
-    kind, values = candidate.kind, candidate.values
-    table = kind.table
-    if kind.name == "customer":
-        return {}  # the customer's user link is managed by _link_user alone
-    meta_user = values.get("user_id")
-    customer = values.get("stripe_customer_id")
-    charge_id = values.get("stripe_charge_id") if kind.name in ("refund", "dispute") else None
-    users: list[Any] = [literal(meta_user)] if meta_user else []
-    resolved: dict[str, Any] = {}
-    if customer:
-        users.append(_scalar(customers.c.user_id, customers.c.stripe_customer_id == customer))
-    elif charge_id:
-        customers_of_charge = [_scalar(charges.c.stripe_customer_id, charges.c.stripe_charge_id == charge_id)]
-        if existing:
-            customers_of_charge.append(table.c.stripe_customer_id)
-        resolved["stripe_customer_id"] = _first_of(customers_of_charge)
-    if charge_id:
-        users.append(_scalar(charges.c.user_id, charges.c.stripe_charge_id == charge_id))
-    if existing:
-        users.append(table.c.user_id)
-    resolved["user_id"] = _first_of(users)
-    return resolved
-
-
-def _first_of(options: list[Any]) -> Any:
-    if not options:
-        return None
-    return func.coalesce(*options) if len(options) > 1 else options[0]
-
-
-async def _write(conn: AsyncConnection, candidate: _Candidate, *, insert: bool) -> None:
-    kind, values, snap = candidate.kind, dict(candidate.values), candidate.snapshot
-    table = kind.table
-    if kind.name == "customer":
-        values.pop("user_id")
-    values.update(last_event_id=snap.event_id, last_event_created=snap.created)
-    values.update(_resolved_columns(candidate, existing=not insert))
-    if insert:
-        await conn.execute(table.insert().values(**values))
+        probe = next(iter(contenders.values()))
+        for stored in await events_for_objects(conn, _group_object_ids(probe), top[1]):
+            for c in _candidates(stored):
+                if c.kind is kind and c.kind.key_of(c.values) == key and c.snapshot.order_key == top:
+                    contenders.setdefault(c.snapshot.event_id, c)
+        winner = contenders[newest(c.snapshot for c in contenders.values()).event_id]
     else:
-        key = values.pop(kind.key)
-        await conn.execute(update(table).where(table.c[kind.key] == key).values(**values))
-    if kind.name == "invoice":
-        await _refresh_invoice_failure(
-            conn, invoices.c.stripe_invoice_id == candidate.values["stripe_invoice_id"]
-        )
+        (winner,) = contenders.values()
+    if row is not None and winner.snapshot.event_id == row["last_event_id"]:
+        return None
+    return winner
 
 
-async def _after_apply(
-    conn: AsyncConnection, candidate: _Candidate, event: ParsedEvent, applied: _Candidate | None
-) -> None:
-    kind, values = candidate.kind, candidate.values
-    if kind.name == "customer":
+async def _after_write(conn: AsyncConnection, written: _Candidate, replaced: Any) -> None:
+    kind, values = written.kind, written.values
+    if kind.name == "customer" and values.get("user_id"):
         # The customer's own metadata.user_id is the authoritative link, whatever its order.
-        if applied is not None and applied.values.get("user_id"):
-            await _link_user(
-                conn, applied.values["stripe_customer_id"], applied.values["user_id"], authoritative=True
-            )
-        return
-    if kind.name == "subscription" and values.get("user_id") and values.get("stripe_customer_id"):
-        await _link_user(conn, values["stripe_customer_id"], values["user_id"], authoritative=False)
-    if kind.name == "charge" and applied is not None:
-        charge_id = values["stripe_charge_id"]
-        for table in (refunds, disputes):
-            await conn.execute(
-                update(table)
-                .where(and_(table.c.stripe_charge_id == charge_id, table.c.stripe_customer_id.is_(None)))
-                .values(
-                    stripe_customer_id=_scalar(
-                        charges.c.stripe_customer_id, charges.c.stripe_charge_id == charge_id
-                    ),
-                    user_id=func.coalesce(
-                        table.c.user_id, _scalar(charges.c.user_id, charges.c.stripe_charge_id == charge_id)
-                    ),
-                )
-            )
+        await _link_user(conn, values["stripe_customer_id"], values["user_id"], authoritative=True)
+    elif kind.name == "charge":
+        if replaced is None or replaced["stripe_customer_id"] is None:
+            # Refunds and disputes stored before their charge's customer was known learn it now.
+            for name in ("refund", "dispute"):
+                await conn.execute(adopt_charge_customer(name), {"p_charge": values["stripe_charge_id"]})
         if values.get("payment_intent_id") and values.get("status") == "failed":
-            await _refresh_invoice_failure(conn, invoices.c.payment_intent_id == values["payment_intent_id"])
-
-
-async def _refresh_invoice_failure(conn: AsyncConnection, which: ColumnElement[bool]) -> None:
-    """An invoice's decline reason comes from its newest failed charge when one is known (a
-    function of the stored charges, so it does not depend on which event came first)."""
-    newest_failed = (
-        select(charges.c.failure_code, charges.c.failure_message)
-        .where(
-            and_(charges.c.payment_intent_id == invoices.c.payment_intent_id, charges.c.status == "failed")
-        )
-        .order_by(charges.c.created.desc(), charges.c.stripe_charge_id.desc())
-        .limit(1)
-    )
-    code = newest_failed.with_only_columns(charges.c.failure_code).scalar_subquery()
-    message = newest_failed.with_only_columns(charges.c.failure_message).scalar_subquery()
-    await conn.execute(
-        update(invoices)
-        .where(and_(which, invoices.c.payment_intent_id.is_not(None)))
-        .values(
-            failure_code=func.coalesce(code, invoices.c.failure_code),
-            failure_message=func.coalesce(message, invoices.c.failure_message),
-        )
-    )
+            await conn.execute(refresh_invoice_failures(), {"p_payment_intent_id": values["payment_intent_id"]})
 
 
 async def _link_user(conn: AsyncConnection, customer_id: str, user_id: str, *, authoritative: bool) -> None:
     """Record that ``customer_id`` belongs to ``user_id`` and give that user every row of the
-    customer that had none. A claim from a checkout session or a subscription fills a missing link;
-    only the customer's own metadata replaces an existing one."""
-    row = (
-        await conn.execute(select(customers.c.user_id).where(customers.c.stripe_customer_id == customer_id))
-    ).first()
-    if row is None:
-        # Known only through the claim so far: no snapshot (empty id, watermark 0), so any real
-        # customer snapshot wins, and the row does not depend on which claim came first.
-        await conn.execute(
-            customers.insert().values(
-                stripe_customer_id=customer_id,
-                user_id=user_id,
-                deleted=False,
-                last_event_id="",
-                last_event_created=0,
-            )
-        )
-        previous = None
-    elif row.user_id == user_id or (row.user_id is not None and not authoritative):
-        return
+    customer that had none. A claim from a checkout session or a subscription fills a missing link
+    (one statement, the common case); only the customer's own metadata replaces an existing one."""
+    previous: str | None = None
+    if authoritative:
+        found = await conn.execute(select(customers.c.user_id).where(customers.c.stripe_customer_id == customer_id))
+        row = found.first()
+        if row is not None and row.user_id == user_id:
+            return
+        previous = row.user_id if row is not None else None
+    if previous is None:
+        claimed = await conn.execute(_claim_statement(conn.dialect.name), {"customer": customer_id, "user": user_id})
+        if claimed.first() is None:
+            return  # the link already existed
     else:
-        previous = row.user_id
         await conn.execute(
             update(customers).where(customers.c.stripe_customer_id == customer_id).values(user_id=user_id)
         )
-    unowned = _unowned(previous)
     for table in _OWNED_BY_CUSTOMER:
+        unowned: ColumnElement[bool] = table.c.user_id.is_(None)
+        if previous is not None:
+            unowned = or_(unowned, table.c.user_id == previous)
         await conn.execute(
-            update(table)
-            .where(and_(table.c.stripe_customer_id == customer_id, unowned(table)))
-            .values(user_id=user_id)
+            update(table).where(and_(table.c.stripe_customer_id == customer_id, unowned)).values(user_id=user_id)
         )
 
 
-def _unowned(previous: str | None) -> Any:
-    def condition(table: Any) -> ColumnElement[bool]:
-        if previous is None:
-            return table.c.user_id.is_(None)  # type: ignore[no-any-return]
-        return or_(table.c.user_id.is_(None), table.c.user_id == previous)
-
-    return condition
+@cache
+def _claim_statement(dialect: str) -> Any:
+    """Insert the link, or fill a missing user on an existing row; returns a row only when it did.
+    A row known only through a claim has no snapshot (empty id, watermark 0): any real customer
+    snapshot wins, and the row does not depend on which claim came first."""
+    module = sqlite if dialect == "sqlite" else postgresql
+    stmt = module.insert(customers).values(
+        stripe_customer_id=bindparam("customer"),
+        user_id=bindparam("user"),
+        deleted=False,
+        last_event_id="",
+        last_event_created=0,
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[customers.c.stripe_customer_id],
+        set_={"user_id": stmt.excluded.user_id},
+        where=customers.c.user_id.is_(None),
+    ).returning(customers.c.id)
 
 
 async def _record_escalations(conn: AsyncConnection, event: ParsedEvent, attempts_threshold: int) -> None:

@@ -49,9 +49,6 @@ def verify_signature(payload: str, header: str | None, secrets: Sequence[str], t
         raise SignatureRejected(
             f"Stripe-Signature timestamp is older than {tolerance} s (a stale or replayed delivery)."
         )
-    if any(
-        "Unable to extract" in reason or "No signatures found with expected scheme" in reason
-        for reason in reasons
-    ):
+    if any("Unable to extract" in reason or "No signatures found with expected scheme" in reason for reason in reasons):
         raise SignatureRejected("Malformed Stripe-Signature header: expected `t=<timestamp>,v1=<signature>`.")
     raise SignatureRejected("Stripe-Signature does not match the body for any configured webhook secret.")

@@ -18,9 +18,7 @@ async def _schema_diff(settings: Settings) -> list[object]:
     db = Database(settings, assume_service_role=False)
     try:
         async with db.engine.connect() as conn:
-            return await conn.run_sync(
-                lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
-            )
+            return await conn.run_sync(lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata))
     finally:
         await db.dispose()
 

@@ -28,12 +28,21 @@ SMALL_EVENTS, SMALL_TRUTH = simulate(SimConfig(customers=4, months=5, seed=11))
 SMALL_BODIES = [json.dumps(e) for e in SMALL_EVENTS]
 
 
-async def ingest_all(settings: Settings, bodies: list[str]) -> dict[str, Any]:
+async def ingest_all(settings: Settings, bodies: list[str], chunks: list[int] | None = None) -> dict[str, Any]:
+    """Deliver one at a time, or (with ``chunks``) in batches of those sizes, as group commit does."""
     db = Database(settings)
     try:
         processor = EventProcessor(db, settings)
-        for body in bodies:
-            await processor.ingest(parse_event(body))
+        events = [parse_event(body) for body in bodies]
+        if chunks is None:
+            for event in events:
+                await processor.ingest(event)
+        else:
+            position, sizes = 0, iter(chunks)
+            while position < len(events):
+                size = next(sizes, 50)
+                await processor.ingest_many(events[position : position + size])
+                position += size
         return await projection_state(db)
     finally:
         await db.dispose()
@@ -57,9 +66,7 @@ _BASELINE: dict[str, Any] = {}
     order=st.permutations(range(len(SMALL_BODIES))),
     duplicates=st.lists(st.integers(0, len(SMALL_BODIES) - 1), max_size=25),
 )
-def test_any_permutation_with_any_duplicates_gives_the_in_order_state(
-    order: list[int], duplicates: list[int]
-) -> None:
+def test_any_permutation_with_any_duplicates_gives_the_in_order_state(order: list[int], duplicates: list[int]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         if not _BASELINE:
@@ -68,6 +75,24 @@ def test_any_permutation_with_any_duplicates_gives_the_in_order_state(
         for position, index in enumerate(duplicates):
             plan.insert((position * 7919) % (len(plan) + 1), SMALL_BODIES[index])
         assert asyncio.run(ingest_all(fresh_sqlite(directory, "shuffled"), plan)) == _BASELINE
+
+
+@hyp_settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    order=st.permutations(range(len(SMALL_BODIES))),
+    duplicates=st.lists(st.integers(0, len(SMALL_BODIES) - 1), max_size=25),
+    chunks=st.lists(st.integers(1, 40), min_size=1, max_size=30),
+)
+def test_any_order_in_any_batches_gives_the_in_order_state(
+    order: list[int], duplicates: list[int], chunks: list[int]
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        if not _BASELINE:
+            _BASELINE.update(in_order_state(directory))
+        plan = [SMALL_BODIES[i] for i in order] + [SMALL_BODIES[i] for i in duplicates]
+        random.Random(len(chunks)).shuffle(plan)
+        assert asyncio.run(ingest_all(fresh_sqlite(directory, "batched"), plan, chunks)) == _BASELINE
 
 
 def test_in_order_state_matches_the_simulators_truth(tmp_path: Path) -> None:
@@ -87,9 +112,7 @@ def test_in_order_state_matches_the_simulators_truth(tmp_path: Path) -> None:
         assert found[sub_id]["user_id"] == truth["user_id"]
 
 
-async def test_live_shuffled_concurrent_http_equals_replay_equals_in_order(
-    settings: Settings, tmp_path: Path
-) -> None:
+async def test_live_shuffled_concurrent_http_equals_replay_equals_in_order(settings: Settings, tmp_path: Path) -> None:
     """Over HTTP, 16 deliveries in flight, shuffled with 30% duplicates, on each database."""
     events, truth = simulate(SimConfig(customers=25, months=8, seed=5))
     bodies = [json.dumps(e) for e in events]

@@ -79,9 +79,7 @@ async def test_processing_failure_is_stored_as_failed_and_answered_2xx(
 
 
 async def test_failed_event_becomes_dead_after_the_last_attempt(db: Database) -> None:
-    settings = db.settings.__class__(
-        **{**db.settings.__dict__, "retry_max_attempts": 3, "retry_base_seconds": 0}
-    )
+    settings = db.settings.__class__(**{**db.settings.__dict__, "retry_max_attempts": 3, "retry_base_seconds": 0})
     processor = EventProcessor(db, settings)
     event = parse_event(__import__("json").dumps(broken_event("evt_dies")))
     assert await processor.ingest(event) is Outcome.FAILED
@@ -92,11 +90,9 @@ async def test_failed_event_becomes_dead_after_the_last_attempt(db: Database) ->
     assert await processor.retry_due() == {}  # dead events are left for a person
 
 
-async def test_worker_retries_only_when_due_and_recovers(
-    db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_worker_retries_only_when_due_and_recovers(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     processor = EventProcessor(db, db.settings)
-    real_apply = processing.apply_event
+    real_apply = processing.apply_events
     failures = {"left": 1}
 
     async def flaky_apply(conn: Any, event: Any, **kwargs: Any) -> None:
@@ -105,11 +101,9 @@ async def test_worker_retries_only_when_due_and_recovers(
             raise RuntimeError("downstream hiccup")
         await real_apply(conn, event, **kwargs)
 
-    monkeypatch.setattr(processing, "apply_event", flaky_apply)
+    monkeypatch.setattr(processing, "apply_events", flaky_apply)
     event = parse_event(
-        __import__("json").dumps(
-            make_event("customer.subscription.created", subscription(), event_id="evt_flaky")
-        )
+        __import__("json").dumps(make_event("customer.subscription.created", subscription(), event_id="evt_flaky"))
     )
     assert await processor.ingest(event) is Outcome.FAILED
     assert await processor.retry_due() == {}  # not due yet
@@ -124,7 +118,7 @@ async def test_worker_retries_only_when_due_and_recovers(
 async def test_redelivery_of_a_failed_event_is_processed_not_swallowed(
     client: AsyncTestClient[Any], db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_apply = processing.apply_event
+    real_apply = processing.apply_events
     calls = {"n": 0}
 
     async def fail_first(conn: Any, event: Any, **kwargs: Any) -> None:
@@ -133,7 +127,7 @@ async def test_redelivery_of_a_failed_event_is_processed_not_swallowed(
             raise RuntimeError("first attempt fails")
         await real_apply(conn, event, **kwargs)
 
-    monkeypatch.setattr(processing, "apply_event", fail_first)
+    monkeypatch.setattr(processing, "apply_events", fail_first)
     event = make_event("customer.subscription.created", subscription(), event_id="evt_again")
     assert (await post_event(client, event)).json()["outcome"] == "failed"
     assert (await post_event(client, event)).json()["outcome"] == "processed"

@@ -52,9 +52,7 @@ def test_same_second_chain_follows_previous_attributes_not_ids() -> None:
 
 def test_nested_previous_attributes_match_partially() -> None:
     before = snap("evt_a", 5, "active", items={"data": [{"quantity": 1}], "object": "list"}, plan="x")
-    after = snap(
-        "evt_b", 5, "active", {"items": {"data": [{"quantity": 1}]}}, items={"data": [{"quantity": 3}]}
-    )
+    after = snap("evt_b", 5, "active", {"items": {"data": [{"quantity": 1}]}}, items={"data": [{"quantity": 3}]})
     assert follows(after, before)
     assert newest([after, before]) is after
 

@@ -43,9 +43,7 @@ async def test_current_and_legacy_shapes_give_the_same_row(processor: EventProce
     )
     new, old = await rows(db, subscriptions)
     assert new["current_period_start"] is not None
-    assert comparable(new) | {"stripe_subscription_id": "x"} == comparable(old) | {
-        "stripe_subscription_id": "x"
-    }
+    assert comparable(new) | {"stripe_subscription_id": "x"} == comparable(old) | {"stripe_subscription_id": "x"}
     assert (new["status"], new["price_id"], new["unit_amount"], new["interval"], new["quantity"]) == (
         "active",
         "price_pro",
@@ -77,8 +75,7 @@ async def test_invoice_subscription_from_either_shape(processor: EventProcessor,
         make_event("invoice.finalized", invoice("in_old", sub_id="sub_Y", legacy=True)),
     )
     found = {
-        r["stripe_invoice_id"]: (r["stripe_subscription_id"], r["payment_intent_id"])
-        for r in await rows(db, invoices)
+        r["stripe_invoice_id"]: (r["stripe_subscription_id"], r["payment_intent_id"]) for r in await rows(db, invoices)
     }
     assert found == {"in_new": ("sub_X", "pi_A"), "in_old": ("sub_Y", "pi_A")}
 
@@ -121,9 +118,7 @@ async def test_customer_metadata_is_authoritative(processor: EventProcessor, db:
     assert (row["user_id"], row["email"], row["deleted"]) == ("user_real", "a@example.com", False)
 
 
-async def test_deleted_customer_is_not_undeleted_by_a_late_update(
-    processor: EventProcessor, db: Database
-) -> None:
+async def test_deleted_customer_is_not_undeleted_by_a_late_update(processor: EventProcessor, db: Database) -> None:
     customer = resource("customer")
     customer.update(id="cus_D", metadata={}, discount=None)
     await deliver(
@@ -210,9 +205,7 @@ async def test_failed_payments_are_tracked_and_escalated(processor: EventProcess
     assert row["next_payment_attempt"] is not None
     async with db.read() as conn:
         escalations = list(
-            await conn.execute(
-                select(events.c.event_id, events.c.payload).where(events.c.source == "service")
-            )
+            await conn.execute(select(events.c.event_id, events.c.payload).where(events.c.source == "service"))
         )
     reasons = sorted(json.loads(e.payload)["data"]["object"]["reason"] for e in escalations)
     assert reasons == ["payment_attempts", "subscription_unpaid"]  # once each despite the redeliveries

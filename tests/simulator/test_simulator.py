@@ -13,9 +13,7 @@ from simulator.delivery import delivery_plan
 from simulator.engine import SimConfig, simulate
 from simulator.objects import CURRENT, LEGACY
 
-FIXTURES = json.loads((Path(__file__).parents[2] / "simulator" / "stripe_fixtures.json").read_text())[
-    "resources"
-]
+FIXTURES = json.loads((Path(__file__).parents[2] / "simulator" / "stripe_fixtures.json").read_text())["resources"]
 SHARED = Path(__file__).parents[3] / "shared" / "stripe" / "fixtures3.json"
 
 # Fields of the older API shape that Stripe's current fixtures no longer carry.

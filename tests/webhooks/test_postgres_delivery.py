@@ -26,9 +26,7 @@ async def count(settings: Settings, table: Any, *where: Any) -> int:
     db = Database(settings)
     try:
         async with db.read() as conn:
-            return int(
-                (await conn.execute(select(func.count()).select_from(table).where(*where))).scalar_one()
-            )
+            return int((await conn.execute(select(func.count()).select_from(table).where(*where))).scalar_one())
     finally:
         await db.dispose()
 
@@ -39,9 +37,7 @@ async def test_same_event_twenty_times_at_once_is_stored_and_applied_once(postgr
     async with AsyncTestClient(create_app(postgres)) as client:
         responses = await asyncio.gather(
             *(
-                client.post(
-                    "/api/webhooks/stripe", content=body.encode(), headers={"Stripe-Signature": sign(body)}
-                )
+                client.post("/api/webhooks/stripe", content=body.encode(), headers={"Stripe-Signature": sign(body)})
                 for _ in range(20)
             )
         )
@@ -88,9 +84,7 @@ async def test_database_down_means_503_nothing_stored_and_redelivery_succeeds(po
         }
     )
     first = make_event("customer.subscription.created", subscription("sub_1", "cus_1"), event_id="evt_before")
-    second = make_event(
-        "customer.subscription.created", subscription("sub_2", "cus_2"), event_id="evt_during"
-    )
+    second = make_event("customer.subscription.created", subscription("sub_2", "cus_2"), event_id="evt_during")
     app = create_app(proxied)
     async with AsyncTestClient(app) as client:
         assert (await post_event(client, first)).status_code == 200

@@ -67,9 +67,7 @@ async def test_signature_with_another_secret(client: AsyncTestClient[Any], setti
 async def test_tampered_body(client: AsyncTestClient[Any], settings: Settings) -> None:
     payload = body()
     header = sign(payload)
-    response = await post_raw(
-        client, payload.replace("active", "canceled").encode(), {"Stripe-Signature": header}
-    )
+    response = await post_raw(client, payload.replace("active", "canceled").encode(), {"Stripe-Signature": header})
     assert response.status_code == 400
     assert await stored_count(settings) == 0
 
