@@ -222,13 +222,16 @@ async def record_failure(
     return status
 
 
-async def events_for_objects(conn: AsyncConnection, object_ids: Sequence[str], created: int) -> list[ParsedEvent]:
-    """Stripe events about any of ``object_ids`` created in the same second (a tie group)."""
+async def events_for_objects(
+    conn: AsyncConnection, object_ids: Sequence[str], seconds: Sequence[int]
+) -> list[ParsedEvent]:
+    """Stripe events about any of ``object_ids`` created in any of ``seconds`` (tie groups), in one
+    query; callers pick the pairs they need."""
     rows = await conn.execute(
         select(events.c.payload).where(
             and_(
-                events.c.object_id.in_(list(object_ids)),
-                events.c.created == created,
+                events.c.object_id.in_(sorted(set(object_ids))),
+                events.c.created.in_(sorted(set(seconds))),
                 events.c.source == "stripe",
             )
         )

@@ -200,10 +200,8 @@ async def apply_events(conn: AsyncConnection, batch: Sequence[ParsedEvent], *, e
             written.extend(
                 await _apply_kind(conn, KINDS[kind_name], {key: by_object[(kind_name, key)] for key in keys})
             )
-    for candidate, replaced in written:
-        await _after_write(conn, candidate, replaced)
-    for customer, user in claims:
-        await _link_user(conn, customer, user, authoritative=False)
+    await _after_writes(conn, written)
+    await _claim_users(conn, claims)
     for event in batch:
         await _record_escalations(conn, event, escalation_attempts)
 
@@ -211,15 +209,39 @@ async def apply_events(conn: AsyncConnection, batch: Sequence[ParsedEvent], *, e
 async def _apply_kind(
     conn: AsyncConnection, kind: Kind, incoming: dict[str, list[_Candidate]]
 ) -> list[tuple[_Candidate, Any]]:
+    """Write, for each object of one kind, the newest of its stored row and the batch's snapshots."""
     statements = kind_statements(kind.name)
-    table = kind.table
-    found = await conn.execute(select(table).where(table.c[kind.key].in_(list(incoming))))
+    found = await conn.execute(statements.select_current, {"keys": list(incoming)})
     current = {row[kind.key]: row for row in found.mappings()}
-    written: list[tuple[_Candidate, Any]] = []
+    decided: dict[str, _Candidate | None] = {}
+    ties: dict[str, tuple[tuple[bool, int], dict[str, _Candidate]]] = {}
     for key, candidates in incoming.items():
         row = current.get(key)
-        winner = await _newest_for(conn, kind, key, candidates, row)
-        if winner is not None:
+        top = max(c.snapshot.order_key for c in candidates)
+        current_key = (kind.terminal(row), row["last_event_created"]) if row is not None else None
+        contenders = {c.snapshot.event_id: c for c in candidates if c.snapshot.order_key == top}
+        if current_key is not None and current_key > top:
+            decided[key] = None  # the row already holds something newer
+        elif current_key == top or len(contenders) > 1:
+            ties[key] = (top, contenders)
+        else:
+            (decided[key],) = contenders.values()
+    if ties:
+        # Same second: decide among every stored snapshot of the object from that second.
+        probes = [next(iter(contenders.values())) for _, contenders in ties.values()]
+        object_ids = [object_id for probe in probes for object_id in _group_object_ids(probe)]
+        stored = await events_for_objects(conn, object_ids, [top[1] for top, _ in ties.values()])
+        for event in stored:
+            for c in _candidates(event):
+                key = c.kind.key_of(c.values)
+                if c.kind is kind and key in ties and c.snapshot.order_key == ties[key][0]:
+                    ties[key][1].setdefault(c.snapshot.event_id, c)
+        for key, (_, contenders) in ties.items():
+            decided[key] = contenders[newest(c.snapshot for c in contenders.values()).event_id]
+    written: list[tuple[_Candidate, Any]] = []
+    for key, winner in decided.items():
+        row = current.get(key)
+        if winner is not None and (row is None or winner.snapshot.event_id != row["last_event_id"]):
             written.append((winner, row))
     for statement, new_rows in ((statements.insert, True), (statements.update, False)):
         chosen = [c for c, row in written if (row is None) == new_rows]
@@ -229,42 +251,40 @@ async def _apply_kind(
     return written
 
 
-async def _newest_for(
-    conn: AsyncConnection, kind: Kind, key: str, candidates: list[_Candidate], row: Any
-) -> _Candidate | None:
-    """The snapshot the row must now hold, or None when it already holds it (or something newer)."""
-    top = max(c.snapshot.order_key for c in candidates)
-    current_key = (kind.terminal(row), row["last_event_created"]) if row is not None else None
-    if current_key is not None and current_key > top:
-        return None
-    contenders = {c.snapshot.event_id: c for c in candidates if c.snapshot.order_key == top}
-    if current_key == top or len(contenders) > 1:
-        # Same second: decide among every stored snapshot of this object from that second.
-        probe = next(iter(contenders.values()))
-        for stored in await events_for_objects(conn, _group_object_ids(probe), top[1]):
-            for c in _candidates(stored):
-                if c.kind is kind and c.kind.key_of(c.values) == key and c.snapshot.order_key == top:
-                    contenders.setdefault(c.snapshot.event_id, c)
-        winner = contenders[newest(c.snapshot for c in contenders.values()).event_id]
-    else:
-        (winner,) = contenders.values()
-    if row is not None and winner.snapshot.event_id == row["last_event_id"]:
-        return None
-    return winner
+async def _after_writes(conn: AsyncConnection, written: list[tuple[_Candidate, Any]]) -> None:
+    adopting: list[str] = []
+    failed_intents: list[str] = []
+    for candidate, replaced in written:
+        kind, values = candidate.kind, candidate.values
+        if kind.name == "customer" and values.get("user_id"):
+            # The customer's own metadata.user_id is the authoritative link, whatever its order.
+            await _link_user(conn, values["stripe_customer_id"], values["user_id"], authoritative=True)
+        elif kind.name == "charge":
+            if replaced is None or replaced["stripe_customer_id"] is None:
+                adopting.append(values["stripe_charge_id"])
+            if values.get("payment_intent_id") and values.get("status") == "failed":
+                failed_intents.append(values["payment_intent_id"])
+    if adopting:  # refunds and disputes stored before their charge's customer was known learn it now
+        for name in ("refund", "dispute"):
+            await conn.execute(adopt_charge_customer(name), {"charges": adopting})
+    if failed_intents:
+        await conn.execute(refresh_invoice_failures(), {"intents": failed_intents})
 
 
-async def _after_write(conn: AsyncConnection, written: _Candidate, replaced: Any) -> None:
-    kind, values = written.kind, written.values
-    if kind.name == "customer" and values.get("user_id"):
-        # The customer's own metadata.user_id is the authoritative link, whatever its order.
-        await _link_user(conn, values["stripe_customer_id"], values["user_id"], authoritative=True)
-    elif kind.name == "charge":
-        if replaced is None or replaced["stripe_customer_id"] is None:
-            # Refunds and disputes stored before their charge's customer was known learn it now.
-            for name in ("refund", "dispute"):
-                await conn.execute(adopt_charge_customer(name), {"p_charge": values["stripe_charge_id"]})
-        if values.get("payment_intent_id") and values.get("status") == "failed":
-            await conn.execute(refresh_invoice_failures(), {"p_payment_intent_id": values["payment_intent_id"]})
+async def _claim_users(conn: AsyncConnection, claims: dict[tuple[str, str], None]) -> None:
+    """Fill the customer links the batch's checkout sessions and subscriptions name, where missing."""
+    if not claims:
+        return
+    found = await conn.execute(
+        select(customers.c.stripe_customer_id, customers.c.user_id).where(
+            customers.c.stripe_customer_id.in_(sorted({customer for customer, _ in claims}))
+        )
+    )
+    linked = {row.stripe_customer_id for row in found if row.user_id is not None}
+    for customer, user in claims:
+        if customer not in linked:
+            await _link_user(conn, customer, user, authoritative=False)
+            linked.add(customer)
 
 
 async def _link_user(conn: AsyncConnection, customer_id: str, user_id: str, *, authoritative: bool) -> None:

@@ -34,6 +34,7 @@ _NOT_WRITTEN = ("id", "updated_at")
 @dataclass(frozen=True)
 class KindStatements:
     select_current: Select[Any]
+    """The stored rows of the keys bound as ``keys`` (a list)."""
     insert: Insert
     update: Update
     columns: tuple[str, ...]
@@ -98,7 +99,7 @@ def kind_statements(kind_name: str) -> KindStatements:
         insert_values["user_id"] = None
         del update_values["user_id"]
     return KindStatements(
-        select_current=select(table).where(key == bp[kind.key]),
+        select_current=select(table).where(key.in_(bindparam("keys", expanding=True))),
         insert=table.insert().values(insert_values),
         update=sql_update(table).where(key == bp[kind.key]).values(update_values),
         columns=columns,
@@ -113,14 +114,14 @@ def params_for(statements: KindStatements, values: dict[str, Any], event_id: str
 
 @cache
 def refresh_invoice_failures() -> Update:
-    """Re-derive the decline reason of the invoices paid through one payment intent."""
-    intent = bindparam("p_payment_intent_id", type_=invoices.c.payment_intent_id.type)
+    """Re-derive the decline reason of the invoices paid through the payment intents bound as
+    ``intents``."""
     return (
         sql_update(invoices)
-        .where(invoices.c.payment_intent_id == intent)
+        .where(invoices.c.payment_intent_id.in_(bindparam("intents", expanding=True)))
         .values(
             {
-                name: func.coalesce(_newest_failed(charges.c[name], intent), invoices.c[name])
+                name: func.coalesce(_newest_failed(charges.c[name], invoices.c.payment_intent_id), invoices.c[name])
                 for name in ("failure_code", "failure_message")
             }
         )
@@ -128,14 +129,19 @@ def refresh_invoice_failures() -> Update:
 
 
 @cache
-def adopt_charge_customer(table_name: str) -> Update:
-    """Give refunds or disputes that named only a charge the charge's customer and user."""
-    table = KINDS[table_name].table
-    charge = bindparam("p_charge", type_=charges.c.stripe_charge_id.type)
-    of_charge = charges.c.stripe_charge_id == charge
+def adopt_charge_customer(kind_name: str) -> Update:
+    """Give refunds or disputes that named only a charge (one of those bound as ``charges``) the
+    charge's customer and user."""
+    table = KINDS[kind_name].table
+    of_charge = charges.c.stripe_charge_id == table.c.stripe_charge_id
     return (
         sql_update(table)
-        .where(and_(table.c.stripe_charge_id == charge, table.c.stripe_customer_id.is_(None)))
+        .where(
+            and_(
+                table.c.stripe_charge_id.in_(bindparam("charges", expanding=True)),
+                table.c.stripe_customer_id.is_(None),
+            )
+        )
         .values(
             stripe_customer_id=_scalar(charges.c.stripe_customer_id, of_charge),
             user_id=func.coalesce(table.c.user_id, _scalar(charges.c.user_id, of_charge)),
