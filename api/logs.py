@@ -14,6 +14,8 @@ __all__ = ["configure_logging"]
 
 def configure_logging(settings: Settings) -> None:
     level = getattr(logging, settings.log_level, logging.INFO)
+    # Alembic reports at INFO on every schema check (the readiness probe makes one): keep it quiet.
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if settings.log_json else structlog.dev.ConsoleRenderer(colors=False)
     )

@@ -2,7 +2,9 @@
 loopback, to the API (one worker process) on SQLite and on PostgreSQL, and in the same run to a bare
 Litestar route that only reads the body. Prints a Markdown table for the README.
 
-    uv run python bench/webhooks.py [--events 20000] [--concurrency 32] [--only sqlite,postgres,bare]
+    uv run python bench/webhooks.py [--events 20000] [--concurrency 32] [--only bare,sqlite,postgres]
+
+The extra case `postgres-2-workers` shows how the API scales out with a second process.
 """
 
 from __future__ import annotations
@@ -50,10 +52,10 @@ def make_events(count: int) -> list[str]:
         customers = int(customers * 1.3) + 1
 
 
-def start_server(target: str, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+def start_server(target: str, env: dict[str, str], port: int, workers: int = 1) -> subprocess.Popen[bytes]:
     code = (
         "from granian.constants import Interfaces; from granian.server import Server; "
-        f"Server({target!r}, address='127.0.0.1', port={port}, workers=1, interface=Interfaces.ASGI, "
+        f"Server({target!r}, address='127.0.0.1', port={port}, workers={workers}, interface=Interfaces.ASGI, "
         "factory=True, log_access=False, backlog=2048).serve()"
     )
     process = subprocess.Popen(
@@ -84,9 +86,11 @@ def server_cpu(process: subprocess.Popen[bytes]) -> float:
     return total
 
 
-def run_case(name: str, target: str, env: dict[str, str], bodies: list[str], concurrency: int) -> dict[str, Any]:
+def run_case(
+    name: str, target: str, env: dict[str, str], bodies: list[str], concurrency: int, workers: int = 1
+) -> dict[str, Any]:
     port = free_port()
-    process = start_server(target, env, port)
+    process = start_server(target, env, port, workers)
     try:
         # Sign right before sending: the signature must be under 300 s old when it arrives.
         stamp = int(time.time())
@@ -155,7 +159,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--only", default="bare,sqlite,postgres")
+    parser.add_argument("--only", default="bare,sqlite,postgres,postgres-2-workers")
     args = parser.parse_args()
     cases = args.only.split(",")
 
@@ -181,14 +185,17 @@ def main() -> None:
             row = run_case("faddl on SQLite", "api.app:create_app", env, bodies, args.concurrency)
             row["stored"] = asyncio.run(stored("", path))
             rows.append(row)
-        if "postgres" in cases:
+        for case, workers in (("postgres", 1), ("postgres-2-workers", 2)):
+            if case not in cases:
+                continue
             name = f"faddl_bench_{uuid.uuid4().hex[:8]}"
             asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
             url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
             env = {**base_env, "DATABASE_URL": url}
             try:
                 migrate(env)
-                row = run_case("faddl on PostgreSQL", "api.app:create_app", env, bodies, args.concurrency)
+                label = "faddl on PostgreSQL" + (f", {workers} worker processes" if workers > 1 else "")
+                row = run_case(label, "api.app:create_app", env, bodies, args.concurrency, workers)
                 row["stored"] = asyncio.run(stored(url, None))
                 rows.append(row)
             finally:
