@@ -191,6 +191,13 @@ class Simulation:
         self.emit(now, event_type, obj, customer.api_version, previous)
         self.settle(now, customer)
 
+    def set_status(self, now: int, customer: _Customer, status: str) -> None:
+        """Move the subscription to ``status`` and report it as Stripe does."""
+        assert customer.sub is not None
+        previous = self.sub_previous(customer, status=customer.sub["status"])
+        customer.sub["status"] = status
+        self.emit_sub(now, customer, "customer.subscription.updated", previous)
+
     def sub_previous(self, customer: _Customer, **changed: Any) -> Obj:
         """``previous_attributes`` for a change of the named state fields, in the API's shape."""
         sub = customer.sub
@@ -402,13 +409,7 @@ class Simulation:
             self.at(sub["period_end"], self.renew, customer, sub)
         elif rng.random() < 0.95:
             self.pay(now, customer, inv, succeeded=True, next_attempt=None)
-            sub["status"] = "active"
-            self.emit_sub(
-                now,
-                customer,
-                "customer.subscription.updated",
-                self.sub_previous(customer, status="incomplete"),
-            )
+            self.set_status(now, customer, "active")
             self.at(sub["period_end"], self.renew, customer, sub)
         else:
             self.pay(now, customer, inv, succeeded=False, next_attempt=None)
@@ -475,10 +476,8 @@ class Simulation:
         next_attempt = None if succeeded or last else now + RETRY_GAPS[attempt - 1]
         self.pay(now, customer, inv, succeeded=succeeded, next_attempt=next_attempt)
         if succeeded:
-            sub["status"], sub["past_due_since"] = "active", None
-            self.emit_sub(
-                now, customer, "customer.subscription.updated", self.sub_previous(customer, status="past_due")
-            )
+            sub["past_due_since"] = None
+            self.set_status(now, customer, "active")
             self.at(sub["period_end"], self.renew, customer, sub)
         elif last:
             inv["status"] = "uncollectible"
@@ -492,13 +491,7 @@ class Simulation:
             if self.rng.random() < 0.5:
                 self.end_subscription(now, customer, reason="payment_failed")
             else:
-                sub["status"] = "unpaid"
-                self.emit_sub(
-                    now,
-                    customer,
-                    "customer.subscription.updated",
-                    self.sub_previous(customer, status="past_due"),
-                )
+                self.set_status(now, customer, "unpaid")
                 self.at(now + 14 * DAY, self.end_unpaid, customer, sub)
         else:
             self.at(next_attempt or now, self.retry, customer, sub, inv, attempt + 1)

@@ -97,11 +97,6 @@ class Database:
                     await conn.execute(text("SELECT set_config('app.user_id', :uid, true)"), {"uid": user_id})
                 yield conn
 
-    async def ping(self) -> None:
-        """Raise if the database cannot answer a trivial query."""
-        async with self.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()

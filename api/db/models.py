@@ -199,38 +199,34 @@ class Charge(_Watermarked, Base):
     created: Mapped[datetime | None] = mapped_column(TZDateTime)
 
 
-class Refund(_Watermarked, Base):
+class _OfCharge(_Watermarked):
+    """Columns of what happens to a charge after the fact (refunds, disputes)."""
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    stripe_charge_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    user_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str | None] = mapped_column(String(8))
+    status: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    created: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+class Refund(_OfCharge, Base):
     """One row per refund (booked on its own date, never as MRR)."""
 
     __tablename__ = "refunds"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     stripe_refund_id: Mapped[str] = mapped_column(String(255), unique=True)
-    stripe_charge_id: Mapped[str | None] = mapped_column(String(255), index=True)
-    user_id: Mapped[str | None] = mapped_column(String(255), index=True)
-    stripe_customer_id: Mapped[str | None] = mapped_column(String(255), index=True)
-    amount: Mapped[int] = mapped_column(BigInteger, default=0)
-    currency: Mapped[str | None] = mapped_column(String(8))
-    status: Mapped[str | None] = mapped_column(String(32))
-    reason: Mapped[str | None] = mapped_column(String(64))
-    created: Mapped[datetime | None] = mapped_column(TZDateTime)
 
 
-class Dispute(_Watermarked, Base):
+class Dispute(_OfCharge, Base):
     """One row per dispute (chargeback)."""
 
     __tablename__ = "disputes"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     stripe_dispute_id: Mapped[str] = mapped_column(String(255), unique=True)
-    stripe_charge_id: Mapped[str | None] = mapped_column(String(255), index=True)
-    user_id: Mapped[str | None] = mapped_column(String(255), index=True)
-    stripe_customer_id: Mapped[str | None] = mapped_column(String(255), index=True)
-    amount: Mapped[int] = mapped_column(BigInteger, default=0)
-    currency: Mapped[str | None] = mapped_column(String(8))
-    status: Mapped[str | None] = mapped_column(String(32))
-    reason: Mapped[str | None] = mapped_column(String(64))
-    created: Mapped[datetime | None] = mapped_column(TZDateTime)
 
 
 class SubscriptionUsage(Base):

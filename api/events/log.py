@@ -29,7 +29,6 @@ __all__ = [
     "insert_event",
     "insert_events",
     "insert_service_event",
-    "load_events",
     "mark_processed",
     "record_failure",
     "retry_delay",
@@ -236,9 +235,4 @@ async def events_for_objects(
             )
         )
     )
-    return [parse_event(row.payload) for row in rows]
-
-
-async def load_events(conn: AsyncConnection, event_ids: Sequence[str]) -> list[ParsedEvent]:
-    rows = await conn.execute(select(events.c.payload).where(events.c.event_id.in_(list(event_ids))))
     return [parse_event(row.payload) for row in rows]

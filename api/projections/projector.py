@@ -1,5 +1,5 @@
 """Applies Stripe events to the projection tables. Live processing, the retry worker and replay all
-call :func:`apply_event`, so they cannot disagree.
+call :func:`apply_events`, so they cannot disagree.
 
 Every object row keeps the watermark of the event it reflects; an event changes a row only when
 :func:`api.projections.ordering.newest` says its snapshot is newer, so delivery order and
@@ -35,7 +35,6 @@ from api.projections.statements import (
 __all__ = [
     "HANDLED_TYPES",
     "PROJECTION_TABLES",
-    "apply_event",
     "apply_events",
     "handles",
     "lock_keys",
@@ -85,7 +84,7 @@ HANDLED_TYPES = frozenset(
 
 
 PROJECTION_TABLES = (customers, subscriptions, invoices, charges, refunds, disputes)
-"""Everything :func:`apply_event` writes, and so everything replay rebuilds."""
+"""Everything :func:`apply_events` writes, and so everything replay rebuilds."""
 
 _OWNED_BY_CUSTOMER = (subscriptions, invoices, charges, refunds, disputes)
 
@@ -168,11 +167,6 @@ def _group_object_ids(candidate: _Candidate) -> list[str]:
 # Kinds are written in this order so that the subqueries of later kinds see earlier rows: refunds
 # and disputes find their charge's customer, invoices their newest failed charge.
 _WRITE_ORDER = ("customer", "charge", "refund", "dispute", "invoice", "subscription")
-
-
-async def apply_event(conn: AsyncConnection, event: ParsedEvent, *, escalation_attempts: int = 3) -> None:
-    """Apply one stored Stripe event to the projections. Call with the event's locks held."""
-    await apply_events(conn, [event], escalation_attempts=escalation_attempts)
 
 
 async def apply_events(conn: AsyncConnection, batch: Sequence[ParsedEvent], *, escalation_attempts: int = 3) -> None:

@@ -258,9 +258,9 @@ def charge_row(obj: Obj, event_type: str) -> Obj:
     }
 
 
-def refund_row(obj: Obj, event_type: str) -> Obj:
+def _of_charge_row(id_column: str, obj: Obj) -> Obj:
     return {
-        "stripe_refund_id": obj["id"],
+        id_column: obj["id"],
         "stripe_charge_id": expandable_id(obj.get("charge")),
         "stripe_customer_id": customer_id_of(obj),
         "user_id": _metadata_user(obj),
@@ -270,17 +270,11 @@ def refund_row(obj: Obj, event_type: str) -> Obj:
         "reason": _str(obj.get("reason")),
         "created": ts(obj.get("created")),
     }
+
+
+def refund_row(obj: Obj, event_type: str) -> Obj:
+    return _of_charge_row("stripe_refund_id", obj)
 
 
 def dispute_row(obj: Obj, event_type: str) -> Obj:
-    return {
-        "stripe_dispute_id": obj["id"],
-        "stripe_charge_id": expandable_id(obj.get("charge")),
-        "stripe_customer_id": customer_id_of(obj),
-        "user_id": _metadata_user(obj),
-        "amount": _int(obj.get("amount"), 0),
-        "currency": _str(obj.get("currency")),
-        "status": _str(obj.get("status")),
-        "reason": _str(obj.get("reason")),
-        "created": ts(obj.get("created")),
-    }
+    return _of_charge_row("stripe_dispute_id", obj)
