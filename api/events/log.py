@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.db.models import subscription_events as events
+from api.db.sql import one_of
 from api.events.model import ParsedEvent, parse_event
 
 __all__ = [
@@ -169,10 +170,16 @@ async def stored_states(conn: AsyncConnection, event_ids: Sequence[str]) -> dict
     """Status and attempts of stored events, row-locked on PostgreSQL, in one round trip."""
     if not event_ids:
         return {}
-    stmt = select(events.c.event_id, events.c.status, events.c.attempts).where(events.c.event_id.in_(event_ids))
-    if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    return {row.event_id: StoredState(row.status, row.attempts) for row in await conn.execute(stmt)}
+    rows = await conn.execute(_states_statement(conn.dialect.name), {"ids": list(event_ids)})
+    return {row.event_id: StoredState(row.status, row.attempts) for row in rows}
+
+
+@cache
+def _states_statement(dialect: str) -> Any:
+    stmt = select(events.c.event_id, events.c.status, events.c.attempts).where(
+        one_of(events.c.event_id, "ids", dialect)
+    )
+    return stmt.with_for_update() if dialect == "postgresql" else stmt
 
 
 async def mark_processed(conn: AsyncConnection, event_id: str, attempts: int) -> None:
@@ -226,13 +233,16 @@ async def events_for_objects(
 ) -> list[ParsedEvent]:
     """Stripe events about any of ``object_ids`` created in any of ``seconds`` (tie groups), in one
     query; callers pick the pairs they need."""
-    rows = await conn.execute(
-        select(events.c.payload).where(
-            and_(
-                events.c.object_id.in_(sorted(set(object_ids))),
-                events.c.created.in_(sorted(set(seconds))),
-                events.c.source == "stripe",
-            )
+    params = {"objects": sorted(set(object_ids)), "seconds": sorted(set(seconds))}
+    return [parse_event(row.payload) for row in await conn.execute(_tie_statement(conn.dialect.name), params)]
+
+
+@cache
+def _tie_statement(dialect: str) -> Any:
+    return select(events.c.payload).where(
+        and_(
+            one_of(events.c.object_id, "objects", dialect),
+            one_of(events.c.created, "seconds", dialect),
+            events.c.source == "stripe",
         )
     )
-    return [parse_event(row.payload) for row in rows]

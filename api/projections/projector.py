@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ARRAY, ColumnElement, Text, and_, bindparam, or_, select, text, update
+from sqlalchemy import ARRAY, Text, and_, bindparam, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.db.models import charges, customers, disputes, refunds
 from api.db.models import payment_history as invoices
 from api.db.models import user_subscriptions as subscriptions
+from api.db.sql import one_of
 from api.events.log import events_for_objects, insert_service_event
 from api.events.model import ParsedEvent
 from api.projections import stripe_objects as so
@@ -175,18 +176,18 @@ async def apply_events(conn: AsyncConnection, batch: Sequence[ParsedEvent], *, e
     row and the batch's snapshots of it. Reads and writes go a kind at a time (one statement for
     the current rows, one for the inserts, one for the updates), not an event at a time."""
     by_object: dict[tuple[str, str], list[_Candidate]] = {}
-    claims: dict[tuple[str, str], None] = {}
+    claims: dict[str, str] = {}  # customer -> the first user a checkout or subscription names
     for event in batch:
         if event.object_type == "checkout.session":
             user, customer = so.user_id_claim(event.obj), event.customer_id
             if user and customer:
-                claims[(customer, user)] = None
+                claims.setdefault(customer, user)
             continue
         for candidate in _candidates(event):
             by_object.setdefault((candidate.kind.name, candidate.kind.key_of(candidate.values)), []).append(candidate)
             values = candidate.values
             if candidate.kind.name == "subscription" and values.get("user_id") and values.get("stripe_customer_id"):
-                claims[(values["stripe_customer_id"], values["user_id"])] = None
+                claims.setdefault(values["stripe_customer_id"], values["user_id"])
     written: list[tuple[_Candidate, Any]] = []  # (what was written, the row it replaced or None)
     for kind_name in _WRITE_ORDER:
         keys = [key for name, key in by_object if name == kind_name]
@@ -195,7 +196,12 @@ async def apply_events(conn: AsyncConnection, batch: Sequence[ParsedEvent], *, e
                 await _apply_kind(conn, KINDS[kind_name], {key: by_object[(kind_name, key)] for key in keys})
             )
     await _after_writes(conn, written)
-    await _claim_users(conn, claims)
+    owners = {
+        c.values["stripe_customer_id"]: c.values["user_id"]
+        for c, _ in written
+        if c.kind.name == "customer" and c.values.get("user_id")
+    }
+    await _link_users(conn, owners, claims)
     for event in batch:
         await _record_escalations(conn, event, escalation_attempts)
 
@@ -204,7 +210,7 @@ async def _apply_kind(
     conn: AsyncConnection, kind: Kind, incoming: dict[str, list[_Candidate]]
 ) -> list[tuple[_Candidate, Any]]:
     """Write, for each object of one kind, the newest of its stored row and the batch's snapshots."""
-    statements = kind_statements(kind.name)
+    statements = kind_statements(kind.name, conn.dialect.name)
     found = await conn.execute(statements.select_current, {"keys": list(incoming)})
     current = {row[kind.key]: row for row in found.mappings()}
     decided: dict[str, _Candidate | None] = {}
@@ -250,63 +256,77 @@ async def _after_writes(conn: AsyncConnection, written: list[tuple[_Candidate, A
     failed_intents: list[str] = []
     for candidate, replaced in written:
         kind, values = candidate.kind, candidate.values
-        if kind.name == "customer" and values.get("user_id"):
-            # The customer's own metadata.user_id is the authoritative link, whatever its order.
-            await _link_user(conn, values["stripe_customer_id"], values["user_id"], authoritative=True)
-        elif kind.name == "charge":
+        if kind.name == "charge":
             if replaced is None or replaced["stripe_customer_id"] is None:
                 adopting.append(values["stripe_charge_id"])
             if values.get("payment_intent_id") and values.get("status") == "failed":
                 failed_intents.append(values["payment_intent_id"])
     if adopting:  # refunds and disputes stored before their charge's customer was known learn it now
         for name in ("refund", "dispute"):
-            await conn.execute(adopt_charge_customer(name), {"charges": adopting})
+            await conn.execute(adopt_charge_customer(name, conn.dialect.name), {"charges": adopting})
     if failed_intents:
-        await conn.execute(refresh_invoice_failures(), {"intents": failed_intents})
+        await conn.execute(refresh_invoice_failures(conn.dialect.name), {"intents": failed_intents})
 
 
-async def _claim_users(conn: AsyncConnection, claims: dict[tuple[str, str], None]) -> None:
-    """Fill the customer links the batch's checkout sessions and subscriptions name, where missing."""
-    if not claims:
+async def _link_users(conn: AsyncConnection, owners: dict[str, str], claims: dict[str, str]) -> None:
+    """Record which user each customer belongs to, and give that user the customer's rows that had
+    none. ``owners`` come from customers' own ``metadata.user_id`` and win, whatever their order;
+    ``claims`` (checkout sessions, subscriptions) only fill a missing link."""
+    if not owners and not claims:
         return
-    found = await conn.execute(
-        select(customers.c.stripe_customer_id, customers.c.user_id).where(
-            customers.c.stripe_customer_id.in_(sorted({customer for customer, _ in claims}))
-        )
-    )
-    linked = {row.stripe_customer_id for row in found if row.user_id is not None}
-    for customer, user in claims:
-        if customer not in linked:
-            await _link_user(conn, customer, user, authoritative=False)
-            linked.add(customer)
+    found = await conn.execute(_links_statement(conn.dialect.name), {"customers": sorted(set(owners) | set(claims))})
+    existing = {row.stripe_customer_id: row.user_id for row in found}
+    fills = {customer: user for customer, user in owners.items() if existing.get(customer) is None}
+    for customer, user in claims.items():
+        if customer not in owners and existing.get(customer) is None:
+            fills[customer] = user
+    if fills:
+        params = [{"customer": customer, "user": user} for customer, user in fills.items()]
+        claimed = await conn.execute(_claim_statement(conn.dialect.name), params)
+        linked = sorted({row.stripe_customer_id for row in claimed})
+        if linked:
+            for table in _OWNED_BY_CUSTOMER:
+                await conn.execute(_adopt_link_statement(table.name, conn.dialect.name), {"customers": linked})
+    for customer, user in owners.items():
+        previous = existing.get(customer)
+        if previous is not None and previous != user:
+            await _replace_link(conn, customer, previous, user)
 
 
-async def _link_user(conn: AsyncConnection, customer_id: str, user_id: str, *, authoritative: bool) -> None:
-    """Record that ``customer_id`` belongs to ``user_id`` and give that user every row of the
-    customer that had none. A claim from a checkout session or a subscription fills a missing link
-    (one statement, the common case); only the customer's own metadata replaces an existing one."""
-    previous: str | None = None
-    if authoritative:
-        found = await conn.execute(select(customers.c.user_id).where(customers.c.stripe_customer_id == customer_id))
-        row = found.first()
-        if row is not None and row.user_id == user_id:
-            return
-        previous = row.user_id if row is not None else None
-    if previous is None:
-        claimed = await conn.execute(_claim_statement(conn.dialect.name), {"customer": customer_id, "user": user_id})
-        if claimed.first() is None:
-            return  # the link already existed
-    else:
-        await conn.execute(
-            update(customers).where(customers.c.stripe_customer_id == customer_id).values(user_id=user_id)
-        )
+async def _replace_link(conn: AsyncConnection, customer_id: str, previous: str, user_id: str) -> None:
+    """The customer's own metadata names another user than the link had: move the link, and the
+    rows that had the old user or none."""
+    await conn.execute(update(customers).where(customers.c.stripe_customer_id == customer_id).values(user_id=user_id))
     for table in _OWNED_BY_CUSTOMER:
-        unowned: ColumnElement[bool] = table.c.user_id.is_(None)
-        if previous is not None:
-            unowned = or_(unowned, table.c.user_id == previous)
         await conn.execute(
-            update(table).where(and_(table.c.stripe_customer_id == customer_id, unowned)).values(user_id=user_id)
+            update(table)
+            .where(
+                and_(
+                    table.c.stripe_customer_id == customer_id,
+                    or_(table.c.user_id.is_(None), table.c.user_id == previous),
+                )
+            )
+            .values(user_id=user_id)
         )
+
+
+@cache
+def _adopt_link_statement(table_name: str, dialect: str) -> Any:
+    """Give the rows without a user, of the customers bound as ``customers``, their customer's user."""
+    table = next(t for t in _OWNED_BY_CUSTOMER if t.name == table_name)
+    owner = select(customers.c.user_id).where(customers.c.stripe_customer_id == table.c.stripe_customer_id)
+    return (
+        update(table)
+        .where(and_(one_of(table.c.stripe_customer_id, "customers", dialect), table.c.user_id.is_(None)))
+        .values(user_id=owner.scalar_subquery())
+    )
+
+
+@cache
+def _links_statement(dialect: str) -> Any:
+    return select(customers.c.stripe_customer_id, customers.c.user_id).where(
+        one_of(customers.c.stripe_customer_id, "customers", dialect)
+    )
 
 
 @cache
@@ -326,7 +346,7 @@ def _claim_statement(dialect: str) -> Any:
         index_elements=[customers.c.stripe_customer_id],
         set_={"user_id": stmt.excluded.user_id},
         where=customers.c.user_id.is_(None),
-    ).returning(customers.c.id)
+    ).returning(customers.c.stripe_customer_id)
 
 
 async def _record_escalations(conn: AsyncConnection, event: ParsedEvent, attempts_threshold: int) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy import update as sql_update
 
 from api.db.models import charges, customers
 from api.db.models import payment_history as invoices
+from api.db.sql import one_of
 from api.projections.kinds import KINDS, Kind
 
 __all__ = [
@@ -83,7 +84,7 @@ def _resolved(kind: Kind, bp: dict[str, BindParameter[Any]], *, existing: bool) 
 
 
 @cache
-def kind_statements(kind_name: str) -> KindStatements:
+def kind_statements(kind_name: str, dialect: str) -> KindStatements:
     kind = KINDS[kind_name]
     table = kind.table
     columns = tuple(c.name for c in table.c if c.name not in _NOT_WRITTEN)
@@ -99,7 +100,7 @@ def kind_statements(kind_name: str) -> KindStatements:
         insert_values["user_id"] = None
         del update_values["user_id"]
     return KindStatements(
-        select_current=select(table).where(key.in_(bindparam("keys", expanding=True))),
+        select_current=select(table).where(one_of(key, "keys", dialect)),
         insert=table.insert().values(insert_values),
         update=sql_update(table).where(key == bp[kind.key]).values(update_values),
         columns=columns,
@@ -113,12 +114,12 @@ def params_for(statements: KindStatements, values: dict[str, Any], event_id: str
 
 
 @cache
-def refresh_invoice_failures() -> Update:
+def refresh_invoice_failures(dialect: str) -> Update:
     """Re-derive the decline reason of the invoices paid through the payment intents bound as
     ``intents``."""
     return (
         sql_update(invoices)
-        .where(invoices.c.payment_intent_id.in_(bindparam("intents", expanding=True)))
+        .where(one_of(invoices.c.payment_intent_id, "intents", dialect))
         .values(
             {
                 name: func.coalesce(_newest_failed(charges.c[name], invoices.c.payment_intent_id), invoices.c[name])
@@ -129,7 +130,7 @@ def refresh_invoice_failures() -> Update:
 
 
 @cache
-def adopt_charge_customer(kind_name: str) -> Update:
+def adopt_charge_customer(kind_name: str, dialect: str) -> Update:
     """Give refunds or disputes that named only a charge (one of those bound as ``charges``) the
     charge's customer and user."""
     table = KINDS[kind_name].table
@@ -138,7 +139,7 @@ def adopt_charge_customer(kind_name: str) -> Update:
         sql_update(table)
         .where(
             and_(
-                table.c.stripe_charge_id.in_(bindparam("charges", expanding=True)),
+                one_of(table.c.stripe_charge_id, "charges", dialect),
                 table.c.stripe_customer_id.is_(None),
             )
         )
