@@ -7,7 +7,7 @@ The payload of a row never changes once written; processing only moves ``status`
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -229,17 +229,19 @@ async def record_failure(
 
 
 async def events_for_objects(
-    conn: AsyncConnection, object_ids: Sequence[str], seconds: Sequence[int]
+    conn: AsyncConnection, object_ids: Sequence[str], seconds: Sequence[int], *, besides: Container[str] = ()
 ) -> list[ParsedEvent]:
     """Stripe events about any of ``object_ids`` created in any of ``seconds`` (tie groups), in one
-    query; callers pick the pairs they need."""
+    query, except those in ``besides`` (which the caller holds already); callers pick the pairs
+    they need."""
     params = {"objects": sorted(set(object_ids)), "seconds": sorted(set(seconds))}
-    return [parse_event(row.payload) for row in await conn.execute(_tie_statement(conn.dialect.name), params)]
+    rows = await conn.execute(_tie_statement(conn.dialect.name), params)
+    return [parse_event(row.payload) for row in rows if row.event_id not in besides]
 
 
 @cache
 def _tie_statement(dialect: str) -> Any:
-    return select(events.c.payload).where(
+    return select(events.c.event_id, events.c.payload).where(
         and_(
             one_of(events.c.object_id, "objects", dialect),
             one_of(events.c.created, "seconds", dialect),

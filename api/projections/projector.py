@@ -230,7 +230,10 @@ async def _apply_kind(
         # Same second: decide among every stored snapshot of the object from that second.
         probes = [next(iter(contenders.values())) for _, contenders in ties.values()]
         object_ids = [object_id for probe in probes for object_id in _group_object_ids(probe)]
-        stored = await events_for_objects(conn, object_ids, [top[1] for top, _ in ties.values()])
+        # Snapshots from this batch are candidates already; only the stored others need reading.
+        in_batch = {c.snapshot.event_id for candidates in incoming.values() for c in candidates}
+        seconds = [top[1] for top, _ in ties.values()]
+        stored = await events_for_objects(conn, object_ids, seconds, besides=in_batch)
         for event in stored:
             for c in _candidates(event):
                 key = c.kind.key_of(c.values)
