@@ -77,6 +77,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu() -> float:
+    """CPU seconds used so far by every PostgreSQL process on this machine."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    total += cpu_seconds(int(entry.name))
+            except OSError:
+                continue
+    return total
+
+
 def server_cpu(process: subprocess.Popen[bytes]) -> float:
     total = cpu_seconds(process.pid)
     children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
@@ -104,11 +117,11 @@ def run_case(
             )
             for body in bodies
         ]
-        cpu_before = server_cpu(process)
+        cpu_before, pg_before = server_cpu(process), postgres_cpu()
         generator_before = resource.getrusage(resource.RUSAGE_SELF)
         result: LoadResult = asyncio.run(run_load("127.0.0.1", port, requests, concurrency))
         generator_after = resource.getrusage(resource.RUSAGE_SELF)
-        cpu = server_cpu(process) - cpu_before
+        cpu, pg_cpu = server_cpu(process) - cpu_before, postgres_cpu() - pg_before
     finally:
         process.terminate()
         process.wait(timeout=20)
@@ -124,6 +137,7 @@ def run_case(
         "p99_ms": result.percentile(99) * 1000,
         "non_2xx": result.non_2xx,
         "server_cpu": cpu,
+        "postgres_cpu": pg_cpu,
         "generator_cpu": generator_cpu,
     }
 
@@ -203,15 +217,15 @@ def main() -> None:
     bare = next((r["rate"] for r in rows if r["name"].startswith("bare")), None)
     print(
         "| target | events/s | p50 ms | p99 ms | non-2xx | stored / sent | vs bare route | server CPU s "
-        "| generator CPU s |"
+        "| PostgreSQL CPU s | generator CPU s |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         ratio = f"{r['rate'] / bare:.2f}" if bare else "-"
         stored_text = f"{r['stored']} / {r['sent']}" if "stored" in r else "-"
         print(
             f"| {r['name']} | {r['rate']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['non_2xx']} | "
-            f"{stored_text} | {ratio} | {r['server_cpu']:.1f} | {r['generator_cpu']:.1f} |"
+            f"{stored_text} | {ratio} | {r['server_cpu']:.1f} | {r['postgres_cpu']:.1f} | {r['generator_cpu']:.1f} |"
         )
 
 
