@@ -7,9 +7,8 @@ import asyncio
 import copy
 import json
 import os
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -271,8 +270,3 @@ async def post_event(
         content=body.encode(),
         headers={"Stripe-Signature": sign(body, secret), **(headers or {})},
     )
-
-
-@pytest.fixture
-def now() -> Callable[[], int]:
-    return lambda: int(time.time())
