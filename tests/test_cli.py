@@ -153,3 +153,37 @@ def test_bad_settings_are_reported_plainly(env: dict[str, str]) -> None:
     assert result.returncode != 0
     assert "RETRY_MAX_ATTEMPTS must be a whole number" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_run_loads_demo_data_serves_and_stops_cleanly(env: dict[str, str], tmp_path: Path) -> None:
+    """`make run`'s command: migrate, demo history, API + worker; SIGTERM stops every process."""
+    port = free_port()
+    demo_env = {k: v for k, v in env.items() if k not in ("STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "run", "--port", str(port), "--demo-customers", "8"],
+        env=demo_env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("faddl run did not become ready")
+        assert (tmp_path / "var" / "demo" / "truth.json").exists()
+        truth = json.loads((tmp_path / "var" / "demo" / "truth.json").read_text())
+        expected = sorted((sid, s["status"], s["price_id"]) for sid, s in truth["subscriptions"].items())
+        assert subscription_rows(tmp_path / "faddl.db") == expected
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=30)
+    assert "faddl is running" in stderr
+    for child in (f"api.cli serve --host 127.0.0.1 --port {port}", "api.cli worker"):
+        left = subprocess.run(["pgrep", "-f", child], capture_output=True)
+        assert left.stdout == b"", f"`{child}` outlived `faddl run`"
