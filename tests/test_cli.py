@@ -38,6 +38,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_ready(base: str, attempts: int = 300) -> None:
+    for _ in range(attempts):
+        try:
+            if httpx.get(f"{base}/api/health/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{base} did not become ready")
+
+
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     return {
@@ -63,14 +74,7 @@ def server(env: dict[str, str]) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/api/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("faddl serve did not become ready")
+        wait_ready(base)
         yield base
     finally:
         process.terminate()
@@ -168,14 +172,7 @@ def test_run_loads_demo_data_serves_and_stops_cleanly(env: dict[str, str], tmp_p
         text=True,
     )
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            raise AssertionError("faddl run did not become ready")
+        wait_ready(f"http://127.0.0.1:{port}", attempts=600)
         assert (tmp_path / "var" / "demo" / "truth.json").exists()
         truth = json.loads((tmp_path / "var" / "demo" / "truth.json").read_text())
         expected = sorted((sid, s["status"], s["price_id"]) for sid, s in truth["subscriptions"].items())
