@@ -24,7 +24,7 @@ from simulator.engine import SimConfig, simulate
 from tests.conftest import sign, sqlite_settings
 from tests.state import projection_state
 
-SMALL_EVENTS, SMALL_TRUTH = simulate(SimConfig(customers=4, months=5, seed=11))
+SMALL_EVENTS, SMALL_TRUTH = simulate(SimConfig(customers=6, months=6, seed=11))
 SMALL_BODIES = [json.dumps(e) for e in SMALL_EVENTS]
 
 
