@@ -9,11 +9,15 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
+from api.admin.events import AdminEventsController
 from api.db.engine import Database
 from api.errors import EXCEPTION_HANDLERS
 from api.events.processing import EventProcessor
 from api.health import live, ready
 from api.logs import configure_logging
+from api.security.controller import me
+from api.security.middleware import bearer_auth
+from api.security.tokens import TokenVerifier
 from api.settings import Settings, get_settings
 from api.webhooks.controller import WebhookController
 
@@ -38,7 +42,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         return Provide(lambda: value, use_cache=True, sync_to_thread=False)
 
     return Litestar(
-        route_handlers=[WebhookController, live, ready],
+        route_handlers=[WebhookController, live, ready, me, AdminEventsController],
+        middleware=[bearer_auth(TokenVerifier(settings))],
         dependencies={
             "settings": provide(settings),
             "db": provide(db),

@@ -205,6 +205,24 @@ def events_load(file: Path) -> None:
         raise click.ClickException("some events failed to process; the worker will retry them")
 
 
+# -- authentication ------------------------------------------------------------------------------
+@main.command()
+@click.option("--user", "user_id", required=True, help="The user id (`sub`) the token is for.")
+@click.option("--role", "roles", multiple=True, help="A role to grant (repeatable), e.g. admin.")
+@click.option("--minutes", default=60, show_default=True, type=click.IntRange(1, 7 * 24 * 60), help="Lifetime.")
+def token(user_id: str, roles: tuple[str, ...], minutes: int) -> None:
+    """Mint a development bearer token (trusted only while AUTH_DEV_MODE=1)."""
+    from api.security.tokens import mint_dev_token
+
+    settings = _settings()
+    if not settings.auth_dev_active:
+        click.echo(
+            "note: the API trusts this token only with AUTH_DEV_MODE=1 and no AUTH_JWKS_URL (as in `make run`)",
+            err=True,
+        )
+    click.echo(mint_dev_token(settings, user_id, list(roles), minutes))
+
+
 # -- simulator -----------------------------------------------------------------------------------
 @main.command()
 @click.option("--customers", default=100, show_default=True, type=click.IntRange(1), help="Customers to simulate.")
@@ -298,8 +316,10 @@ def _demo_start(months: int) -> date:
 
 
 def _spawn(*args: str) -> subprocess.Popen[bytes]:
-    """Another ``faddl`` subcommand as a child process (our interpreter, our module)."""
-    return subprocess.Popen([sys.executable, "-m", "api.cli", *args], env=dict(os.environ))  # noqa: S603
+    """Another ``faddl`` subcommand as a child process (our interpreter, our module). Local runs
+    trust development tokens (``faddl token``) unless told otherwise."""
+    env = {"AUTH_DEV_MODE": "1", **os.environ}
+    return subprocess.Popen([sys.executable, "-m", "api.cli", *args], env=env)  # noqa: S603
 
 
 @main.command()
@@ -363,6 +383,7 @@ def run(host: str, port: int, demo_customers: int) -> None:
                 f"  Stripe webhooks     POST {base}/api/webhooks/stripe"
                 + ("  (demo secret: see README)" if settings.demo_mode else ""),
                 f"  database            {settings.describe()['database_url']}",
+                "  a bearer token      uv run faddl token --user user_000001   (add --role admin for /api/admin)",
                 "",
             ]
         ),

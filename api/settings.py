@@ -117,6 +117,27 @@ class Settings:
     escalation_attempts: int = 3
     """``ESCALATION_ATTEMPTS``: failed payment attempts on one invoice that record an escalation event."""
 
+    auth_jwks_url: str = ""
+    """``AUTH_JWKS_URL``: JWKS of the identity provider (Clerk or any OIDC provider); bearer tokens
+    are RS256/ES256 JWTs signed by one of its keys."""
+
+    auth_issuer: str = ""
+    """``AUTH_ISSUER``: required ``iss`` of tokens (unchecked when empty)."""
+
+    auth_audience: str = ""
+    """``AUTH_AUDIENCE``: required ``aud`` of tokens (unchecked when empty)."""
+
+    auth_role_claim: str = "metadata.role"
+    """``AUTH_ROLE_CLAIM``: dotted path of the claim holding the user's role(s); ``admin`` unlocks
+    the admin routes."""
+
+    auth_leeway_seconds: int = 30
+    """``AUTH_LEEWAY_SECONDS``: clock skew allowed on ``exp``, ``nbf`` and ``iat``."""
+
+    auth_dev_mode: bool = False
+    """``AUTH_DEV_MODE``: trust tokens minted by ``faddl token`` with the local development key.
+    On in ``make run``; ignored whenever ``AUTH_JWKS_URL`` is set."""
+
     log_level: str = "INFO"
     """``LOG_LEVEL``: DEBUG, INFO, WARNING or ERROR."""
 
@@ -146,6 +167,12 @@ class Settings:
             retry_max_seconds=_env_int("RETRY_MAX_SECONDS", 6 * 3600),
             worker_poll_seconds=float(_env_int("WORKER_POLL_SECONDS", 5)),
             escalation_attempts=_env_int("ESCALATION_ATTEMPTS", 3),
+            auth_jwks_url=_env("AUTH_JWKS_URL"),
+            auth_issuer=_env("AUTH_ISSUER"),
+            auth_audience=_env("AUTH_AUDIENCE"),
+            auth_role_claim=_env("AUTH_ROLE_CLAIM", "metadata.role"),
+            auth_leeway_seconds=_env_int("AUTH_LEEWAY_SECONDS", 30),
+            auth_dev_mode=_env_bool("AUTH_DEV_MODE", False),
             log_level=_env("LOG_LEVEL", "INFO").upper(),
             log_json=_env_bool("LOG_JSON", True),
             var_dir=Path(_env("VAR_DIR", "./var")),
@@ -155,6 +182,11 @@ class Settings:
     def is_sqlite(self) -> bool:
         """True on the embedded default."""
         return self.database_url.startswith("sqlite")
+
+    @property
+    def auth_dev_active(self) -> bool:
+        """True when locally minted development tokens are trusted (never with a JWKS URL)."""
+        return self.auth_dev_mode and not self.auth_jwks_url
 
     @property
     def demo_mode(self) -> bool:

@@ -1,0 +1,70 @@
+"""Admin routes over the event log: the events that need a person (``failed``, ``dead``), and a
+way to send a dead one back to the worker once its cause is fixed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery, QueryParameter
+from sqlalchemy import select, update
+
+from api.db.engine import Database
+from api.events.log import EventStatus, events
+from api.security.middleware import requires_admin
+
+__all__ = ["AdminEventsController", "LoggedEvent"]
+
+
+class LoggedEvent(msgspec.Struct):
+    event_id: str
+    type: str
+    created: int
+    status: str
+    attempts: int
+    last_error: str | None
+    next_retry_at: datetime | None
+    received_at: datetime
+
+
+def _row(row: object) -> LoggedEvent:
+    return LoggedEvent(**{f: getattr(row, f) for f in LoggedEvent.__struct_fields__})
+
+
+class AdminEventsController(Controller):
+    path = "/api/admin/events"
+    tags = ["admin"]
+    guards = [requires_admin]
+
+    @get("/", summary="Events whose processing failed", description="Newest first; `dead` ones need a person.")
+    async def list_events(
+        self,
+        request: Request[Any, Any, Any],
+        status: FromQuery[Literal["failed", "dead"]] = "dead",
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+    ) -> list[LoggedEvent]:
+        db: Database = request.app.state.db
+        columns = [events.c[f] for f in LoggedEvent.__struct_fields__]
+        async with db.read() as conn:
+            rows = await conn.execute(
+                select(*columns).where(events.c.status == status).order_by(events.c.id.desc()).limit(limit)
+            )
+            return [_row(row) for row in rows]
+
+    @post("/{event_id:str}/retry", status_code=202, summary="Send a dead or failed event back to the worker")
+    async def retry(self, request: Request[Any, Any, Any], event_id: FromPath[str]) -> LoggedEvent:
+        db: Database = request.app.state.db
+        async with db.write() as conn:
+            result = await conn.execute(
+                update(events)
+                .where(events.c.event_id == event_id, events.c.status.in_([EventStatus.DEAD, EventStatus.FAILED]))
+                .values(status=EventStatus.FAILED, next_retry_at=datetime.now(UTC))
+                .returning(*[events.c[f] for f in LoggedEvent.__struct_fields__])
+            )
+            row = result.first()
+        if row is None:
+            raise NotFoundException(detail=f"No failed or dead event with id {event_id!r}.")
+        return _row(row)

@@ -1,0 +1,54 @@
+"""Authentication as a Litestar middleware, and the role guard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult, DefineMiddleware
+from litestar.types import ASGIApp
+
+from api.security.tokens import AuthError, Principal, TokenVerifier
+
+__all__ = ["PUBLIC_PATHS", "BearerAuthMiddleware", "bearer_auth", "requires_admin"]
+
+PUBLIC_PATHS = ["^/api/webhooks/", "^/api/health", "^/api/schema"]
+"""Routes without a bearer token: Stripe authenticates webhooks by signature; probes and the
+OpenAPI document are public."""
+
+
+class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
+    """``Authorization: Bearer <JWT>`` on every route but :data:`PUBLIC_PATHS`."""
+
+    def __init__(self, app: ASGIApp, verifier: TokenVerifier, exclude: list[str]) -> None:
+        super().__init__(app, exclude=exclude)
+        self.verifier = verifier
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        header = connection.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _unauthorized("Missing bearer token: send `Authorization: Bearer <token>`.")
+        try:
+            principal = await self.verifier.verify(token.strip())
+        except AuthError as exc:
+            raise _unauthorized(str(exc)) from None
+        return AuthenticationResult(user=principal, auth=principal.claims)
+
+
+def _unauthorized(message: str) -> NotAuthorizedException:
+    challenge = f'Bearer error="invalid_token", error_description="{message}"'
+    return NotAuthorizedException(detail=message, headers={"WWW-Authenticate": challenge})
+
+
+def bearer_auth(verifier: TokenVerifier) -> DefineMiddleware:
+    return DefineMiddleware(BearerAuthMiddleware, verifier=verifier, exclude=PUBLIC_PATHS)
+
+
+def requires_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard: only principals with the ``admin`` role."""
+    user = connection.user
+    if not isinstance(user, Principal) or not user.is_admin:
+        raise PermissionDeniedException(detail="This needs the admin role.")
