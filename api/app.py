@@ -10,6 +10,8 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from api.admin.events import AdminEventsController
+from api.billing.controller import list_plans
+from api.billing.plans import DEFAULT_PLANS_FILE, load_catalogue
 from api.db.engine import Database
 from api.errors import EXCEPTION_HANDLERS
 from api.events.processing import EventProcessor
@@ -35,6 +37,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     """Build the API for ``settings`` (the environment's by default)."""
     settings = settings or get_settings()
     configure_logging(settings)
+    plans = load_catalogue(settings.plans_file or DEFAULT_PLANS_FILE)
     db = Database(settings)
     processor = EventProcessor(db, settings)
 
@@ -42,7 +45,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         return Provide(lambda: value, use_cache=True, sync_to_thread=False)
 
     return Litestar(
-        route_handlers=[WebhookController, live, ready, me, AdminEventsController],
+        route_handlers=[WebhookController, live, ready, me, list_plans, AdminEventsController],
         middleware=[bearer_auth(TokenVerifier(settings))],
         dependencies={
             "settings": provide(settings),
@@ -50,7 +53,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "processor": provide(processor),
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        state=State({"db": db, "processor": processor}),
+        state=State({"db": db, "processor": processor, "plans": plans}),
         on_startup=[_freeze_startup_objects],
         on_shutdown=[db.dispose],
         openapi_config=OpenAPIConfig(title="faddl", version="0.1.0", path="/api/schema"),

@@ -39,6 +39,16 @@ def _settings() -> Settings:
     return settings
 
 
+def _check_plans(settings: Settings) -> None:
+    """Refuse to start the API with a broken plan catalogue, saying what is wrong."""
+    from api.billing.plans import DEFAULT_PLANS_FILE, load_catalogue
+
+    try:
+        load_catalogue(settings.plans_file or DEFAULT_PLANS_FILE)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 def _with_processor(settings: Settings, work: Callable[[EventProcessor], Awaitable[T]]) -> T:
     async def run() -> T:
         db = Database(settings)
@@ -65,7 +75,7 @@ def serve(host: str, port: int, workers: int) -> None:
     from granian.constants import Interfaces
     from granian.server import Server
 
-    _settings()
+    _check_plans(_settings())
     Server(
         "api.app:create_app",
         address=host,
@@ -339,6 +349,7 @@ def run(host: str, port: int, demo_customers: int) -> None:
     from simulator.engine import simulate as run_simulation
 
     settings = _settings()
+    _check_plans(settings)
     upgrade(settings)
 
     async def log_size(processor: EventProcessor) -> int:

@@ -117,6 +117,10 @@ class Settings:
     escalation_attempts: int = 3
     """``ESCALATION_ATTEMPTS``: failed payment attempts on one invoice that record an escalation event."""
 
+    plans_file: Path | None = None
+    """``PLANS_FILE``: TOML plan catalogue (names, Stripe price ids, feature limits); the built-in
+    demo catalogue when unset."""
+
     auth_jwks_url: str = ""
     """``AUTH_JWKS_URL``: JWKS of the identity provider (Clerk or any OIDC provider); bearer tokens
     are RS256/ES256 JWTs signed by one of its keys."""
@@ -167,6 +171,7 @@ class Settings:
             retry_max_seconds=_env_int("RETRY_MAX_SECONDS", 6 * 3600),
             worker_poll_seconds=float(_env_int("WORKER_POLL_SECONDS", 5)),
             escalation_attempts=_env_int("ESCALATION_ATTEMPTS", 3),
+            plans_file=Path(_env("PLANS_FILE")) if _env("PLANS_FILE") else None,
             auth_jwks_url=_env("AUTH_JWKS_URL"),
             auth_issuer=_env("AUTH_ISSUER"),
             auth_audience=_env("AUTH_AUDIENCE"),

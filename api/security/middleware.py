@@ -14,9 +14,9 @@ from api.security.tokens import AuthError, Principal, TokenVerifier
 
 __all__ = ["PUBLIC_PATHS", "BearerAuthMiddleware", "bearer_auth", "requires_admin"]
 
-PUBLIC_PATHS = ["^/api/webhooks/", "^/api/health", "^/api/schema"]
-"""Routes without a bearer token: Stripe authenticates webhooks by signature; probes and the
-OpenAPI document are public."""
+PUBLIC_PATHS = ["^/api/webhooks/", "^/api/health", "^/api/schema", "^/api/plans$"]
+"""Routes without a bearer token: Stripe authenticates webhooks by signature; probes, the OpenAPI
+document and the plan catalogue are public."""
 
 
 class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
