@@ -121,6 +121,10 @@ class Settings:
     """``PLANS_FILE``: TOML plan catalogue (names, Stripe price ids, feature limits); the built-in
     demo catalogue when unset."""
 
+    entitlement_past_due_grace_days: int = 7
+    """``ENTITLEMENT_PAST_DUE_GRACE_DAYS``: how long a ``past_due`` subscription keeps its features
+    after the unpaid invoice was issued."""
+
     auth_jwks_url: str = ""
     """``AUTH_JWKS_URL``: JWKS of the identity provider (Clerk or any OIDC provider); bearer tokens
     are RS256/ES256 JWTs signed by one of its keys."""
@@ -172,6 +176,7 @@ class Settings:
             worker_poll_seconds=float(_env_int("WORKER_POLL_SECONDS", 5)),
             escalation_attempts=_env_int("ESCALATION_ATTEMPTS", 3),
             plans_file=Path(_env("PLANS_FILE")) if _env("PLANS_FILE") else None,
+            entitlement_past_due_grace_days=_env_int("ENTITLEMENT_PAST_DUE_GRACE_DAYS", 7),
             auth_jwks_url=_env("AUTH_JWKS_URL"),
             auth_issuer=_env("AUTH_ISSUER"),
             auth_audience=_env("AUTH_AUDIENCE"),
