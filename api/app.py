@@ -10,7 +10,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from api.admin.events import AdminEventsController
-from api.billing.controller import get_subscription, list_plans
+from api.billing.controller import UsageController, get_subscription, list_plans
 from api.billing.plans import DEFAULT_PLANS_FILE, load_catalogue
 from api.db.engine import Database
 from api.errors import EXCEPTION_HANDLERS
@@ -45,7 +45,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
         return Provide(lambda: value, use_cache=True, sync_to_thread=False)
 
     return Litestar(
-        route_handlers=[WebhookController, live, ready, me, list_plans, get_subscription, AdminEventsController],
+        route_handlers=[
+            WebhookController,
+            live,
+            ready,
+            me,
+            list_plans,
+            get_subscription,
+            UsageController,
+            AdminEventsController,
+        ],
         middleware=[bearer_auth(TokenVerifier(settings))],
         dependencies={
             "settings": provide(settings),

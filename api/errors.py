@@ -24,8 +24,10 @@ def problem(status: int, detail: str, headers: dict[str, str] | None = None, **e
 
 def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     extra: dict[str, Any] = {}
-    if (isinstance(exc.extra, dict) and exc.extra) or (isinstance(exc.extra, list) and exc.extra):
-        extra["errors"] = exc.extra
+    if isinstance(exc.extra, dict):
+        extra.update(exc.extra)  # RFC 9457 extension members (e.g. a limit and its usage)
+    elif isinstance(exc.extra, list) and exc.extra:
+        extra["errors"] = exc.extra  # field errors from request validation
     return problem(exc.status_code, exc.detail, headers=exc.headers, **extra)
 
 

@@ -6,16 +6,18 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from litestar import Request, get
-from litestar.exceptions import NotFoundException
+from litestar import Controller, Request, get, post
+from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.params import JSONBody
 
 from api.billing.plans import Plan
 from api.billing.subscriptions import SubscriptionView, load_subscription
+from api.billing.usage import FeatureUsage, UsageDenied, UsageReport, UsageRequest, record_usage, usage_report
 from api.db.engine import Database
 from api.security.tokens import Principal
 from api.settings import Settings
 
-__all__ = ["get_subscription", "list_plans"]
+__all__ = ["UsageController", "get_subscription", "list_plans"]
 
 
 @get(
@@ -46,3 +48,31 @@ async def get_subscription(request: Request[Principal, Any, Any]) -> Subscriptio
     if view is None:
         raise NotFoundException(detail="You have no subscription yet; start one with POST /api/checkout.")
     return view
+
+
+class UsageController(Controller):
+    path = "/api/usage"
+    tags = ["billing"]
+
+    @get(summary="Usage against the plan's limits this billing period")
+    async def read(self, request: Request[Principal, Any, Any]) -> UsageReport:
+        app = request.app
+        grace = timedelta(days=app.state.processor.settings.entitlement_past_due_grace_days)
+        async with app.state.db.user_bound(request.user.user_id) as conn:
+            return await usage_report(conn, request.user.user_id, app.state.plans, grace)
+
+    @post(
+        summary="Record usage of a feature",
+        description="Counts `quantity` (default 1) of `feature` in the current billing period. 403 when the "
+        "plan does not include the feature or the limit would be crossed, with the limit, the usage and "
+        "when it resets.",
+        status_code=201,
+    )
+    async def record(self, request: Request[Principal, Any, Any], data: JSONBody[UsageRequest]) -> FeatureUsage:
+        app = request.app
+        grace = timedelta(days=app.state.processor.settings.entitlement_past_due_grace_days)
+        try:
+            async with app.state.db.write() as conn:
+                return await record_usage(conn, request.user.user_id, data, app.state.plans, grace)
+        except UsageDenied as exc:
+            raise PermissionDeniedException(detail=str(exc), extra=exc.extra) from None

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from api.billing.usage import rebuild_usage
 from api.db.engine import Database
 from api.events import log
 from api.events.group_commit import GroupCommit
@@ -194,8 +195,9 @@ class EventProcessor:
 
     async def replay(self, progress: Callable[[int], object] | None = None, batch: int = 1000) -> ReplayReport:
         """Rebuild every projection table from the event log alone, in one transaction (readers see
-        the old state until it commits), a page of events at a time. An event that fails is marked
-        ``failed`` for the worker; a failed one that now succeeds is marked ``processed``."""
+        the old state until it commits): Stripe events a page at a time, then usage from its service
+        events. An event that fails is marked ``failed`` for the worker; a failed one that now
+        succeeds is marked ``processed``."""
         report = ReplayReport()
         async with self.db.write() as conn:
             for table in reversed(PROJECTION_TABLES):
@@ -217,6 +219,7 @@ class EventProcessor:
                         await log.mark_processed(conn, event.event_id, attempts + 1)
                 if progress is not None:
                     progress(len(page))
+            await rebuild_usage(conn)
         return report
 
     async def _replay_one(self, conn: AsyncConnection, event: ParsedEvent, report: ReplayReport) -> bool:

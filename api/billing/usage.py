@@ -1,0 +1,201 @@
+"""Usage metering with the plan's limits (feature gating).
+
+Recording usage is one transaction: the counter moves only if it stays within the limit (one
+conditional upsert, so concurrent requests cannot overshoot), and a ``usage.recorded`` service
+event goes to the event log, from which ``faddl replay`` rebuilds ``subscription_usage``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Annotated, Any
+
+import msgspec
+from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from api.billing.plans import UNLIMITED, PlanCatalogue
+from api.billing.subscriptions import load_subscription
+from api.db.models import subscription_events, subscription_usage
+from api.events.log import insert_service_event
+
+__all__ = [
+    "USAGE_EVENT",
+    "FeatureUsage",
+    "UsageDenied",
+    "UsageReport",
+    "UsageRequest",
+    "rebuild_usage",
+    "record_usage",
+    "usage_report",
+]
+
+USAGE_EVENT = "usage.recorded"
+
+
+class UsageRequest(msgspec.Struct, forbid_unknown_fields=True):
+    feature: Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern="^[a-z][a-z0-9_]*$")]
+    quantity: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1
+
+
+class FeatureUsage(msgspec.Struct):
+    feature: str
+    used: int
+    limit: int
+    """-1: unlimited."""
+    resets_at: datetime | None
+
+
+class UsageReport(msgspec.Struct):
+    period_start: datetime | None
+    period_end: datetime | None
+    features: list[FeatureUsage]
+
+
+class UsageDenied(Exception):
+    """Recording would break the plan: the message says why; ``extra`` carries the numbers."""
+
+    def __init__(self, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.extra = extra
+
+
+@cache
+def _add_within_limit(dialect: str, limited: bool) -> Any:
+    """Add to the period's counter, creating it if needed; with ``limited``, only while the total
+    stays within ``:limit``. Returns the new total, or no row when the limit would be crossed."""
+    module = sqlite if dialect == "sqlite" else postgresql
+    stmt = module.insert(subscription_usage).values(
+        user_id=bindparam("user_id"),
+        feature=bindparam("feature"),
+        period_start=bindparam("period_start", type_=subscription_usage.c.period_start.type),
+        period_end=bindparam("period_end", type_=subscription_usage.c.period_end.type),
+        quantity=bindparam("quantity"),
+    )
+    total = subscription_usage.c.quantity + stmt.excluded.quantity
+    return stmt.on_conflict_do_update(
+        index_elements=["user_id", "feature", "period_start"],
+        set_={"quantity": total},
+        where=(total <= bindparam("limit")) if limited else None,
+    ).returning(subscription_usage.c.quantity)
+
+
+async def _period(
+    conn: AsyncConnection, user_id: str, plans: PlanCatalogue, grace: timedelta
+) -> tuple[datetime, datetime, dict[str, int]]:
+    view = await load_subscription(conn, user_id, plans, grace)
+    if view is None or not view.access:
+        raise UsageDenied("You have no active subscription that includes usage.")
+    if view.current_period_start is None or view.current_period_end is None:
+        raise UsageDenied("Your subscription has no current billing period yet.")
+    return view.current_period_start, view.current_period_end, view.entitlements
+
+
+async def record_usage(
+    conn: AsyncConnection, user_id: str, request: UsageRequest, plans: PlanCatalogue, grace: timedelta
+) -> FeatureUsage:
+    """Count ``request.quantity`` of a feature for the user's current period, within the plan."""
+    start, end, limits = await _period(conn, user_id, plans, grace)
+    if request.feature not in limits:
+        raise UsageDenied(f"Your plan does not include {request.feature!r}.", feature=request.feature)
+    limit = limits[request.feature]
+    limited = limit != UNLIMITED
+    if limited and request.quantity > limit:
+        raise UsageDenied(
+            f"{request.quantity} is more than the {request.feature!r} limit of {limit} per period.",
+            feature=request.feature,
+            limit=limit,
+            used=await _used(conn, user_id, request.feature, start),
+            resets_at=end.isoformat(),
+        )
+    params = {
+        "user_id": user_id,
+        "feature": request.feature,
+        "period_start": start,
+        "period_end": end,
+        "quantity": request.quantity,
+        "limit": limit,
+    }
+    total = (await conn.execute(_add_within_limit(conn.dialect.name, limited), params)).scalar()
+    if total is None:
+        used = await _used(conn, user_id, request.feature, start)
+        raise UsageDenied(
+            f"The {request.feature!r} limit of {limit} per period is reached ({used} used).",
+            feature=request.feature,
+            limit=limit,
+            used=used,
+            resets_at=end.isoformat(),
+        )
+    now = datetime.now(UTC)
+    await insert_service_event(
+        conn,
+        event_id=f"faddl_usage_{uuid.uuid4().hex}",
+        event_type=USAGE_EVENT,
+        created=int(now.timestamp()),
+        data={
+            "object": {
+                "user_id": user_id,
+                "feature": request.feature,
+                "quantity": request.quantity,
+                "period_start": start.isoformat(),
+                "period_end": end.isoformat(),
+            }
+        },
+    )
+    return FeatureUsage(request.feature, int(total), limit, end)
+
+
+async def _used(conn: AsyncConnection, user_id: str, feature: str, start: datetime) -> int:
+    found = await conn.execute(
+        select(subscription_usage.c.quantity).where(
+            subscription_usage.c.user_id == user_id,
+            subscription_usage.c.feature == feature,
+            subscription_usage.c.period_start == start,
+        )
+    )
+    return int(found.scalar() or 0)
+
+
+async def usage_report(conn: AsyncConnection, user_id: str, plans: PlanCatalogue, grace: timedelta) -> UsageReport:
+    """Usage against limits for every feature of the user's plan, this period."""
+    view = await load_subscription(conn, user_id, plans, grace)
+    if view is None or not view.access:
+        return UsageReport(None, None, [])
+    end = view.current_period_end
+    return UsageReport(
+        view.current_period_start,
+        end,
+        [FeatureUsage(f, view.usage.get(f, 0), limit, end) for f, limit in sorted(view.entitlements.items())],
+    )
+
+
+async def rebuild_usage(conn: AsyncConnection) -> int:
+    """Recompute ``subscription_usage`` from the ``usage.recorded`` events of the log."""
+    totals: dict[tuple[str, str, str], list[Any]] = defaultdict(lambda: [None, 0])
+    rows = await conn.execute(select(subscription_events.c.payload).where(subscription_events.c.type == USAGE_EVENT))
+    for row in rows:
+        usage = json.loads(row.payload)["data"]["object"]
+        key = (usage["user_id"], usage["feature"], usage["period_start"])
+        totals[key][0] = usage["period_end"]
+        totals[key][1] += int(usage["quantity"])
+    await conn.execute(delete(subscription_usage))
+    if totals:
+        await conn.execute(
+            insert(subscription_usage),
+            [
+                {
+                    "user_id": user,
+                    "feature": feature,
+                    "period_start": datetime.fromisoformat(start),
+                    "period_end": datetime.fromisoformat(end),
+                    "quantity": quantity,
+                }
+                for (user, feature, start), (end, quantity) in totals.items()
+            ],
+        )
+    return len(totals)
