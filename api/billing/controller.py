@@ -31,6 +31,12 @@ async def list_plans(request: Request[Any, Any, Any]) -> list[Plan]:
     return list(request.app.state.plans.plans)
 
 
+def _grace(request: Request[Any, Any, Any]) -> timedelta:
+    """How long ``past_due`` keeps access (the entitlement policy's one setting)."""
+    settings: Settings = request.app.state.processor.settings
+    return timedelta(days=settings.entitlement_past_due_grace_days)
+
+
 @get(
     "/api/subscription",
     tags=["billing"],
@@ -41,10 +47,8 @@ async def list_plans(request: Request[Any, Any, Any]) -> list[Plan]:
 )
 async def get_subscription(request: Request[Principal, Any, Any]) -> SubscriptionView:
     db: Database = request.app.state.db
-    settings: Settings = request.app.state.processor.settings
-    grace = timedelta(days=settings.entitlement_past_due_grace_days)
     async with db.user_bound(request.user.user_id) as conn:
-        view = await load_subscription(conn, request.user.user_id, request.app.state.plans, grace)
+        view = await load_subscription(conn, request.user.user_id, request.app.state.plans, _grace(request))
     if view is None:
         raise NotFoundException(detail="You have no subscription yet; start one with POST /api/checkout.")
     return view
@@ -57,9 +61,8 @@ class UsageController(Controller):
     @get(summary="Usage against the plan's limits this billing period")
     async def read(self, request: Request[Principal, Any, Any]) -> UsageReport:
         app = request.app
-        grace = timedelta(days=app.state.processor.settings.entitlement_past_due_grace_days)
         async with app.state.db.user_bound(request.user.user_id) as conn:
-            return await usage_report(conn, request.user.user_id, app.state.plans, grace)
+            return await usage_report(conn, request.user.user_id, app.state.plans, _grace(request))
 
     @post(
         summary="Record usage of a feature",
@@ -70,9 +73,8 @@ class UsageController(Controller):
     )
     async def record(self, request: Request[Principal, Any, Any], data: JSONBody[UsageRequest]) -> FeatureUsage:
         app = request.app
-        grace = timedelta(days=app.state.processor.settings.entitlement_past_due_grace_days)
         try:
             async with app.state.db.write() as conn:
-                return await record_usage(conn, request.user.user_id, data, app.state.plans, grace)
+                return await record_usage(conn, request.user.user_id, data, app.state.plans, _grace(request))
         except UsageDenied as exc:
             raise PermissionDeniedException(detail=str(exc), extra=exc.extra) from None
