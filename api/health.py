@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Response, get
-from litestar.di import NamedDependency
+from litestar import Request, Response, get
 
 from api.db.engine import Database
 from api.db.migrate import current_heads, expected_heads
@@ -20,7 +19,8 @@ async def live() -> dict[str, str]:
 
 
 @get("/api/health/ready", tags=["health"], summary="The service can serve: database reachable, schema current")
-async def ready(db: NamedDependency[Database]) -> Response[Any]:
+async def ready(request: Request[Any, Any, Any]) -> Response[Any]:
+    db: Database = request.app.state.db
     try:
         async with db.read() as conn:
             heads = await current_heads(conn)
