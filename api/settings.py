@@ -96,9 +96,6 @@ class Settings:
     webhook_tolerance_seconds: int = 300
     """``WEBHOOK_TOLERANCE_SECONDS``: oldest accepted ``Stripe-Signature`` timestamp, in seconds."""
 
-    webhook_max_body_bytes: int = 1024 * 1024
-    """``WEBHOOK_MAX_BODY_BYTES``: larger webhook bodies are refused with 413."""
-
     webhook_batch_max: int = 64
     """``WEBHOOK_BATCH_MAX``: most deliveries one group-commit transaction takes (see README)."""
 
@@ -168,7 +165,6 @@ class Settings:
             stripe_webhook_secrets=_env_list("STRIPE_WEBHOOK_SECRET"),
             stripe_api_base=_env("STRIPE_API_BASE"),
             webhook_tolerance_seconds=_env_int("WEBHOOK_TOLERANCE_SECONDS", 300),
-            webhook_max_body_bytes=_env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024),
             webhook_batch_max=_env_int("WEBHOOK_BATCH_MAX", 64),
             retry_max_attempts=_env_int("RETRY_MAX_ATTEMPTS", 8),
             retry_base_seconds=_env_int("RETRY_BASE_SECONDS", 30),

@@ -75,8 +75,17 @@ async def _insert_row(conn: AsyncConnection, row: dict[str, Any]) -> bool:
     return result.first() is not None
 
 
-def _event_row(event: ParsedEvent, status: EventStatus, attempts: int, stamp: datetime) -> dict[str, Any]:
+def _event_row(
+    event: ParsedEvent,
+    status: EventStatus,
+    attempts: int,
+    stamp: datetime,
+    last_error: str | None = None,
+    next_retry_at: datetime | None = None,
+) -> dict[str, Any]:
     return {
+        "last_error": last_error,
+        "next_retry_at": next_retry_at,
         "event_id": event.event_id,
         "source": "stripe",
         "type": event.type,
@@ -104,9 +113,7 @@ async def insert_event(
     next_retry_at: datetime | None = None,
 ) -> bool:
     """Store a Stripe event unless its id is already stored. True when this call stored it."""
-    row = _event_row(event, status, attempts, now())
-    row.update(last_error=last_error, next_retry_at=next_retry_at)
-    return await _insert_row(conn, row)
+    return await _insert_row(conn, _event_row(event, status, attempts, now(), last_error, next_retry_at))
 
 
 async def insert_events(
@@ -118,9 +125,6 @@ async def insert_events(
         {f"p_{k}": v for k, v in _event_row(event, status, int(status is EventStatus.PROCESSED), stamp).items()}
         for event, status in zip(batch, statuses, strict=True)
     ]
-    for row in rows:
-        row.setdefault("p_last_error", None)
-        row.setdefault("p_next_retry_at", None)
     result = await conn.execute(_insert_if_new(conn.dialect.name, "event_id"), rows)
     return {row.event_id for row in result}
 
@@ -157,13 +161,9 @@ async def insert_service_event(
     )
 
 
-async def stored_state(conn: AsyncConnection, event_id: str, *, lock: bool = False) -> StoredState | None:
-    """Status and attempts of a stored event (row-locked on PostgreSQL when ``lock``)."""
-    stmt = select(events.c.status, events.c.attempts).where(events.c.event_id == event_id)
-    if lock and conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    row = (await conn.execute(stmt)).first()
-    return StoredState(row.status, row.attempts) if row else None
+async def stored_state(conn: AsyncConnection, event_id: str) -> StoredState | None:
+    """Status and attempts of a stored event, row-locked on PostgreSQL."""
+    return (await stored_states(conn, [event_id])).get(event_id)
 
 
 async def stored_states(conn: AsyncConnection, event_ids: Sequence[str]) -> dict[str, StoredState]:
@@ -213,7 +213,7 @@ async def record_failure(
     """Count one failed processing attempt: ``failed`` with a next retry time, or ``dead`` after the
     last attempt. Stores the event first if it was not stored yet."""
     error = error[:4000]
-    state = await stored_state(conn, event.event_id, lock=True)
+    state = await stored_state(conn, event.event_id)
     attempts = (state.attempts if state else 0) + 1
     status = EventStatus.DEAD if attempts >= max_attempts else EventStatus.FAILED
     retry_at = None if status is EventStatus.DEAD else now() + retry_delay(attempts, base_seconds, max_seconds)

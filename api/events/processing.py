@@ -164,7 +164,7 @@ class EventProcessor:
         try:
             async with self.db.write() as conn:
                 await take_locks(conn, lock_keys(event))
-                state = await log.stored_state(conn, event.event_id, lock=True)
+                state = await log.stored_state(conn, event.event_id)
                 if state is None or state.status != EventStatus.FAILED:
                     return None
                 await self._apply(conn, [event])

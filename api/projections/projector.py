@@ -289,7 +289,7 @@ async def _link_users(conn: AsyncConnection, owners: dict[str, str], claims: dic
         linked = sorted({row.stripe_customer_id for row in claimed})
         if linked:
             for table in _OWNED_BY_CUSTOMER:
-                await conn.execute(_adopt_link_statement(table.name, conn.dialect.name), {"customers": linked})
+                await conn.execute(_adopt_link_statement(table, conn.dialect.name), {"customers": linked})
     for customer, user in owners.items():
         previous = existing.get(customer)
         if previous is not None and previous != user:
@@ -314,9 +314,8 @@ async def _replace_link(conn: AsyncConnection, customer_id: str, previous: str, 
 
 
 @cache
-def _adopt_link_statement(table_name: str, dialect: str) -> Any:
+def _adopt_link_statement(table: Any, dialect: str) -> Any:
     """Give the rows without a user, of the customers bound as ``customers``, their customer's user."""
-    table = next(t for t in _OWNED_BY_CUSTOMER if t.name == table_name)
     owner = select(customers.c.user_id).where(customers.c.stripe_customer_id == table.c.stripe_customer_id)
     return (
         update(table)

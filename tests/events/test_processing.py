@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -47,7 +48,7 @@ async def test_processed_then_duplicate_is_a_noop(client: AsyncTestClient[Any], 
     assert await subscription_rows(db) == before
     row = await event_row(db, "evt_once")
     assert (row.status, row.attempts, row.source) == ("processed", 1, "stripe")
-    assert row.payload == __import__("json").dumps(event)  # stored byte for byte
+    assert row.payload == json.dumps(event)  # stored byte for byte
 
 
 async def test_unknown_event_type_is_stored_as_ignored(client: AsyncTestClient[Any], db: Database) -> None:
@@ -81,7 +82,7 @@ async def test_processing_failure_is_stored_as_failed_and_answered_2xx(
 async def test_failed_event_becomes_dead_after_the_last_attempt(db: Database) -> None:
     settings = db.settings.__class__(**{**db.settings.__dict__, "retry_max_attempts": 3, "retry_base_seconds": 0})
     processor = EventProcessor(db, settings)
-    event = parse_event(__import__("json").dumps(broken_event("evt_dies")))
+    event = parse_event(json.dumps(broken_event("evt_dies")))
     assert await processor.ingest(event) is Outcome.FAILED
     assert await processor.retry_due() == {Outcome.FAILED: 1}
     assert await processor.retry_due() == {Outcome.DEAD: 1}
@@ -102,9 +103,7 @@ async def test_worker_retries_only_when_due_and_recovers(db: Database, monkeypat
         await real_apply(conn, event, **kwargs)
 
     monkeypatch.setattr(processing, "apply_events", flaky_apply)
-    event = parse_event(
-        __import__("json").dumps(make_event("customer.subscription.created", subscription(), event_id="evt_flaky"))
-    )
+    event = parse_event(json.dumps(make_event("customer.subscription.created", subscription(), event_id="evt_flaky")))
     assert await processor.ingest(event) is Outcome.FAILED
     assert await processor.retry_due() == {}  # not due yet
     async with db.write() as conn:
