@@ -9,11 +9,23 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
 from api.admin.events import AdminEventsController
-from api.billing.controller import UsageController, get_subscription, list_plans
+from api.billing.actions import BillingActions
+from api.billing.controller import (
+    SubscriptionController,
+    UsageController,
+    billing_portal,
+    get_subscription,
+    list_plans,
+    start_checkout,
+)
 from api.billing.plans import DEFAULT_PLANS_FILE, load_catalogue
 from api.db.engine import Database
+from api.demo.pages import DemoPagesController
+from api.demo.provider import DemoGateway
 from api.errors import EXCEPTION_HANDLERS
 from api.events.processing import EventProcessor
+from api.gateway.base import PaymentGateway
+from api.gateway.stripe_client import StripeGateway
 from api.health import live, ready
 from api.logs import configure_logging
 from api.security.controller import me
@@ -39,6 +51,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
     plans = load_catalogue(settings.plans_file or DEFAULT_PLANS_FILE)
     db = Database(settings)
     processor = EventProcessor(db, settings)
+    # Without Stripe credentials the simulator plays Stripe (demo mode), with its own local pages.
+    gateway: PaymentGateway = DemoGateway(processor, plans) if settings.demo_mode else StripeGateway(settings)
+    billing = BillingActions(db, processor, gateway, plans, settings)
+    demo_pages = [DemoPagesController] if settings.demo_mode else []
 
     return Litestar(
         route_handlers=[
@@ -48,16 +64,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
             me,
             list_plans,
             get_subscription,
+            start_checkout,
+            SubscriptionController,
+            billing_portal,
             UsageController,
             AdminEventsController,
+            *demo_pages,
         ],
         middleware=[bearer_auth(TokenVerifier(settings))],
         exception_handlers=EXCEPTION_HANDLERS,
         # Handlers reach shared services through the app state: resolving them as dependencies
         # costs about 0.3 ms a request, which the webhook route cannot afford.
-        state=State({"db": db, "processor": processor, "plans": plans}),
+        state=State({"db": db, "processor": processor, "plans": plans, "gateway": gateway, "billing": billing}),
         on_startup=[_freeze_startup_objects],
-        on_shutdown=[db.dispose],
+        on_shutdown=[gateway.close, db.dispose],
         openapi_config=OpenAPIConfig(title="faddl", version="0.1.0", path="/api/schema"),
         debug=False,
     )

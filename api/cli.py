@@ -151,9 +151,9 @@ def replay() -> None:
         async with processor.db.read() as conn:
             from sqlalchemy import func, select
 
-            from api.events.log import events
+            from api.events.log import STRIPE_SOURCES, events
 
-            total = (await conn.execute(select(func.count()).where(events.c.source == "stripe"))).scalar_one()
+            total = (await conn.execute(select(func.count()).where(events.c.source.in_(STRIPE_SOURCES)))).scalar_one()
         started = time.perf_counter()
         with tqdm(total=total, unit="event", desc="replay", disable=None) as bar:
             report = await processor.replay(progress=bar.update)
@@ -325,10 +325,11 @@ def _demo_start(months: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
-def _spawn(*args: str) -> subprocess.Popen[bytes]:
+def _spawn(*args: str, base_url: str) -> subprocess.Popen[bytes]:
     """Another ``faddl`` subcommand as a child process (our interpreter, our module). Local runs
-    trust development tokens (``faddl token``) unless told otherwise."""
-    env = {"AUTH_DEV_MODE": "1", **os.environ}
+    trust development tokens (``faddl token``) and link demo pages to where the API listens,
+    unless told otherwise."""
+    env = {"AUTH_DEV_MODE": "1", "PUBLIC_BASE_URL": base_url, **os.environ}
     return subprocess.Popen([sys.executable, "-m", "api.cli", *args], env=env)  # noqa: S603
 
 
@@ -381,8 +382,8 @@ def run(host: str, port: int, demo_customers: int) -> None:
         demo = [parse_event(body) for body in bodies]
         _with_processor(settings, lambda processor: _load(processor, demo))
 
-    children = [_spawn("serve", "--host", host, "--port", str(port)), _spawn("worker")]
     base = f"http://{host}:{port}"
+    children = [_spawn("serve", "--host", host, "--port", str(port), base_url=base), _spawn("worker", base_url=base)]
     click.echo(
         "\n".join(
             [
@@ -395,6 +396,14 @@ def run(host: str, port: int, demo_customers: int) -> None:
                 + ("  (demo secret: see README)" if settings.demo_mode else ""),
                 f"  database            {settings.describe()['database_url']}",
                 "  a bearer token      uv run faddl token --user user_000001   (add --role admin for /api/admin)",
+                *(
+                    [
+                        "  payments            demo mode: the simulator plays Stripe; POST /api/checkout returns",
+                        "                      a local checkout page (card 4242 pays, 0002 is declined)",
+                    ]
+                    if settings.demo_mode
+                    else []
+                ),
                 "",
             ]
         ),

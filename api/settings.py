@@ -93,6 +93,28 @@ class Settings:
     stripe_api_base: str = ""
     """``STRIPE_API_BASE``: base URL of a local Stripe stand-in; empty for the real API."""
 
+    stripe_timeout_seconds: float = 10.0
+    """``STRIPE_TIMEOUT_SECONDS``: time limit of one HTTP request to the Stripe API."""
+
+    stripe_max_network_retries: int = 2
+    """``STRIPE_MAX_NETWORK_RETRIES``: retries the stripe SDK makes itself on network errors, 409
+    and 5xx answers (with the same idempotency key, so a retried POST never acts twice)."""
+
+    stripe_breaker_threshold: int = 5
+    """``STRIPE_BREAKER_THRESHOLD``: consecutive failed Stripe calls (network, 5xx, 429) that open
+    the circuit breaker; while it is open, billing actions answer 503 at once."""
+
+    stripe_breaker_reset_seconds: int = 30
+    """``STRIPE_BREAKER_RESET_SECONDS``: how long the breaker stays open before one trial call."""
+
+    public_base_url: str = "http://127.0.0.1:8000"
+    """``PUBLIC_BASE_URL``: where browsers reach this service (demo checkout and portal pages)."""
+
+    app_return_url: str = ""
+    """``APP_RETURN_URL``: the client app page Stripe Checkout and the billing portal send the user
+    back to (``?checkout=success|canceled`` or ``?portal=done`` is appended); this service's own
+    small return page when empty."""
+
     webhook_tolerance_seconds: int = 300
     """``WEBHOOK_TOLERANCE_SECONDS``: oldest accepted ``Stripe-Signature`` timestamp, in seconds."""
 
@@ -164,6 +186,12 @@ class Settings:
             stripe_api_key=_env("STRIPE_API_KEY"),
             stripe_webhook_secrets=_env_list("STRIPE_WEBHOOK_SECRET"),
             stripe_api_base=_env("STRIPE_API_BASE"),
+            stripe_timeout_seconds=float(_env_int("STRIPE_TIMEOUT_SECONDS", 10)),
+            stripe_max_network_retries=_env_int("STRIPE_MAX_NETWORK_RETRIES", 2),
+            stripe_breaker_threshold=_env_int("STRIPE_BREAKER_THRESHOLD", 5),
+            stripe_breaker_reset_seconds=_env_int("STRIPE_BREAKER_RESET_SECONDS", 30),
+            public_base_url=_env("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+            app_return_url=_env("APP_RETURN_URL"),
             webhook_tolerance_seconds=_env_int("WEBHOOK_TOLERANCE_SECONDS", 300),
             webhook_batch_max=_env_int("WEBHOOK_BATCH_MAX", 64),
             retry_max_attempts=_env_int("RETRY_MAX_ATTEMPTS", 8),
@@ -198,6 +226,11 @@ class Settings:
     def demo_mode(self) -> bool:
         """True without Stripe credentials: the simulator plays Stripe."""
         return not self.stripe_api_key
+
+    @property
+    def return_url(self) -> str:
+        """Where Checkout and the billing portal send the user back to."""
+        return self.app_return_url or f"{self.public_base_url}/demo/return"
 
     @property
     def webhook_secrets(self) -> tuple[str, ...]:

@@ -1,23 +1,53 @@
-"""Billing routes: the plan catalogue (public: a pricing page needs it before sign-in) and the
-caller's subscription."""
+"""Billing routes: the plan catalogue (public: a pricing page needs it before sign-in), the
+caller's subscription and the actions on it, and usage. Thin: the work is in
+:mod:`api.billing.actions`, :mod:`api.billing.subscriptions` and :mod:`api.billing.usage`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
-from litestar.exceptions import NotFoundException, PermissionDeniedException
-from litestar.params import JSONBody
+from litestar.exceptions import (
+    ClientException,
+    HTTPException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
+from litestar.params import Body, HeaderParameter
 
+from api.billing.actions import (
+    BillingActions,
+    BillingConflict,
+    BillingNotFound,
+    CancelRequest,
+    ChangePlanRequest,
+    CheckoutRequest,
+    CheckoutStarted,
+    InvalidBillingRequest,
+    PortalSession,
+)
 from api.billing.plans import Plan
 from api.billing.subscriptions import SubscriptionView, load_subscription
 from api.billing.usage import FeatureUsage, UsageDenied, UsageReport, UsageRequest, record_usage, usage_report
 from api.db.engine import Database
+from api.gateway.errors import GatewayError
 from api.security.tokens import Principal
 from api.settings import Settings
 
-__all__ = ["UsageController", "get_subscription", "list_plans"]
+__all__ = [
+    "SubscriptionController",
+    "UsageController",
+    "billing_portal",
+    "get_subscription",
+    "list_plans",
+    "start_checkout",
+]
 
 
 @get(
@@ -54,6 +84,10 @@ async def get_subscription(request: Request[Principal, Any, Any]) -> Subscriptio
     return view
 
 
+def _example(summary: str, value: dict[str, Any]) -> list[Example]:
+    return [Example(summary=summary, value=value)]
+
+
 class UsageController(Controller):
     path = "/api/usage"
     tags = ["billing"]
@@ -71,10 +105,152 @@ class UsageController(Controller):
         "when it resets.",
         status_code=201,
     )
-    async def record(self, request: Request[Principal, Any, Any], data: JSONBody[UsageRequest]) -> FeatureUsage:
+    async def record(
+        self,
+        request: Request[Principal, Any, Any],
+        data: Annotated[
+            UsageRequest, Body(examples=_example("Ten API calls", {"feature": "api_calls", "quantity": 10}))
+        ],
+    ) -> FeatureUsage:
         app = request.app
         try:
             async with app.state.db.write() as conn:
                 return await record_usage(conn, request.user.user_id, data, app.state.plans, _grace(request))
         except UsageDenied as exc:
             raise PermissionDeniedException(detail=str(exc), extra=exc.extra) from None
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        required=False,
+        max_length=255,
+        description="Optional: a retry with the same key acts once at the payment provider.",
+    ),
+]
+
+
+def _billing(request: Request[Any, Any, Any]) -> BillingActions:
+    billing: BillingActions = request.app.state.billing
+    return billing
+
+
+@contextmanager
+def _answers() -> Iterator[None]:
+    """Billing and provider errors as HTTP answers."""
+    try:
+        yield
+    except InvalidBillingRequest as exc:
+        raise ValidationException(detail=str(exc)) from None
+    except BillingConflict as exc:
+        raise ClientException(status_code=409, detail=str(exc)) from None
+    except BillingNotFound as exc:
+        raise NotFoundException(detail=str(exc)) from None
+    except GatewayError as exc:
+        raise HTTPException(status_code=exc.status, detail=exc.message, headers=exc.headers, extra=exc.extra) from None
+
+
+_PROBLEMS = {
+    400: ResponseSpec(None, description="Unknown plan or no price for the interval/currency (problem+json)."),
+    402: ResponseSpec(None, description="The payment was declined (problem+json, with `code`)."),
+    409: ResponseSpec(None, description="The subscription's state does not allow this (problem+json)."),
+    503: ResponseSpec(None, description="The payment provider is unavailable; see `Retry-After`."),
+}
+
+
+@post(
+    "/api/checkout",
+    tags=["billing"],
+    summary="Start a Stripe Checkout for a plan",
+    description="Creates a Checkout Session (mode subscription) reusing the caller's Stripe customer, with "
+    "`client_reference_id` and `metadata.user_id` set; send the user to `url`. 409 when the caller already has a "
+    "live subscription (use change-plan). In demo mode the URL is a local page that completes the purchase.",
+    status_code=201,
+    responses=_PROBLEMS,
+)
+async def start_checkout(
+    request: Request[Principal, Any, Any],
+    data: Annotated[
+        CheckoutRequest,
+        Body(examples=_example("Pro, monthly, in euros", {"plan": "pro", "interval": "month", "currency": "eur"})),
+    ],
+    idempotency_key: IdempotencyKey = None,
+) -> CheckoutStarted:
+    with _answers():
+        return await _billing(request).start_checkout(request.user, data, idempotency_key)
+
+
+class SubscriptionController(Controller):
+    path = "/api/subscription"
+    tags = ["billing"]
+
+    @post(
+        "/cancel",
+        summary="Cancel the subscription",
+        description="At the end of the paid period by default (access continues until then); "
+        '`{"immediately": true}` ends it now. Answers with the subscription as it now stands.',
+        status_code=200,
+        responses=_PROBLEMS,
+    )
+    async def cancel(
+        self,
+        request: Request[Principal, Any, Any],
+        data: Annotated[CancelRequest, Body(examples=_example("At period end", {"immediately": False}))],
+        idempotency_key: IdempotencyKey = None,
+    ) -> SubscriptionView:
+        with _answers():
+            return await _billing(request).cancel(request.user, data, idempotency_key)
+
+    @post(
+        "/resume",
+        summary="Take back a cancellation at period end",
+        status_code=200,
+        responses=_PROBLEMS,
+    )
+    async def resume(
+        self, request: Request[Principal, Any, Any], idempotency_key: IdempotencyKey = None
+    ) -> SubscriptionView:
+        with _answers():
+            return await _billing(request).resume(request.user, idempotency_key)
+
+    @post(
+        "/change-plan",
+        summary="Switch to another plan (with proration)",
+        description="Moves the subscription to the plan's price in the subscription's currency (and its interval, "
+        "unless `interval` is given). `proration`: `create_prorations` (default, on the next invoice), "
+        "`always_invoice` (invoiced now) or `none`.",
+        status_code=200,
+        responses=_PROBLEMS,
+    )
+    async def change_plan(
+        self,
+        request: Request[Principal, Any, Any],
+        data: Annotated[
+            ChangePlanRequest,
+            Body(
+                examples=_example(
+                    "Upgrade to Business, invoiced now", {"plan": "business", "proration": "always_invoice"}
+                )
+            ),
+        ],
+        idempotency_key: IdempotencyKey = None,
+    ) -> SubscriptionView:
+        with _answers():
+            return await _billing(request).change_plan(request.user, data, idempotency_key)
+
+
+@post(
+    "/api/billing-portal",
+    tags=["billing"],
+    summary="Open the Stripe billing portal",
+    description="A billing-portal session URL for the caller's Stripe customer (payment methods, invoices). 404 "
+    "before the first checkout.",
+    status_code=201,
+    responses=_PROBLEMS,
+)
+async def billing_portal(
+    request: Request[Principal, Any, Any], idempotency_key: IdempotencyKey = None
+) -> PortalSession:
+    with _answers():
+        return await _billing(request).billing_portal(request.user, idempotency_key)

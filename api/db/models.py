@@ -70,7 +70,7 @@ class SubscriptionEvent(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(String(255), unique=True)
-    source: Mapped[str] = mapped_column(String(16))  # "stripe" or "service"
+    source: Mapped[str] = mapped_column(String(16))  # "stripe", "stripe_api" or "service"
     type: Mapped[str] = mapped_column(String(128))
     api_version: Mapped[str | None] = mapped_column(String(32))
     livemode: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -14,7 +14,7 @@ from enum import StrEnum
 from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -23,19 +23,29 @@ from api.db.sql import one_of
 from api.events.model import ParsedEvent, parse_event
 
 __all__ = [
+    "STRIPE_SOURCES",
     "EventStatus",
     "StoredState",
     "events",
+    "events_about",
     "events_for_objects",
+    "has_event",
     "insert_event",
     "insert_events",
     "insert_service_event",
+    "latest_created",
     "mark_processed",
     "record_failure",
     "retry_delay",
+    "service_event",
     "stored_state",
     "stored_states",
 ]
+
+
+STRIPE_SOURCES = ("stripe", "stripe_api")
+"""Log sources whose rows are Stripe objects (deliveries, and API responses applied at once); the
+projections are a function of these rows alone."""
 
 
 class EventStatus(StrEnum):
@@ -87,7 +97,7 @@ def _event_row(
         "last_error": last_error,
         "next_retry_at": next_retry_at,
         "event_id": event.event_id,
-        "source": "stripe",
+        "source": event.source,
         "type": event.type,
         "api_version": event.api_version,
         "livemode": event.livemode,
@@ -159,6 +169,39 @@ async def insert_service_event(
             "processed_at": stamp,
         },
     )
+
+
+async def service_event(conn: AsyncConnection, event_type: str, object_id: str) -> dict[str, Any] | None:
+    """The ``data`` of the newest service event of ``event_type`` about ``object_id``."""
+    row = (
+        await conn.execute(
+            select(events.c.payload)
+            .where(and_(events.c.object_id == object_id, events.c.type == event_type, events.c.source == "service"))
+            .order_by(events.c.id.desc())
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return None
+    data = json.loads(row.payload).get("data")
+    return data if isinstance(data, dict) else None
+
+
+async def latest_created(conn: AsyncConnection, object_id: str) -> int | None:
+    """``created`` of the newest Stripe event about ``object_id``."""
+    stmt = select(func.max(events.c.created)).where(
+        and_(events.c.object_id == object_id, events.c.source.in_(STRIPE_SOURCES))
+    )
+    value = (await conn.execute(stmt)).scalar_one_or_none()
+    return int(value) if value is not None else None
+
+
+async def has_event(conn: AsyncConnection, event_type: str, object_id: str) -> bool:
+    """True when an event of ``event_type`` about ``object_id`` is in the log."""
+    row = await conn.execute(
+        select(events.c.id).where(and_(events.c.object_id == object_id, events.c.type == event_type)).limit(1)
+    )
+    return row.first() is not None
 
 
 async def stored_state(conn: AsyncConnection, event_id: str) -> StoredState | None:
@@ -236,15 +279,30 @@ async def events_for_objects(
     they need."""
     params = {"objects": sorted(set(object_ids)), "seconds": sorted(set(seconds))}
     rows = await conn.execute(_tie_statement(conn.dialect.name), params)
-    return [parse_event(row.payload) for row in rows if row.event_id not in besides]
+    return [parse_event(row.payload, row.source) for row in rows if row.event_id not in besides]
+
+
+async def events_about(conn: AsyncConnection, object_ids: Sequence[str]) -> list[ParsedEvent]:
+    """Every Stripe event whose ``data.object`` is one of ``object_ids``."""
+    if not object_ids:
+        return []
+    rows = await conn.execute(_about_statement(conn.dialect.name), {"objects": list(object_ids)})
+    return [parse_event(row.payload, row.source) for row in rows]
+
+
+@cache
+def _about_statement(dialect: str) -> Any:
+    return select(events.c.payload, events.c.source).where(
+        and_(one_of(events.c.object_id, "objects", dialect), events.c.source.in_(STRIPE_SOURCES))
+    )
 
 
 @cache
 def _tie_statement(dialect: str) -> Any:
-    return select(events.c.event_id, events.c.payload).where(
+    return select(events.c.event_id, events.c.payload, events.c.source).where(
         and_(
             one_of(events.c.object_id, "objects", dialect),
             one_of(events.c.created, "seconds", dialect),
-            events.c.source == "stripe",
+            events.c.source.in_(STRIPE_SOURCES),
         )
     )

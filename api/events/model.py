@@ -31,6 +31,9 @@ class ParsedEvent:
     obj: dict[str, Any]
     previous_attributes: dict[str, Any]
     raw: str
+    source: str = "stripe"
+    """``stripe`` for a delivered event; ``stripe_api`` for an object as the Stripe API returned it to
+    one of our calls (applied at once, before its webhook arrives)."""
 
     @property
     def object_type(self) -> str | None:
@@ -56,7 +59,7 @@ class ParsedEvent:
         return None
 
 
-def parse_event(raw: bytes | str) -> ParsedEvent:
+def parse_event(raw: bytes | str, source: str = "stripe") -> ParsedEvent:
     """Parse and check an event body. Raises :class:`InvalidEvent` with a readable reason."""
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
@@ -89,4 +92,5 @@ def parse_event(raw: bytes | str) -> ParsedEvent:
         obj=data["object"],
         previous_attributes=previous if isinstance(previous, dict) else {},
         raw=text,
+        source=source,
     )

@@ -9,9 +9,13 @@ next retry time: either way it is durable before the caller answers Stripe.
 
 from __future__ import annotations
 
+import json
+import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import structlog
 from sqlalchemy import and_, delete, select, tuple_
@@ -88,6 +92,33 @@ class EventProcessor:
         commit). Raises :class:`DatabaseUnavailable` when nothing could be stored; otherwise the
         event is durable when this returns."""
         return await self._group_commit.submit(event)
+
+    async def observe(self, obj: dict[str, Any], event_type: str) -> Outcome:
+        """Apply an object exactly as the Stripe API just returned it to one of our calls, so the
+        caller sees the change before its webhook arrives. It is logged (source ``stripe_api``) as a
+        snapshot and ordered against the deliveries by the usual rule, so replay agrees and the
+        webhook, when it comes, confirms or supersedes it.
+
+        The API's answer is newer than every snapshot we hold of the object, but Stripe's clock has
+        whole seconds and two changes within one (cancel, then resume) cannot be ordered by their
+        content. So the snapshot is dated at least a second after the newest one logged."""
+        object_id = obj.get("id")
+        created = int(time.time())
+        if isinstance(object_id, str):
+            async with self.db.read() as conn:
+                latest = await log.latest_created(conn, object_id)
+            if latest is not None:
+                created = max(created, latest + 1)
+        body = {
+            "id": f"obs_{time.time_ns():020d}_{uuid.uuid4().hex[:12]}",
+            "object": "event",
+            "type": event_type,
+            "created": created,
+            "api_version": None,
+            "livemode": bool(obj.get("livemode")),
+            "data": {"object": obj},
+        }
+        return await self.ingest(parse_event(json.dumps(body, separators=(",", ":")), source="stripe_api"))
 
     async def ingest_many(self, batch: Sequence[ParsedEvent]) -> list[Outcome]:
         """Store and process events in one transaction, as if one after the other. If that fails
@@ -180,12 +211,12 @@ class EventProcessor:
         """Retry every failed event whose next retry time has come (at most ``limit``)."""
         async with self.db.read() as conn:
             rows = await conn.execute(
-                select(log.events.c.payload)
+                select(log.events.c.payload, log.events.c.source)
                 .where(and_(log.events.c.status == EventStatus.FAILED, log.events.c.next_retry_at <= log.now()))
                 .order_by(log.events.c.next_retry_at)
                 .limit(limit)
             )
-            due = [parse_event(row.payload) for row in rows]
+            due = [parse_event(row.payload, row.source) for row in rows]
         counts: dict[Outcome, int] = {}
         for event in due:
             outcome = await self.retry(event)
@@ -249,8 +280,10 @@ class EventProcessor:
         after: tuple[int, int] | None = None
         while True:
             stmt = (
-                select(events.c.id, events.c.created, events.c.payload, events.c.status, events.c.attempts)
-                .where(events.c.source == "stripe")
+                select(
+                    events.c.id, events.c.created, events.c.payload, events.c.source, events.c.status, events.c.attempts
+                )
+                .where(events.c.source.in_(log.STRIPE_SOURCES))
                 .order_by(events.c.created, events.c.id)
                 .limit(batch)
             )
@@ -259,5 +292,5 @@ class EventProcessor:
             rows = (await conn.execute(stmt)).all()
             if not rows:
                 return
-            yield [(parse_event(row.payload), row.status, row.attempts) for row in rows]
+            yield [(parse_event(row.payload, row.source), row.status, row.attempts) for row in rows]
             after = (rows[-1].created, rows[-1].id)

@@ -21,7 +21,7 @@ from api.db.models import charges, customers, disputes, refunds
 from api.db.models import payment_history as invoices
 from api.db.models import user_subscriptions as subscriptions
 from api.db.sql import one_of
-from api.events.log import events_for_objects, insert_service_event
+from api.events.log import events_about, events_for_objects, insert_service_event
 from api.events.model import ParsedEvent
 from api.projections import stripe_objects as so
 from api.projections.kinds import KINDS, Kind
@@ -37,6 +37,7 @@ __all__ = [
     "HANDLED_TYPES",
     "PROJECTION_TABLES",
     "apply_events",
+    "current_objects",
     "handles",
     "lock_keys",
     "take_locks",
@@ -163,6 +164,19 @@ def _group_object_ids(candidate: _Candidate) -> list[str]:
     if candidate.kind.name == "refund" and candidate.values.get("stripe_charge_id"):
         ids.append(candidate.values["stripe_charge_id"])
     return ids
+
+
+async def current_objects(conn: AsyncConnection, object_ids: Sequence[str]) -> dict[str, Snapshot]:
+    """The newest logged snapshot of each object (customers, subscriptions, ...), chosen by the same
+    rule as the projections: what Stripe last told us each object looks like, and when."""
+    wanted = set(object_ids)
+    snapshots: dict[str, list[Snapshot]] = {}
+    for event in await events_about(conn, sorted(wanted)):
+        for candidate in _candidates(event):
+            key = candidate.kind.key_of(candidate.values)
+            if key in wanted:
+                snapshots.setdefault(key, []).append(candidate.snapshot)
+    return {key: newest(snaps) for key, snaps in snapshots.items()}
 
 
 # Kinds are written in this order so that the subqueries of later kinds see earlier rows: refunds

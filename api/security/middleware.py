@@ -14,9 +14,10 @@ from api.security.tokens import AuthError, Principal, TokenVerifier
 
 __all__ = ["PUBLIC_PATHS", "BearerAuthMiddleware", "bearer_auth", "requires_admin"]
 
-PUBLIC_PATHS = ["^/api/webhooks/", "^/api/health", "^/api/schema", "^/api/plans$"]
+PUBLIC_PATHS = ["^/api/webhooks/", "^/api/health", "^/api/schema", "^/api/plans$", "^/demo/"]
 """Routes without a bearer token: Stripe authenticates webhooks by signature; probes, the OpenAPI
-document and the plan catalogue are public."""
+document and the plan catalogue are public; demo mode's checkout and portal pages are reached by
+capability URLs, as Stripe's are (they exist only in demo mode)."""
 
 
 class BearerAuthMiddleware(AbstractAuthenticationMiddleware):

@@ -8,9 +8,7 @@ from litestar import Controller, Request, post
 from litestar.exceptions import HTTPException
 from litestar.status_codes import HTTP_200_OK
 
-from api.events.model import InvalidEvent, parse_event
-from api.events.processing import DatabaseUnavailable, EventProcessor
-from api.webhooks.signature import SignatureRejected, verify_signature
+from api.webhooks.receiver import DeliveryRejected, receive
 
 __all__ = ["WebhookController"]
 
@@ -34,32 +32,9 @@ class WebhookController(Controller):
         ),
     )
     async def receive(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
-        processor: EventProcessor = request.app.state.processor
-        settings = processor.settings
         raw = await request.body()
         try:
-            payload = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise HTTPException(status_code=400, detail="The body is not valid UTF-8.") from None
-        secrets = settings.webhook_secrets
-        if not secrets:
-            raise HTTPException(
-                status_code=503,
-                detail="No webhook secret is configured (STRIPE_WEBHOOK_SECRET); the event was not accepted.",
-            )
-        try:
-            verify_signature(
-                payload, request.headers.get("stripe-signature"), secrets, settings.webhook_tolerance_seconds
-            )
-            event = parse_event(payload)
-        except (SignatureRejected, InvalidEvent) as exc:
-            raise HTTPException(status_code=400, detail=str(exc)) from None
-        try:
-            outcome = await processor.ingest(event)
-        except DatabaseUnavailable:
-            raise HTTPException(
-                status_code=503,
-                detail="The event store is unavailable; the event was not stored. Stripe will retry.",
-                headers={"Retry-After": "10"},
-            ) from None
+            event, outcome = await receive(request.app.state.processor, raw, request.headers.get("stripe-signature"))
+        except DeliveryRejected as exc:
+            raise HTTPException(status_code=exc.status, detail=exc.detail, headers=exc.headers) from None
         return {"received": True, "event_id": event.event_id, "outcome": outcome.value}

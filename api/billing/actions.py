@@ -1,0 +1,353 @@
+"""Billing actions a user takes: start a checkout, cancel, resume, change plan, open the billing
+portal. Each checks the request against the user's current state (from the projections), asks the
+payment provider (:mod:`api.gateway`), and records a service event in the log so analytics sees
+the funnel. The provider's webhooks remain the source of truth for the state itself.
+
+A provider call is never made inside a database transaction: a slow Stripe must not hold locks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+import msgspec
+from sqlalchemy import and_, select
+
+from api.billing.plans import Plan, PlanCatalogue, PlanPrice
+from api.billing.subscriptions import SubscriptionView, load_subscription
+from api.db.engine import Database
+from api.db.models import customers
+from api.events.log import insert_service_event
+from api.events.processing import EventProcessor
+from api.gateway.base import CheckoutParams, PaymentGateway, ProrationBehavior
+from api.security.tokens import Principal
+from api.settings import Settings
+
+__all__ = [
+    "ACTION_EVENTS",
+    "BillingActions",
+    "BillingConflict",
+    "BillingNotFound",
+    "CancelRequest",
+    "ChangePlanRequest",
+    "CheckoutRequest",
+    "CheckoutStarted",
+    "InvalidBillingRequest",
+    "PortalSession",
+]
+
+LIVE_STATUSES = ("active", "trialing", "past_due", "unpaid", "paused")
+"""A subscription in one of these blocks a new checkout (``incomplete`` does not: its first payment
+failed, and the user may try again)."""
+
+ACTION_EVENTS = {
+    "checkout": "checkout.started",
+    "cancel": "subscription.cancel_requested",
+    "resume": "subscription.resume_requested",
+    "change-plan": "subscription.plan_change_requested",
+    "portal": "billing_portal.opened",
+}
+"""Service event written for each action (the funnel analytics reads)."""
+
+PlanId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern="^[a-z0-9][a-z0-9_-]*$")]
+Currency = Annotated[str, msgspec.Meta(pattern="^[a-z]{3}$")]
+Interval = Literal["month", "year"]
+
+
+class CheckoutRequest(msgspec.Struct, forbid_unknown_fields=True):
+    plan: PlanId
+    interval: Interval = "month"
+    currency: Currency | None = None
+    """Three-letter lower-case code; default: the user's existing currency, else USD."""
+    trial_days: Annotated[int, msgspec.Meta(ge=1, le=90)] | None = None
+
+
+class CheckoutStarted(msgspec.Struct):
+    session_id: str
+    url: str
+    """Send the user here to pay (Stripe Checkout, or the local demo checkout page)."""
+    expires_at: int
+    plan: str
+    price_id: str
+
+
+class CancelRequest(msgspec.Struct, forbid_unknown_fields=True):
+    immediately: bool = False
+    """False (default): cancel at the end of the paid period; true: end the subscription now."""
+
+
+class ChangePlanRequest(msgspec.Struct, forbid_unknown_fields=True):
+    plan: PlanId
+    interval: Interval | None = None
+    """Default: keep the current billing interval."""
+    proration: ProrationBehavior = "create_prorations"
+    """``create_prorations``: the difference goes on the next invoice; ``always_invoice``: it is
+    invoiced now; ``none``: no proration."""
+
+
+class PortalSession(msgspec.Struct):
+    url: str
+
+
+class InvalidBillingRequest(ValueError):
+    """The request cannot be served as asked (400); the message says why."""
+
+
+class BillingConflict(Exception):
+    """The user's current state does not allow the action (409); the message says what to do."""
+
+
+class BillingNotFound(Exception):
+    """Nothing to act on (404)."""
+
+
+@dataclass(frozen=True)
+class _Account:
+    """What an action needs to know about the user: their Stripe customer and subscription."""
+
+    customer_id: str | None
+    subscription: SubscriptionView | None
+
+
+def action_key(user_id: str, action: str, client_key: str | None) -> str:
+    """The idempotency key sent to the provider: the client's ``Idempotency-Key`` scoped to the user
+    and action (so a retry acts once), or a fresh one."""
+    if client_key:
+        digest = hashlib.sha256(f"{user_id}\0{action}\0{client_key}".encode()).hexdigest()[:40]
+        return f"faddl-{action}-{digest}"
+    return f"faddl-{action}-{uuid.uuid4().hex}"
+
+
+class BillingActions:
+    def __init__(
+        self, db: Database, processor: EventProcessor, gateway: PaymentGateway, plans: PlanCatalogue, settings: Settings
+    ) -> None:
+        self.db = db
+        self.processor = processor
+        self.gateway = gateway
+        self.plans = plans
+        self.settings = settings
+
+    @property
+    def grace(self) -> timedelta:
+        return timedelta(days=self.settings.entitlement_past_due_grace_days)
+
+    async def _account(self, user_id: str) -> _Account:
+        async with self.db.user_bound(user_id) as conn:
+            view = await load_subscription(conn, user_id, self.plans, self.grace)
+            row = (
+                await conn.execute(
+                    select(customers.c.stripe_customer_id)
+                    .where(and_(customers.c.user_id == user_id, customers.c.deleted.is_(False)))
+                    .order_by(customers.c.created.desc())
+                    .limit(1)
+                )
+            ).first()
+        return _Account(customer_id=row.stripe_customer_id if row else None, subscription=view)
+
+    async def view(self, user_id: str) -> SubscriptionView:
+        async with self.db.user_bound(user_id) as conn:
+            view = await load_subscription(conn, user_id, self.plans, self.grace)
+        if view is None:
+            raise BillingNotFound("You have no subscription yet; start one with POST /api/checkout.")
+        return view
+
+    async def _record(
+        self, action: str, key: str, user_id: str, object_id: str | None, customer_id: str | None, data: dict[str, Any]
+    ) -> None:
+        async with self.db.write() as conn:
+            await insert_service_event(
+                conn,
+                event_id=f"svc_{key}",
+                event_type=ACTION_EVENTS[action],
+                created=int(time.time()),
+                data={"object": {"user_id": user_id, **data}},
+                object_id=object_id,
+                customer_id=customer_id,
+            )
+
+    def _plan(self, plan_id: str) -> Plan:
+        plan = self.plans.plan(plan_id)
+        if plan is None:
+            known = ", ".join(p.id for p in self.plans.plans)
+            raise InvalidBillingRequest(f"There is no plan {plan_id!r}; choose one of: {known}.")
+        return plan
+
+    @staticmethod
+    def _price(plan: Plan, interval: str, currency: str | None) -> PlanPrice:
+        fits = [p for p in plan.prices if p.interval == interval and (currency is None or p.currency == currency)]
+        if not fits:
+            offered = ", ".join(sorted(f"{p.interval}ly {p.currency.upper()}" for p in plan.prices))
+            wanted = f"{interval}ly" + (f" {currency.upper()}" if currency else "")
+            raise InvalidBillingRequest(f"Plan {plan.id!r} has no {wanted} price; it is offered {offered}.")
+        return next((p for p in fits if p.currency == "usd"), fits[0]) if currency is None else fits[0]
+
+    def _live(self, account: _Account) -> SubscriptionView:
+        sub = account.subscription
+        if sub is None or sub.status not in LIVE_STATUSES:
+            raise BillingConflict("You have no active subscription; start one with POST /api/checkout.")
+        return sub
+
+    async def start_checkout(
+        self, principal: Principal, request: CheckoutRequest, client_key: str | None
+    ) -> CheckoutStarted:
+        user_id = principal.user_id
+        plan = self._plan(request.plan)
+        account = await self._account(user_id)
+        current = account.subscription
+        if current is not None and current.status in LIVE_STATUSES:
+            name = current.plan.name if current.plan else current.price_id
+            raise BillingConflict(
+                f"You already have a {current.status} subscription ({name}); "
+                "switch plans with POST /api/subscription/change-plan."
+            )
+        currency = request.currency or (current.currency if current else None)
+        price = self._price(plan, request.interval, currency)
+        key = action_key(user_id, "checkout", client_key)
+        return_url = self.settings.return_url
+        email = principal.claims.get("email")
+        session = await self.gateway.create_checkout_session(
+            CheckoutParams(
+                user_id=user_id,
+                price_id=price.price_id,
+                customer_id=account.customer_id,
+                email=email if isinstance(email, str) else None,
+                trial_days=request.trial_days,
+                success_url=f"{return_url}?checkout=success&session_id={{CHECKOUT_SESSION_ID}}",
+                cancel_url=f"{return_url}?checkout=canceled",
+                idempotency_key=key,
+            )
+        )
+        await self._record(
+            "checkout",
+            key,
+            user_id,
+            session.id,
+            account.customer_id,
+            {
+                "id": session.id,
+                "plan": plan.id,
+                "price_id": price.price_id,
+                "currency": price.currency,
+                "interval": price.interval,
+                "unit_amount": price.unit_amount,
+                "trial_days": request.trial_days,
+                "customer": account.customer_id,
+                "email": email if isinstance(email, str) else None,
+                "url": session.url,
+                "expires_at": session.expires_at,
+                "success_url": f"{return_url}?checkout=success&session_id={{CHECKOUT_SESSION_ID}}",
+                "cancel_url": f"{return_url}?checkout=canceled",
+            },
+        )
+        return CheckoutStarted(
+            session_id=session.id,
+            url=session.url,
+            expires_at=session.expires_at or 0,
+            plan=plan.id,
+            price_id=price.price_id,
+        )
+
+    async def _confirm(self, user_id: str, returned: dict[str, Any] | None) -> SubscriptionView:
+        """Apply what the provider returned (when it has not delivered its events itself), then
+        answer with the subscription as the user now has it."""
+        if returned is not None:
+            ended = returned.get("status") in ("canceled", "incomplete_expired")
+            await self.processor.observe(
+                returned, "customer.subscription.deleted" if ended else "customer.subscription.updated"
+            )
+        return await self.view(user_id)
+
+    async def cancel(self, principal: Principal, request: CancelRequest, client_key: str | None) -> SubscriptionView:
+        user_id = principal.user_id
+        sub = self._live(await self._account(user_id))
+        if sub.cancel_at_period_end and not request.immediately:
+            raise BillingConflict(
+                "Your subscription is already set to end at the end of the period; "
+                'send {"immediately": true} to end it now, or resume it with POST /api/subscription/resume.'
+            )
+        key = action_key(user_id, "cancel", client_key)
+        returned = await self.gateway.cancel_subscription(
+            sub.subscription_id, at_period_end=not request.immediately, idempotency_key=key
+        )
+        await self._record(
+            "cancel",
+            key,
+            user_id,
+            sub.subscription_id,
+            None,
+            {"subscription": sub.subscription_id, "immediately": request.immediately},
+        )
+        return await self._confirm(user_id, returned)
+
+    async def resume(self, principal: Principal, client_key: str | None) -> SubscriptionView:
+        user_id = principal.user_id
+        sub = self._live(await self._account(user_id))
+        if not sub.cancel_at_period_end:
+            raise BillingConflict("Your subscription is not set to cancel; there is nothing to resume.")
+        key = action_key(user_id, "resume", client_key)
+        returned = await self.gateway.resume_subscription(sub.subscription_id, idempotency_key=key)
+        await self._record("resume", key, user_id, sub.subscription_id, None, {"subscription": sub.subscription_id})
+        return await self._confirm(user_id, returned)
+
+    async def change_plan(
+        self, principal: Principal, request: ChangePlanRequest, client_key: str | None
+    ) -> SubscriptionView:
+        user_id = principal.user_id
+        plan = self._plan(request.plan)
+        sub = self._live(await self._account(user_id))
+        if sub.status not in ("active", "trialing"):
+            raise BillingConflict(f"Your subscription is {sub.status}; settle the open invoice before changing plans.")
+        interval = request.interval or sub.interval or "month"
+        price = self._price(plan, interval, sub.currency)
+        if price.price_id == sub.price_id:
+            raise BillingConflict(f"You are already on {plan.name} ({interval}ly).")
+        key = action_key(user_id, "change-plan", client_key)
+        returned = await self.gateway.change_price(
+            sub.subscription_id, price.price_id, proration=request.proration, idempotency_key=key
+        )
+        await self._record(
+            "change-plan",
+            key,
+            user_id,
+            sub.subscription_id,
+            None,
+            {
+                "subscription": sub.subscription_id,
+                "from_price": sub.price_id,
+                "from_plan": sub.plan.id if sub.plan else None,
+                "to_price": price.price_id,
+                "to_plan": plan.id,
+                "proration": request.proration,
+            },
+        )
+        return await self._confirm(user_id, returned)
+
+    async def billing_portal(self, principal: Principal, client_key: str | None) -> PortalSession:
+        user_id = principal.user_id
+        account = await self._account(user_id)
+        if account.customer_id is None:
+            raise BillingNotFound("You have no billing account yet; start a subscription with POST /api/checkout.")
+        key = action_key(user_id, "portal", client_key)
+        session = await self.gateway.create_portal_session(
+            account.customer_id, f"{self.settings.return_url}?portal=done", idempotency_key=key
+        )
+        await self._record(
+            "portal",
+            key,
+            user_id,
+            session.id,
+            account.customer_id,
+            {
+                "id": session.id,
+                "customer": account.customer_id,
+                "url": session.url,
+                "return_url": self.settings.return_url,
+            },
+        )
+        return PortalSession(url=session.url)
