@@ -42,3 +42,13 @@ def wait_ready(base: str, attempts: int = 300) -> None:
             pass
         time.sleep(0.1)
     raise AssertionError(f"{base} did not become ready")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate a child and reap it, killing it if it does not stop within ten seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

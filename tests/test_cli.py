@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import ROOT, faddl, free_port, wait_ready
+from tests.processes import ROOT, faddl, free_port, stop, wait_ready
 
 
 @pytest.fixture
@@ -43,12 +43,7 @@ def server(env: dict[str, str]) -> Iterator[str]:
         wait_ready(base)
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def subscription_rows(database: Path) -> list[tuple[str, str, str]]:

@@ -19,7 +19,7 @@ import stripe
 
 from api.security.tokens import mint_dev_token
 from api.settings import Settings
-from tests.processes import ROOT, faddl, free_port, wait_ready
+from tests.processes import ROOT, faddl, free_port, stop, wait_ready
 
 SECRET = "whsec_localstripe_e2e"
 
@@ -96,11 +96,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         yield Stack(base, stripe_base, client, env, localstripe)
     finally:
         for process in (api, localstripe):
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop(process)
         log.close()
 
 
