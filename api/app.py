@@ -28,6 +28,7 @@ from api.gateway.base import PaymentGateway
 from api.gateway.stripe_client import StripeGateway
 from api.health import live, ready
 from api.logs import configure_logging
+from api.protection.layers import Protection
 from api.security.controller import me
 from api.security.middleware import bearer_auth
 from api.security.tokens import TokenVerifier
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     gateway: PaymentGateway = DemoGateway(processor, plans) if settings.demo_mode else StripeGateway(settings)
     billing = BillingActions(db, processor, gateway, plans, settings)
     demo_pages = [DemoPagesController] if settings.demo_mode else []
+    protection = Protection.build(settings, db)
 
     return Litestar(
         route_handlers=[
@@ -71,13 +73,25 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AdminEventsController,
             *demo_pages,
         ],
-        middleware=[bearer_auth(TokenVerifier(settings))],
+        middleware=protection.middleware(settings, bearer_auth(TokenVerifier(settings))),
+        before_request=protection.screener(settings),
+        before_send=[protection.headers(settings)],
+        request_max_body_size=settings.max_body_bytes,
         exception_handlers=EXCEPTION_HANDLERS,
         # Handlers reach shared services through the app state: resolving them as dependencies
         # costs about 0.3 ms a request, which the webhook route cannot afford.
-        state=State({"db": db, "processor": processor, "plans": plans, "gateway": gateway, "billing": billing}),
+        state=State(
+            {
+                "db": db,
+                "processor": processor,
+                "plans": plans,
+                "gateway": gateway,
+                "billing": billing,
+                "protection": protection,
+            }
+        ),
         on_startup=[_freeze_startup_objects],
-        on_shutdown=[gateway.close, db.dispose],
+        on_shutdown=[gateway.close, protection.close, db.dispose],
         openapi_config=OpenAPIConfig(title="faddl", version="0.1.0", path="/api/schema"),
         debug=False,
     )

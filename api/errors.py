@@ -1,7 +1,17 @@
-"""Errors as RFC 9457 problem documents; an unexpected error never shows its trace or SQL."""
+"""One error model: every error is an RFC 9457 ``application/problem+json`` document.
+
+Each has ``type`` (a URN naming its category), ``title``, ``status``, ``detail`` (a sentence a
+person can act on), ``request_id`` (also in the ``X-Request-ID`` header and on every log line of
+the request) and, for invalid input, ``errors`` (the field and the reason). Never a stack trace, SQL
+or an internal path: the full context goes to the log.
+
+Each category has a severity that decides how it is logged and counted, so bursts feed the alert
+rules: low (the client's mistake) to critical (the service cannot do its job).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -9,31 +19,118 @@ import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
-__all__ = ["EXCEPTION_HANDLERS", "problem"]
+from api.metrics import ERRORS
+from api.protection.edge import request_id_of
 
-logger = structlog.get_logger(__name__)
+__all__ = ["CATEGORIES", "EXCEPTION_HANDLERS", "Category", "category_of", "problem"]
+
+logger = structlog.get_logger("api.errors")
 
 PROBLEM_JSON = "application/problem+json"
 
 
-def problem(status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any) -> Response[Any]:
+@dataclass(frozen=True)
+class Category:
+    name: str
+    severity: str
+    """low, medium, high or critical."""
+
+
+CATEGORIES: dict[int, Category] = {
+    400: Category("validation", "low"),
+    401: Category("authentication", "medium"),
+    402: Category("payment", "low"),
+    403: Category("permission", "medium"),
+    404: Category("not_found", "low"),
+    405: Category("method_not_allowed", "low"),
+    409: Category("conflict", "low"),
+    413: Category("payload_too_large", "medium"),
+    415: Category("unsupported_media_type", "low"),
+    422: Category("idempotency_mismatch", "low"),
+    429: Category("rate_limit", "medium"),
+    500: Category("internal", "critical"),
+    502: Category("payment_provider", "high"),
+    503: Category("unavailable", "high"),
+}
+
+
+def category_of(status: int, code: str | None = None) -> Category:
+    if status == 503 and code == "database_unavailable":
+        return Category("database", "critical")
+    if status == 503 and code == "billing_unavailable":
+        return Category("payment_provider", "high")
+    if status in CATEGORIES:
+        return CATEGORIES[status]
+    return Category("client_error", "low") if status < 500 else Category("server_error", "high")
+
+
+_LOG_LEVEL = {"low": "info", "medium": "warning", "high": "error", "critical": "critical"}
+
+
+def problem(
+    status: int,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    *,
+    request_id: str | None = None,
+    **extra: Any,
+) -> Response[Any]:
+    category = category_of(status, extra.get("code"))
     title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    body: dict[str, Any] = {"type": f"urn:faddl:problem:{category.name}", "title": title, "status": status}
+    body["detail"] = detail
+    if request_id:
+        body["request_id"] = request_id
+    body.update(extra)
     return Response(content=body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+def _log(request: Request[Any, Any, Any], status: int, detail: str, code: str | None) -> None:
+    category = category_of(status, code)
+    ERRORS.labels(category.name, category.severity, str(status)).inc()
+    log = getattr(logger, _LOG_LEVEL[category.severity])
+    log(
+        "request failed",
+        status=status,
+        category=category.name,
+        severity=category.severity,
+        method=request.method,
+        path=request.url.path,
+        detail=detail,
+        request_id=request_id_of(request.scope),
+    )
+
+
+def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     extra: dict[str, Any] = {}
     if isinstance(exc.extra, dict):
         extra.update(exc.extra)  # RFC 9457 extension members (e.g. a limit and its usage)
     elif isinstance(exc.extra, list) and exc.extra:
         extra["errors"] = exc.extra  # field errors from request validation
-    return problem(exc.status_code, exc.detail, headers=exc.headers, **extra)
+    status = exc.status_code
+    detail = exc.detail
+    if status == 413:
+        detail = "The request body is too large."
+    _log(request, status, detail, extra.get("code"))
+    return problem(status, detail, headers=exc.headers, request_id=request_id_of(request.scope), **extra)
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    logger.exception("unhandled error", path=request.url.path, method=request.method, error=type(exc).__name__)
-    return problem(500, "An unexpected error occurred; it has been logged.")
+    ERRORS.labels("internal", "critical", "500").inc()
+    logger.exception(
+        "unhandled error",
+        path=request.url.path,
+        method=request.method,
+        error=type(exc).__name__,
+        request_id=request_id_of(request.scope),
+        category="internal",
+        severity="critical",
+    )
+    return problem(
+        500,
+        "An unexpected error occurred; it has been logged. Quote the request id if you report it.",
+        request_id=request_id_of(request.scope),
+    )
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {HTTPException: _http_exception, Exception: _unexpected}

@@ -165,6 +165,70 @@ class Settings:
     """``AUTH_DEV_MODE``: trust tokens minted by ``faddl token`` with the local development key.
     On in ``make run``; ignored whenever ``AUTH_JWKS_URL`` is set."""
 
+    rate_limits_enabled: bool = True
+    """``RATE_LIMITS_ENABLED``: per-tier request limits (moving window, ``limits`` library)."""
+
+    rate_limit_webhook: str = "100/minute"
+    """``RATE_LIMIT_WEBHOOK``: Stripe deliveries per source IP (``N/second|minute|hour``)."""
+
+    rate_limit_checkout: str = "5/minute"
+    """``RATE_LIMIT_CHECKOUT``: ``POST /api/checkout`` per user."""
+
+    rate_limit_subscription_read: str = "30/minute"
+    """``RATE_LIMIT_SUBSCRIPTION_READ``: subscription and usage reads per user."""
+
+    rate_limit_subscription_write: str = "3/minute"
+    """``RATE_LIMIT_SUBSCRIPTION_WRITE``: cancel, resume, change plan and billing portal per user."""
+
+    rate_limit_usage: str = "120/minute"
+    """``RATE_LIMIT_USAGE``: ``POST /api/usage`` per user."""
+
+    rate_limit_default: str = "60/minute"
+    """``RATE_LIMIT_DEFAULT``: every other route, per user (or per IP without a token)."""
+
+    rate_limit_fail_closed: tuple[str, ...] = ("checkout",)
+    """``RATE_LIMIT_FAIL_CLOSED``: tiers refused (503) while the limit store (Redis) is unreachable;
+    the others are let through. Either way it is logged and counted."""
+
+    rate_limit_abuse_factor: int = 10
+    """``RATE_LIMIT_ABUSE_FACTOR``: a key refused this many times its limit within one window is
+    recorded as a security incident."""
+
+    trusted_proxies: tuple[str, ...] = ()
+    """``TRUSTED_PROXIES``: comma-separated addresses/CIDRs of reverse proxies whose
+    ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are believed; empty: the peer address is the client."""
+
+    max_body_bytes: int = 64 * 1024
+    """``MAX_BODY_BYTES``: largest request body of the client API (the webhook route allows 1 MiB)."""
+
+    max_string_length: int = 2000
+    """``MAX_STRING_LENGTH``: longest string accepted in any body, query or path parameter."""
+
+    block_after_incidents: int = 5
+    """``BLOCK_AFTER_INCIDENTS``: security incidents within ``BLOCK_WINDOW_SECONDS`` that block a
+    client (its IP, or its user when authenticated); 0 turns automatic blocking off."""
+
+    block_window_seconds: int = 600
+    """``BLOCK_WINDOW_SECONDS``: the window those incidents are counted in."""
+
+    block_seconds: int = 900
+    """``BLOCK_SECONDS``: how long a blocked client is refused (403)."""
+
+    force_https: bool = False
+    """``FORCE_HTTPS``: refuse plain-HTTP requests (as seen through a trusted proxy's
+    ``X-Forwarded-Proto``; GET/HEAD are redirected) and send HSTS."""
+
+    idempotency_checkout_seconds: int = 1800
+    """``IDEMPOTENCY_CHECKOUT_SECONDS``: how long an ``Idempotency-Key`` of ``POST /api/checkout``
+    is remembered."""
+
+    idempotency_modify_seconds: int = 3600
+    """``IDEMPOTENCY_MODIFY_SECONDS``: the same for cancel, resume, change plan and billing portal."""
+
+    database_retry_attempts: int = 3
+    """``DATABASE_RETRY_ATTEMPTS``: tries of a client-API database transaction that meets a
+    transient error (connection reset, serialization failure, deadlock)."""
+
     log_level: str = "INFO"
     """``LOG_LEVEL``: DEBUG, INFO, WARNING or ERROR."""
 
@@ -207,6 +271,27 @@ class Settings:
             auth_role_claim=_env("AUTH_ROLE_CLAIM", "metadata.role"),
             auth_leeway_seconds=_env_int("AUTH_LEEWAY_SECONDS", 30),
             auth_dev_mode=_env_bool("AUTH_DEV_MODE", False),
+            rate_limits_enabled=_env_bool("RATE_LIMITS_ENABLED", True),
+            rate_limit_webhook=_env("RATE_LIMIT_WEBHOOK", "100/minute"),
+            rate_limit_checkout=_env("RATE_LIMIT_CHECKOUT", "5/minute"),
+            rate_limit_subscription_read=_env("RATE_LIMIT_SUBSCRIPTION_READ", "30/minute"),
+            rate_limit_subscription_write=_env("RATE_LIMIT_SUBSCRIPTION_WRITE", "3/minute"),
+            rate_limit_usage=_env("RATE_LIMIT_USAGE", "120/minute"),
+            rate_limit_default=_env("RATE_LIMIT_DEFAULT", "60/minute"),
+            rate_limit_fail_closed=_env_list("RATE_LIMIT_FAIL_CLOSED")
+            if _env("RATE_LIMIT_FAIL_CLOSED")
+            else ("checkout",),
+            rate_limit_abuse_factor=_env_int("RATE_LIMIT_ABUSE_FACTOR", 10),
+            trusted_proxies=_env_list("TRUSTED_PROXIES"),
+            max_body_bytes=_env_int("MAX_BODY_BYTES", 64 * 1024),
+            max_string_length=_env_int("MAX_STRING_LENGTH", 2000),
+            block_after_incidents=_env_int("BLOCK_AFTER_INCIDENTS", 5),
+            block_window_seconds=_env_int("BLOCK_WINDOW_SECONDS", 600),
+            block_seconds=_env_int("BLOCK_SECONDS", 900),
+            force_https=_env_bool("FORCE_HTTPS", False),
+            idempotency_checkout_seconds=_env_int("IDEMPOTENCY_CHECKOUT_SECONDS", 1800),
+            idempotency_modify_seconds=_env_int("IDEMPOTENCY_MODIFY_SECONDS", 3600),
+            database_retry_attempts=_env_int("DATABASE_RETRY_ATTEMPTS", 3),
             log_level=_env("LOG_LEVEL", "INFO").upper(),
             log_json=_env_bool("LOG_JSON", True),
             var_dir=Path(_env("VAR_DIR", "./var")),

@@ -43,6 +43,7 @@ def sqlite_settings(path: Path, **overrides: Any) -> Settings:
         stripe_webhook_secrets=(SECRET,),
         stripe_api_key="sk_test_not_used",
         log_json=True,
+        rate_limits_enabled=False,  # tests of the limits turn them on
         **overrides,
     )
 
@@ -84,7 +85,13 @@ def postgres_database() -> Iterator[str]:
 
 
 def pg_settings(url: str, **overrides: Any) -> Settings:
-    return Settings(database_url=url, stripe_webhook_secrets=(SECRET,), stripe_api_key="sk_test_not_used", **overrides)
+    return Settings(
+        database_url=url,
+        stripe_webhook_secrets=(SECRET,),
+        stripe_api_key="sk_test_not_used",
+        rate_limits_enabled=False,  # tests of the limits turn them on
+        **overrides,
+    )
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -24,6 +24,7 @@ def env(tmp_path: Path) -> dict[str, str]:
         "STRIPE_API_KEY": "sk_test_unused",
         "VAR_DIR": str(tmp_path / "var"),
         "LOG_LEVEL": "WARNING",
+        "RATE_LIMITS_ENABLED": "0",
     }
 
 

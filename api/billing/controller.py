@@ -70,6 +70,7 @@ def _grace(request: Request[Any, Any, Any]) -> timedelta:
 @get(
     "/api/subscription",
     tags=["billing"],
+    opt={"rate_limit": "subscription_read"},
     summary="The caller's subscription",
     description="Plan, status, period, trial, cancellation, payment state (the newest unpaid invoice: "
     "attempts, next retry, decline reason), entitlements under the entitlement policy, and usage in the "
@@ -92,13 +93,14 @@ class UsageController(Controller):
     path = "/api/usage"
     tags = ["billing"]
 
-    @get(summary="Usage against the plan's limits this billing period")
+    @get(summary="Usage against the plan's limits this billing period", opt={"rate_limit": "subscription_read"})
     async def read(self, request: Request[Principal, Any, Any]) -> UsageReport:
         app = request.app
         async with app.state.db.user_bound(request.user.user_id) as conn:
             return await usage_report(conn, request.user.user_id, app.state.plans, _grace(request))
 
     @post(
+        opt={"rate_limit": "usage"},
         summary="Record usage of a feature",
         description="Counts `quantity` (default 1) of `feature` in the current billing period. 403 when the "
         "plan does not include the feature or the limit would be crossed, with the limit, the usage and "
@@ -151,6 +153,9 @@ def _answers() -> Iterator[None]:
         raise HTTPException(status_code=exc.status, detail=exc.message, headers=exc.headers, extra=exc.extra) from None
 
 
+_MODIFY = {"rate_limit": "subscription_write", "idempotency": "modify"}
+"""Subscription modifications: their rate-limit tier, and their idempotency keys' lifetime."""
+
 _PROBLEMS = {
     400: ResponseSpec(None, description="Unknown plan or no price for the interval/currency (problem+json)."),
     402: ResponseSpec(None, description="The payment was declined (problem+json, with `code`)."),
@@ -162,6 +167,7 @@ _PROBLEMS = {
 @post(
     "/api/checkout",
     tags=["billing"],
+    opt={"rate_limit": "checkout", "idempotency": "checkout"},
     summary="Start a Stripe Checkout for a plan",
     description="Creates a Checkout Session (mode subscription) reusing the caller's Stripe customer, with "
     "`client_reference_id` and `metadata.user_id` set; send the user to `url`. 409 when the caller already has a "
@@ -187,6 +193,7 @@ class SubscriptionController(Controller):
 
     @post(
         "/cancel",
+        opt=_MODIFY,
         summary="Cancel the subscription",
         description="At the end of the paid period by default (access continues until then); "
         '`{"immediately": true}` ends it now. Answers with the subscription as it now stands.',
@@ -204,6 +211,7 @@ class SubscriptionController(Controller):
 
     @post(
         "/resume",
+        opt=_MODIFY,
         summary="Take back a cancellation at period end",
         status_code=200,
         responses=_PROBLEMS,
@@ -216,6 +224,7 @@ class SubscriptionController(Controller):
 
     @post(
         "/change-plan",
+        opt=_MODIFY,
         summary="Switch to another plan (with proration)",
         description="Moves the subscription to the plan's price in the subscription's currency (and its interval, "
         "unless `interval` is given). `proration`: `create_prorations` (default, on the next invoice), "
@@ -243,6 +252,7 @@ class SubscriptionController(Controller):
 @post(
     "/api/billing-portal",
     tags=["billing"],
+    opt=_MODIFY,
     summary="Open the Stripe billing portal",
     description="A billing-portal session URL for the caller's Stripe customer (payment methods, invoices). 404 "
     "before the first checkout.",

@@ -14,6 +14,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -247,6 +248,52 @@ class SubscriptionUsage(Base):
     )
 
 
+class SecurityIncident(Base):
+    """Security events: detected attacks, rate-limit abuse, and clients blocked and unblocked.
+    Append-only, like the event log; read by ops and by the business alerts."""
+
+    __tablename__ = "security_incidents"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, server_default=func.now())
+    kind: Mapped[str] = mapped_column(String(32))
+    """sql_injection, xss, path_traversal, command_injection, oversized, rate_limit_abuse,
+    blocked, unblocked."""
+    route: Mapped[str | None] = mapped_column(String(255))
+    method: Mapped[str | None] = mapped_column(String(8))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    client_ip: Mapped[str | None] = mapped_column(String(64))
+    sample: Mapped[str | None] = mapped_column(String(256))
+    """The offending input, truncated, for a person to judge (never rendered as HTML)."""
+    detail: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_security_incidents_created_at", "created_at"),
+        Index("ix_security_incidents_kind_created_at", "kind", "created_at"),
+    )
+
+
+class IdempotencyKey(Base):
+    """``Idempotency-Key`` requests of the client API and their stored answers (the default store;
+    Redis when configured). A row is ``running`` while its first request is in flight."""
+
+    __tablename__ = "idempotency_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    scope_key: Mapped[str] = mapped_column(String(64), unique=True)
+    """Digest of user + key: keys are scoped per user."""
+    route: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_headers: Mapped[str | None] = mapped_column(Text)
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime)
+    expires_at: Mapped[datetime] = mapped_column(TZDateTime)
+
+    __table_args__ = (Index("ix_idempotency_keys_expires_at", "expires_at"),)
+
+
 def _table(model: type[Base]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
@@ -262,6 +309,8 @@ charges = _table(Charge)
 refunds = _table(Refund)
 disputes = _table(Dispute)
 subscription_usage = _table(SubscriptionUsage)
+security_incidents = _table(SecurityIncident)
+idempotency_keys = _table(IdempotencyKey)
 
 PER_USER_TABLES = (
     "customers",

@@ -23,6 +23,8 @@ class WebhookController(Controller):
         "/stripe",
         status_code=HTTP_200_OK,
         request_max_body_size=MAX_BODY_BYTES,
+        # Limited per source IP; never screened or blocked: the signature is its authentication.
+        opt={"rate_limit": "webhook", "screen": False},
         summary="Receive a Stripe event",
         description=(
             "Verifies `Stripe-Signature` over the raw body (any configured secret, 300 s tolerance), "

@@ -70,6 +70,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         "AUTH_DEV_MODE": "1",
         "VAR_DIR": str(tmp_path / "var"),
         "LOG_LEVEL": "INFO",
+        "RATE_LIMITS_ENABLED": "0",
     }
     faddl(env, "db", "upgrade")
     log = (tmp_path / "api.log").open("wb")

@@ -1,0 +1,95 @@
+"""Rate limits per tier, with a moving window (the ``limits`` library).
+
+Tiers (each an ``N/second|minute|hour`` setting): ``webhook`` per source IP; ``checkout``,
+``subscription_read``, ``subscription_write``, ``usage`` and ``default`` per user (per IP without a
+token). A route names its tier in its ``opt``. When the store (Redis) is unreachable, the tiers in
+``RATE_LIMIT_FAIL_CLOSED`` are refused (503) and the others let through; either way it is logged
+and counted. A key refused ``RATE_LIMIT_ABUSE_FACTOR`` times its limit within one window is a
+security incident (once per window).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import structlog
+from limits import RateLimitItem, parse
+from limits.aio.storage import Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from api.metrics import RATE_LIMIT_REJECTIONS, RATE_LIMIT_STORE_FAILURES
+from api.settings import Settings
+
+__all__ = ["TIERS", "Decision", "RateLimits", "StoreUnavailable"]
+
+logger = structlog.get_logger(__name__)
+
+TIERS = ("webhook", "checkout", "subscription_read", "subscription_write", "usage", "default")
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_after: int
+    """Seconds until the window has room again."""
+    abusive: bool = False
+    """True once per window, when the key has been refused ``RATE_LIMIT_ABUSE_FACTOR`` x its limit."""
+
+
+class StoreUnavailable(RuntimeError):
+    """The limit store is unreachable and the tier fails closed."""
+
+
+def _parse(name: str, value: str) -> RateLimitItem:
+    try:
+        return parse(value)
+    except ValueError:
+        raise ValueError(
+            f"RATE_LIMIT_{name.upper()} must look like 100/minute (N per second, minute, hour or day), got {value!r}"
+        ) from None
+
+
+class RateLimits:
+    def __init__(self, settings: Settings, storage: Storage) -> None:
+        self.enabled = settings.rate_limits_enabled
+        self.items = {
+            "webhook": _parse("webhook", settings.rate_limit_webhook),
+            "checkout": _parse("checkout", settings.rate_limit_checkout),
+            "subscription_read": _parse("subscription_read", settings.rate_limit_subscription_read),
+            "subscription_write": _parse("subscription_write", settings.rate_limit_subscription_write),
+            "usage": _parse("usage", settings.rate_limit_usage),
+            "default": _parse("default", settings.rate_limit_default),
+        }
+        factor = max(2, settings.rate_limit_abuse_factor)
+        # Refusals are counted in a window of the same length; the (factor - 1) x limit-th refusal
+        # means factor x limit attempts. The third item lets that be reported once per window.
+        self.refusals = {
+            tier: type(item)(item.amount * (factor - 1), item.multiples) for tier, item in self.items.items()
+        }
+        self.reports = {tier: type(item)(1, item.multiples) for tier, item in self.items.items()}
+        self.fail_closed = frozenset(settings.rate_limit_fail_closed)
+        self.limiter = MovingWindowRateLimiter(storage)
+
+    async def check(self, tier: str, key: str) -> Decision:
+        """Count one request of ``key`` in ``tier``."""
+        item = self.items.get(tier) or self.items["default"]
+        try:
+            allowed = await self.limiter.hit(item, tier, key)
+            stats = await self.limiter.get_window_stats(item, tier, key)
+            abusive = False
+            if not allowed:
+                RATE_LIMIT_REJECTIONS.labels(tier).inc()
+                if not await self.limiter.hit(self.refusals[tier], "refused", tier, key):
+                    abusive = await self.limiter.hit(self.reports[tier], "reported", tier, key)
+        except Exception as exc:
+            action = "refused" if tier in self.fail_closed else "allowed"
+            RATE_LIMIT_STORE_FAILURES.labels(tier, action).inc()
+            logger.error("rate-limit store unreachable", tier=tier, action=action, error=type(exc).__name__)
+            if tier in self.fail_closed:
+                raise StoreUnavailable(tier) from exc
+            return Decision(True, item.amount, item.amount, 0)
+        reset_after = max(1, int(stats.reset_time - time.time()) + 1)
+        return Decision(allowed, item.amount, max(0, stats.remaining), reset_after, abusive)
