@@ -9,6 +9,7 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
 from api.admin.events import AdminEventsController
+from api.admin.security import AdminSecurityController
 from api.billing.actions import BillingActions
 from api.billing.controller import (
     SubscriptionController,
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             billing_portal,
             UsageController,
             AdminEventsController,
+            AdminSecurityController,
             *demo_pages,
         ],
         middleware=protection.middleware(settings, bearer_auth(TokenVerifier(settings))),

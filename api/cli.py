@@ -91,10 +91,13 @@ def serve(host: str, port: int, workers: int) -> None:
 @main.command()
 @click.option("--once", is_flag=True, help="Retry what is due once, then exit.")
 def worker(once: bool) -> None:
-    """Retry failed events with back-off; mark them dead after the last attempt."""
+    """Retry failed events with back-off (dead after the last attempt); purge expired idempotency keys."""
     settings = _settings()
 
     async def loop(processor: EventProcessor) -> None:
+        from api.protection.idempotency import DatabaseIdempotencyStore
+
+        idempotency = DatabaseIdempotencyStore(processor.db)  # expired keys (Redis expires its own)
         stop = asyncio.Event()
         running = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -105,8 +108,9 @@ def worker(once: bool) -> None:
                 counts = await processor.retry_due()
                 if counts:
                     click.echo("worker: " + ", ".join(f"{k.value}={v}" for k, v in counts.items()), err=True)
+                await idempotency.purge()
             except Exception as exc:  # keep the worker alive through a database outage
-                click.echo(f"worker: retry pass failed: {type(exc).__name__}: {exc}", err=True)
+                click.echo(f"worker: pass failed: {type(exc).__name__}: {exc}", err=True)
             if once:
                 return
             with contextlib.suppress(TimeoutError):
@@ -327,9 +331,9 @@ def _demo_start(months: int) -> date:
 
 def _spawn(*args: str, base_url: str) -> subprocess.Popen[bytes]:
     """Another ``faddl`` subcommand as a child process (our interpreter, our module). Local runs
-    trust development tokens (``faddl token``) and link demo pages to where the API listens,
-    unless told otherwise."""
-    env = {"AUTH_DEV_MODE": "1", "PUBLIC_BASE_URL": base_url, **os.environ}
+    trust development tokens (``faddl token``), link demo pages to where the API listens, and
+    let ``faddl simulate --post`` deliver a whole history from one address, unless told otherwise."""
+    env = {"AUTH_DEV_MODE": "1", "PUBLIC_BASE_URL": base_url, "RATE_LIMIT_WEBHOOK": "6000/minute", **os.environ}
     return subprocess.Popen([sys.executable, "-m", "api.cli", *args], env=env)  # noqa: S603
 
 

@@ -19,6 +19,7 @@ import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
+from api.db.engine import DatabaseUnavailable
 from api.metrics import ERRORS
 from api.protection.edge import request_id_of
 
@@ -133,4 +134,16 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
     )
 
 
-EXCEPTION_HANDLERS: dict[Any, Any] = {HTTPException: _http_exception, Exception: _unexpected}
+def _database_unavailable(request: Request[Any, Any, Any], exc: DatabaseUnavailable) -> Response[Any]:
+    detail = "The database is unavailable right now; nothing was changed. Try again shortly."
+    _log(request, 503, f"{detail} ({exc})", "database_unavailable")
+    return problem(
+        503, detail, {"Retry-After": "5"}, request_id=request_id_of(request.scope), code="database_unavailable"
+    )
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    HTTPException: _http_exception,
+    DatabaseUnavailable: _database_unavailable,
+    Exception: _unexpected,
+}

@@ -159,10 +159,19 @@ class LiveAction:
         if not trial_end:
             sim.set_status(now, simulated, "active")
 
-    def cancel(self, customer: Obj, subscription: Obj, *, at_period_end: bool) -> None:
+    def cancel(
+        self,
+        customer: Obj,
+        subscription: Obj,
+        *,
+        at_period_end: bool,
+        feedback: str | None = None,
+        comment: str | None = None,
+    ) -> None:
         simulated = self._with_subscription(customer, subscription)
         sub = simulated.sub
         assert sub is not None
+        sub.update(cancellation_feedback=feedback, cancellation_comment=comment)
         if at_period_end:
             previous = self.sim.sub_previous(
                 simulated, cancel_at_period_end=False, cancel_at=sub["cancel_at"], canceled_at=sub["canceled_at"]

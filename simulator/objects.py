@@ -226,8 +226,8 @@ class Builder:
             discounts=discounts,
         )
         sub["cancellation_details"] = {
-            "comment": None,
-            "feedback": None,
+            "comment": state.get("cancellation_comment"),
+            "feedback": state.get("cancellation_feedback"),
             "reason": state.get("cancellation_reason"),
         }
         sub["items"].update(

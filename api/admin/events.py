@@ -13,6 +13,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from sqlalchemy import select, update
 
 from api.db.engine import Database
+from api.db.sql import utc
 from api.events.log import EventStatus, events
 from api.security.middleware import requires_admin
 
@@ -31,7 +32,9 @@ class LoggedEvent(msgspec.Struct):
 
 
 def _row(row: object) -> LoggedEvent:
-    return LoggedEvent(**{f: getattr(row, f) for f in LoggedEvent.__struct_fields__})
+    values = {f: getattr(row, f) for f in LoggedEvent.__struct_fields__}
+    values["received_at"], values["next_retry_at"] = utc(values["received_at"]), utc(values["next_retry_at"])
+    return LoggedEvent(**values)
 
 
 class AdminEventsController(Controller):

@@ -9,6 +9,7 @@ A provider call is never made inside a database transaction: a slow Stripe must 
 from __future__ import annotations
 
 import hashlib
+import html
 import time
 import uuid
 from dataclasses import dataclass
@@ -16,7 +17,9 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 import msgspec
+import nh3
 from sqlalchemy import and_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.billing.plans import Plan, PlanCatalogue, PlanPrice
 from api.billing.subscriptions import SubscriptionView, load_subscription
@@ -24,7 +27,7 @@ from api.db.engine import Database
 from api.db.models import customers
 from api.events.log import insert_service_event
 from api.events.processing import EventProcessor
-from api.gateway.base import CheckoutParams, PaymentGateway, ProrationBehavior
+from api.gateway.base import CancellationDetails, CheckoutParams, PaymentGateway, ProrationBehavior
 from api.security.tokens import Principal
 from api.settings import Settings
 
@@ -76,9 +79,31 @@ class CheckoutStarted(msgspec.Struct):
     price_id: str
 
 
+CancellationFeedback = Literal[
+    "customer_service",
+    "low_quality",
+    "missing_features",
+    "other",
+    "switched_service",
+    "too_complex",
+    "too_expensive",
+    "unused",
+]
+
+
 class CancelRequest(msgspec.Struct, forbid_unknown_fields=True):
     immediately: bool = False
     """False (default): cancel at the end of the paid period; true: end the subscription now."""
+    feedback: CancellationFeedback | None = None
+    """Why, in Stripe's categories (kept on the subscription's ``cancellation_details``)."""
+    comment: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    """Free text from the user; markup is removed (``nh3``) before it is stored or sent."""
+
+    def clean_comment(self) -> str | None:
+        if self.comment is None:
+            return None
+        text = nh3.clean(self.comment, tags=set(), attributes={}).strip()
+        return html.unescape(text) or None
 
 
 class ChangePlanRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -138,7 +163,7 @@ class BillingActions:
         return timedelta(days=self.settings.entitlement_past_due_grace_days)
 
     async def _account(self, user_id: str) -> _Account:
-        async with self.db.user_bound(user_id) as conn:
+        async def read(conn: AsyncConnection) -> _Account:
             view = await load_subscription(conn, user_id, self.plans, self.grace)
             row = (
                 await conn.execute(
@@ -148,11 +173,12 @@ class BillingActions:
                     .limit(1)
                 )
             ).first()
-        return _Account(customer_id=row.stripe_customer_id if row else None, subscription=view)
+            return _Account(customer_id=row.stripe_customer_id if row else None, subscription=view)
+
+        return await self.db.run(read, user_id=user_id)
 
     async def view(self, user_id: str) -> SubscriptionView:
-        async with self.db.user_bound(user_id) as conn:
-            view = await load_subscription(conn, user_id, self.plans, self.grace)
+        view = await self.db.run(lambda conn: load_subscription(conn, user_id, self.plans, self.grace), user_id=user_id)
         if view is None:
             raise BillingNotFound("You have no subscription yet; start one with POST /api/checkout.")
         return view
@@ -160,16 +186,19 @@ class BillingActions:
     async def _record(
         self, action: str, key: str, user_id: str, object_id: str | None, customer_id: str | None, data: dict[str, Any]
     ) -> None:
-        async with self.db.write() as conn:
-            await insert_service_event(
+        created = int(time.time())
+        await self.db.run(
+            lambda conn: insert_service_event(
                 conn,
                 event_id=f"svc_{key}",
                 event_type=ACTION_EVENTS[action],
-                created=int(time.time()),
+                created=created,
                 data={"object": {"user_id": user_id, **data}},
                 object_id=object_id,
                 customer_id=customer_id,
-            )
+            ),
+            write=True,
+        )
 
     def _plan(self, plan_id: str) -> Plan:
         plan = self.plans.plan(plan_id)
@@ -272,8 +301,12 @@ class BillingActions:
                 'send {"immediately": true} to end it now, or resume it with POST /api/subscription/resume.'
             )
         key = action_key(user_id, "cancel", client_key)
+        comment = request.clean_comment()
         returned = await self.gateway.cancel_subscription(
-            sub.subscription_id, at_period_end=not request.immediately, idempotency_key=key
+            sub.subscription_id,
+            at_period_end=not request.immediately,
+            idempotency_key=key,
+            details=CancellationDetails(feedback=request.feedback, comment=comment),
         )
         await self._record(
             "cancel",
@@ -281,7 +314,12 @@ class BillingActions:
             user_id,
             sub.subscription_id,
             None,
-            {"subscription": sub.subscription_id, "immediately": request.immediately},
+            {
+                "subscription": sub.subscription_id,
+                "immediately": request.immediately,
+                "feedback": request.feedback,
+                "comment": comment,
+            },
         )
         return await self._confirm(user_id, returned)
 

@@ -78,8 +78,10 @@ def _grace(request: Request[Any, Any, Any]) -> timedelta:
 )
 async def get_subscription(request: Request[Principal, Any, Any]) -> SubscriptionView:
     db: Database = request.app.state.db
-    async with db.user_bound(request.user.user_id) as conn:
-        view = await load_subscription(conn, request.user.user_id, request.app.state.plans, _grace(request))
+    user_id = request.user.user_id
+    view = await db.run(
+        lambda conn: load_subscription(conn, user_id, request.app.state.plans, _grace(request)), user_id=user_id
+    )
     if view is None:
         raise NotFoundException(detail="You have no subscription yet; start one with POST /api/checkout.")
     return view
@@ -95,9 +97,11 @@ class UsageController(Controller):
 
     @get(summary="Usage against the plan's limits this billing period", opt={"rate_limit": "subscription_read"})
     async def read(self, request: Request[Principal, Any, Any]) -> UsageReport:
-        app = request.app
-        async with app.state.db.user_bound(request.user.user_id) as conn:
-            return await usage_report(conn, request.user.user_id, app.state.plans, _grace(request))
+        db: Database = request.app.state.db
+        user_id = request.user.user_id
+        return await db.run(
+            lambda conn: usage_report(conn, user_id, request.app.state.plans, _grace(request)), user_id=user_id
+        )
 
     @post(
         opt={"rate_limit": "usage"},
@@ -114,10 +118,12 @@ class UsageController(Controller):
             UsageRequest, Body(examples=_example("Ten API calls", {"feature": "api_calls", "quantity": 10}))
         ],
     ) -> FeatureUsage:
-        app = request.app
+        db: Database = request.app.state.db
+        user_id = request.user.user_id
         try:
-            async with app.state.db.write() as conn:
-                return await record_usage(conn, request.user.user_id, data, app.state.plans, _grace(request))
+            return await db.run(
+                lambda conn: record_usage(conn, user_id, data, request.app.state.plans, _grace(request)), write=True
+            )
         except UsageDenied as exc:
             raise PermissionDeniedException(detail=str(exc), extra=exc.extra) from None
 

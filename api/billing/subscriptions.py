@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.billing.plans import PlanCatalogue
 from api.db.models import payment_history, subscription_usage, user_subscriptions
+from api.db.sql import utc
 
 __all__ = ["PaymentState", "PlanRef", "SubscriptionView", "entitled", "load_subscription"]
 
@@ -72,16 +73,12 @@ class SubscriptionView(msgspec.Struct):
     payment: PaymentState | None
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
 def entitled(status: str, payment: PaymentState | None, grace: timedelta, now: datetime) -> bool:
     """The entitlement policy of this module's docstring."""
     if status in ("active", "trialing"):
         return True
     if status == "past_due":
-        issued = _aware(payment.created) if payment is not None else None
+        issued = utc(payment.created) if payment is not None else None
         return issued is None or now - issued <= grace
     return False
 
@@ -146,14 +143,14 @@ async def load_subscription(
         quantity=row["quantity"],
         unit_amount=row["unit_amount"],
         currency=row["currency"],
-        current_period_start=_aware(row["current_period_start"]),
-        current_period_end=_aware(row["current_period_end"]),
-        trial_start=_aware(row["trial_start"]),
-        trial_end=_aware(row["trial_end"]),
+        current_period_start=utc(row["current_period_start"]),
+        current_period_end=utc(row["current_period_end"]),
+        trial_start=utc(row["trial_start"]),
+        trial_end=utc(row["trial_end"]),
         cancel_at_period_end=row["cancel_at_period_end"],
-        cancel_at=_aware(row["cancel_at"]),
-        canceled_at=_aware(row["canceled_at"]),
-        ended_at=_aware(row["ended_at"]),
+        cancel_at=utc(row["cancel_at"]),
+        canceled_at=utc(row["canceled_at"]),
+        ended_at=utc(row["ended_at"]),
         access=access,
         entitlements=dict(plan.features) if plan and access else {},
         usage=usage,
@@ -168,10 +165,10 @@ def _payment(row: Any) -> PaymentState:
         amount_due=row["amount_due"],
         currency=row["currency"],
         attempt_count=row["attempt_count"],
-        next_payment_attempt=_aware(row["next_payment_attempt"]),
+        next_payment_attempt=utc(row["next_payment_attempt"]),
         action_required=row["action_required"],
         failure_code=row["failure_code"],
         failure_message=row["failure_message"],
         hosted_invoice_url=row["hosted_invoice_url"],
-        created=_aware(row["created"]),
+        created=utc(row["created"]),
     )

@@ -10,24 +10,53 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import structlog
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from api.settings import Settings
 
-__all__ = ["Database"]
+__all__ = ["Database", "DatabaseUnavailable", "is_transient"]
+
+logger = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 _READ_ONLY = "faddl_read_only"
 
 
 def _quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database could not be reached or kept failing; nothing was done (answer 503)."""
+
+
+_TRANSIENT_SQLSTATES = {"40001", "40P01", "08000", "08003", "08006", "57P01", "57P03"}
+"""Serialization failure, deadlock, connection exceptions, admin shutdown, cannot connect now."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for errors that a new transaction may not meet: connection loss, refused or reset
+    connections, pool time-outs, serialization failures and deadlocks, SQLite's busy database."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        if sqlstate in _TRANSIENT_SQLSTATES:
+            return True
+    return isinstance(
+        exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeoutError | OSError | TimeoutError
+    )
 
 
 class Database:
@@ -96,6 +125,35 @@ class Database:
                     await conn.execute(text(f"SET LOCAL ROLE {_quote_ident(self.settings.database_user_role)}"))
                     await conn.execute(text("SELECT set_config('app.user_id', :uid, true)"), {"uid": user_id})
                 yield conn
+
+    async def run(
+        self,
+        op: Callable[[AsyncConnection], Awaitable[T]],
+        *,
+        write: bool = False,
+        user_id: str | None = None,
+    ) -> T:
+        """Run ``op`` in a transaction (a write one, or one bound to ``user_id``, or a read one),
+        again on a transient error (connection lost or reset, serialization failure, deadlock,
+        SQLite busy) up to ``DATABASE_RETRY_ATTEMPTS`` times in all, with a short back-off; then
+        raise :class:`DatabaseUnavailable`. ``op`` must be safe to run again: it runs in a new
+        transaction each time, the failed one rolled back."""
+        attempts = max(1, self.settings.database_retry_attempts)
+        for attempt in range(1, attempts + 1):
+            try:
+                if write:
+                    async with self.write() as conn:
+                        return await op(conn)
+                async with self.user_bound(user_id) if user_id is not None else self.read() as conn:
+                    return await op(conn)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                logger.warning("transient database error", attempt=attempt, attempts=attempts, error=type(exc).__name__)
+                if attempt == attempts:
+                    raise DatabaseUnavailable(f"{type(exc).__name__} after {attempts} attempts") from exc
+                await asyncio.sleep(0.05 * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, overload
 
 from sqlalchemy import ARRAY, ColumnElement, any_, bindparam
 
-__all__ = ["one_of"]
+__all__ = ["one_of", "utc"]
+
+
+@overload
+def utc(value: datetime) -> datetime: ...
+@overload
+def utc(value: datetime | None) -> datetime | None: ...
+def utc(value: datetime | None) -> datetime | None:
+    """A stored timestamp as an aware UTC datetime: SQLite hands them back naive (they are UTC),
+    and an API must not send a date-time without its offset."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
 
 
 def one_of(column: Any, name: str, dialect: str) -> ColumnElement[bool]:

@@ -22,7 +22,7 @@ import msgspec
 from api.billing.plans import PlanCatalogue
 from api.events.log import has_event, service_event
 from api.events.processing import EventProcessor
-from api.gateway.base import CheckoutParams, HostedSession, ProrationBehavior
+from api.gateway.base import CancellationDetails, CheckoutParams, HostedSession, ProrationBehavior
 from api.gateway.errors import GatewayError, ProviderUnavailable
 from api.projections.projector import current_objects
 from api.webhooks.receiver import DeliveryRejected, receive
@@ -103,9 +103,17 @@ class DemoGateway:
             expires_at=int(time.time()) + SESSION_SECONDS,
         )
 
-    async def cancel_subscription(self, subscription_id: str, *, at_period_end: bool, idempotency_key: str) -> None:
+    async def cancel_subscription(
+        self,
+        subscription_id: str,
+        *,
+        at_period_end: bool,
+        idempotency_key: str,
+        details: CancellationDetails | None = None,
+    ) -> None:
         action, customer, subscription = await self._start(subscription_id, idempotency_key)
-        action.cancel(customer, subscription, at_period_end=at_period_end)
+        reasons = details.as_params() if details else {}
+        action.cancel(customer, subscription, at_period_end=at_period_end, **reasons)
         await self.deliver(action.events)
 
     async def resume_subscription(self, subscription_id: str, *, idempotency_key: str) -> None:

@@ -19,12 +19,10 @@ from typing import Any
 
 import structlog
 from sqlalchemy import and_, delete, select, tuple_
-from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.billing.usage import rebuild_usage
-from api.db.engine import Database
+from api.db.engine import Database, DatabaseUnavailable, is_transient
 from api.events import log
 from api.events.group_commit import GroupCommit
 from api.events.log import EventStatus
@@ -47,19 +45,10 @@ class Outcome(StrEnum):
     DEAD = "dead"
 
 
-class DatabaseUnavailable(RuntimeError):
-    """The database could not be reached or gave up; nothing was stored (answer 503)."""
-
-
 def is_database_unavailable(exc: BaseException) -> bool:
-    """True for connection loss, refused connections, pool exhaustion and lock time-outs: faults of
-    the database's availability rather than of the event."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(
-        exc,
-        OperationalError | InterfaceError | DisconnectionError | PoolTimeoutError | OSError | TimeoutError,
-    )
+    """True for faults of the database's availability rather than of the event (see
+    :func:`api.db.engine.is_transient`): the delivery is refused with 503 and Stripe retries."""
+    return is_transient(exc)
 
 
 def _describe(exc: BaseException) -> str:

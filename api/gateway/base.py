@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-__all__ = ["CheckoutParams", "HostedSession", "PaymentGateway", "ProrationBehavior"]
+__all__ = ["CancellationDetails", "CheckoutParams", "HostedSession", "PaymentGateway", "ProrationBehavior"]
 
 ProrationBehavior = Literal["create_prorations", "always_invoice", "none"]
 
@@ -23,6 +23,17 @@ class CheckoutParams:
     success_url: str
     cancel_url: str
     idempotency_key: str
+
+
+@dataclass(frozen=True)
+class CancellationDetails:
+    """Why the customer cancels, as Stripe keeps it on the subscription."""
+
+    feedback: str | None = None
+    comment: str | None = None
+
+    def as_params(self) -> dict[str, str]:
+        return {name: value for name, value in (("feedback", self.feedback), ("comment", self.comment)) if value}
 
 
 @dataclass(frozen=True)
@@ -42,7 +53,12 @@ class PaymentGateway(Protocol):
     async def create_checkout_session(self, params: CheckoutParams) -> HostedSession: ...
 
     async def cancel_subscription(
-        self, subscription_id: str, *, at_period_end: bool, idempotency_key: str
+        self,
+        subscription_id: str,
+        *,
+        at_period_end: bool,
+        idempotency_key: str,
+        details: CancellationDetails | None = None,
     ) -> dict[str, Any] | None: ...
 
     async def resume_subscription(self, subscription_id: str, *, idempotency_key: str) -> dict[str, Any] | None: ...

@@ -22,7 +22,7 @@ import structlog
 from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
 
-from api.gateway.base import CheckoutParams, HostedSession, ProrationBehavior
+from api.gateway.base import CancellationDetails, CheckoutParams, HostedSession, ProrationBehavior
 from api.gateway.errors import ProviderUnavailable, from_stripe_error, is_unexpected_answer
 from api.settings import Settings
 
@@ -121,18 +121,31 @@ class StripeGateway:
         return HostedSession(id=session.id, url=session.url or "", expires_at=session.expires_at)
 
     async def cancel_subscription(
-        self, subscription_id: str, *, at_period_end: bool, idempotency_key: str
+        self,
+        subscription_id: str,
+        *,
+        at_period_end: bool,
+        idempotency_key: str,
+        details: CancellationDetails | None = None,
     ) -> dict[str, Any]:
+        reasons = details.as_params() if details else {}
         if at_period_end:
+            params: dict[str, Any] = {"cancel_at_period_end": True}
+            if reasons:
+                params["cancellation_details"] = reasons
             sub = await self._call(
                 "subscriptions.update",
                 lambda: self.client.v1.subscriptions.update_async(
-                    subscription_id, {"cancel_at_period_end": True}, {"idempotency_key": f"{idempotency_key}:cancel"}
+                    subscription_id,
+                    params,  # type: ignore[arg-type]
+                    {"idempotency_key": f"{idempotency_key}:cancel"},
                 ),
             )
         else:  # DELETE: idempotent by nature, and Stripe ignores keys on it
+            cancel_params: dict[str, Any] = {"cancellation_details": reasons} if reasons else {}
             sub = await self._call(
-                "subscriptions.cancel", lambda: self.client.v1.subscriptions.cancel_async(subscription_id)
+                "subscriptions.cancel",
+                lambda: self.client.v1.subscriptions.cancel_async(subscription_id, cancel_params),  # type: ignore[arg-type]
             )
         return _plain(sub)
 

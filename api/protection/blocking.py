@@ -69,6 +69,7 @@ class _RedisBlocks:
 class Blocker:
     def __init__(self, settings: Settings, storage: Storage, redis: Redis | None, incidents: IncidentLog) -> None:
         self.enabled = settings.block_after_incidents > 0
+        self.threshold = settings.block_after_incidents
         self.seconds = settings.block_seconds
         # The Nth incident within the window is the first one the moving window refuses.
         self.window = RateLimitItemPerSecond(max(1, settings.block_after_incidents - 1), settings.block_window_seconds)
@@ -99,7 +100,7 @@ class Blocker:
         if not self.enabled:
             return False
         try:
-            if await self.counter.hit(self.window, "incidents", key):
+            if self.threshold > 1 and await self.counter.hit(self.window, "incidents", key):
                 return False
             until = time.time() + self.seconds
             await self.blocks.set(key, until)

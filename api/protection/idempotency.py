@@ -33,6 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from api.db.engine import Database
 from api.db.models import idempotency_keys
+from api.db.sql import utc
 from api.metrics import IDEMPOTENCY
 from api.security.tokens import Principal
 from api.settings import Settings
@@ -77,10 +78,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
 class DatabaseIdempotencyStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -111,10 +108,10 @@ class DatabaseIdempotencyStore:
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update()
             row = (await conn.execute(query)).mappings().one()
-            stale = row["state"] == "running" and _aware(row["created_at"]) < now - timedelta(
+            stale = row["state"] == "running" and utc(row["created_at"]) < now - timedelta(
                 seconds=RUNNING_TIMEOUT_SECONDS
             )
-            if _aware(row["expires_at"]) <= now or stale:
+            if utc(row["expires_at"]) <= now or stale:
                 await conn.execute(
                     update(idempotency_keys).where(idempotency_keys.c.scope_key == scope_key).values(**fresh)
                 )

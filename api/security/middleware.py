@@ -50,6 +50,6 @@ def bearer_auth(verifier: TokenVerifier) -> DefineMiddleware:
 
 def requires_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard: only principals with the ``admin`` role."""
-    user = connection.user
+    user = connection.scope.get("user")  # absent on an unauthenticated OPTIONS request
     if not isinstance(user, Principal) or not user.is_admin:
         raise PermissionDeniedException(detail="This needs the admin role.")

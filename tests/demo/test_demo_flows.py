@@ -224,7 +224,7 @@ async def test_unknown_and_expired_pages(sqlite_only: Settings, tmp_path: Path) 
         assert (await client.get("/demo/checkout/cs_test_nothing")).status_code == 404
         assert (await client.post("/demo/checkout/cs_test_nothing", data={"card": "4242"})).status_code == 404
         assert (await client.get("/demo/billing-portal/bps_nothing")).status_code == 404
-        page = await client.get("/demo/return?checkout=I <3 \"this\"")
+        page = await client.get('/demo/return?checkout=I <3 "this"')
         assert "I &lt;3 &quot;this&quot;" in page.text
         attack = await client.get("/demo/return?checkout=<script>alert(1)</script>")
         assert attack.status_code == 400, "screening refuses it before the page renders"

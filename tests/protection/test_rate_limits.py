@@ -1,0 +1,194 @@
+"""Rate limits: per tier and key, 429 with Retry-After and RateLimit-* headers, abuse recorded,
+clients behind trusted proxies told apart, and Redis: shared exactly between API processes,
+fail open or closed when it is unreachable."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from litestar.testing import AsyncTestClient
+
+from api.app import create_app
+from api.settings import Settings
+from tests.conftest import make_event, post_event, service_missing, subscription
+from tests.processes import ROOT, faddl, free_port, stop, wait_ready
+from tests.protection.helpers import auth, demo, incidents
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def limited(settings: Settings, tmp_path: Path, **overrides: Any) -> Settings:
+    return demo(settings, tmp_path, rate_limits_enabled=True, **overrides)
+
+
+async def test_a_tier_refuses_over_its_limit_per_user(sqlite_only: Settings, tmp_path: Path) -> None:
+    settings = limited(sqlite_only, tmp_path, rate_limit_checkout="5/minute")
+    async with AsyncTestClient(create_app(settings)) as client:
+        answers = [
+            await client.post("/api/checkout", json={"plan": "pro"}, headers=auth(settings, "ann")) for _ in range(6)
+        ]
+        other = await client.post("/api/checkout", json={"plan": "pro"}, headers=auth(settings, "bob"))
+        reads = await client.get("/api/plans")
+    assert [a.status_code for a in answers] == [201] * 5 + [429]
+    assert [a.headers["ratelimit-remaining"] for a in answers[:5]] == ["4", "3", "2", "1", "0"]
+    refused = answers[-1]
+    assert refused.headers["ratelimit-limit"] == "5"
+    assert refused.headers["ratelimit-remaining"] == "0"
+    assert 1 <= int(refused.headers["retry-after"]) <= 61
+    assert refused.headers["ratelimit-reset"] == refused.headers["retry-after"]
+    problem = refused.json()
+    assert problem["type"] == "urn:faddl:problem:rate_limit"
+    assert "at most 5 per minute" in problem["detail"]
+    assert other.status_code == 201, "another user has their own budget"
+    assert reads.status_code == 200, "another tier has its own budget"
+
+
+async def test_each_tier_has_its_own_limit(sqlite_only: Settings, tmp_path: Path) -> None:
+    settings = limited(
+        sqlite_only,
+        tmp_path,
+        rate_limit_subscription_read="2/minute",
+        rate_limit_subscription_write="1/minute",
+        rate_limit_usage="3/minute",
+        rate_limit_default="4/minute",
+    )
+    me = auth(settings, "tiers")
+    async with AsyncTestClient(create_app(settings)) as client:
+        reads = [(await client.get("/api/usage", headers=me)).status_code for _ in range(3)]
+        writes = [(await client.post("/api/subscription/resume", headers=me)).status_code for _ in range(2)]
+        usage = [
+            (await client.post("/api/usage", json={"feature": "api_calls"}, headers=me)).status_code for _ in range(4)
+        ]
+        default = [(await client.get("/api/me", headers=me)).status_code for _ in range(5)]
+        probes = [(await client.get("/api/health/live")).status_code for _ in range(10)]
+    assert reads == [200, 200, 429]
+    assert writes == [409, 429], "a refused action still counts"
+    assert usage[-1] == 429
+    assert usage.count(429) == 1
+    assert default == [200, 200, 200, 200, 429]
+    assert probes == [200] * 10, "health probes are never limited"
+
+
+async def test_webhooks_are_limited_per_source_ip(sqlite_only: Settings) -> None:
+    settings = dataclasses.replace(sqlite_only, rate_limits_enabled=True, rate_limit_webhook="3/minute")
+    event = make_event("customer.subscription.created", subscription("sub_w", "cus_w", user="u_w"))
+    async with AsyncTestClient(create_app(settings)) as client:
+        codes = [(await post_event(client, event)).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+
+
+async def test_trusted_proxies_tell_clients_apart(sqlite_only: Settings, tmp_path: Path) -> None:
+    behind = limited(sqlite_only, tmp_path, rate_limit_default="1/minute", trusted_proxies=("127.0.0.1/32",))
+    app = create_app(behind)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 5555)), base_url="http://test"
+    ) as client:
+        first = await client.get("/api/schema/openapi.json", headers={"X-Forwarded-For": "203.0.113.7"})
+        same = await client.get("/api/schema/openapi.json", headers={"X-Forwarded-For": "203.0.113.7"})
+        other = await client.get("/api/schema/openapi.json", headers={"X-Forwarded-For": "198.51.100.9, 127.0.0.1"})
+    assert (first.status_code, same.status_code, other.status_code) == (200, 429, 200)
+    untrusted = limited(sqlite_only, tmp_path, rate_limit_default="1/minute")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(untrusted), client=("10.1.1.1", 5555)), base_url="http://test"
+    ) as client:
+        a = await client.get("/api/schema/openapi.json", headers={"X-Forwarded-For": "203.0.113.1"})
+        b = await client.get("/api/schema/openapi.json", headers={"X-Forwarded-For": "203.0.113.2"})
+    assert (a.status_code, b.status_code) == (200, 429), "X-Forwarded-For is ignored unless the peer is trusted"
+
+
+async def test_hammering_is_a_security_incident_once_per_window(sqlite_only: Settings, tmp_path: Path) -> None:
+    settings = limited(sqlite_only, tmp_path, rate_limit_default="2/minute", rate_limit_abuse_factor=10)
+    me = auth(settings, "hammer")
+    async with AsyncTestClient(create_app(settings)) as client:
+        codes = [(await client.get("/api/me", headers=me)).status_code for _ in range(30)]
+    assert codes.count(200) == 2
+    recorded = [r for r in await incidents(settings) if r["kind"] == "rate_limit_abuse"]
+    assert len(recorded) == 1, "2 allowed + 18 refused = 10x the limit: reported once"
+    assert recorded[0]["user_id"] == "hammer"
+
+
+# -- Redis ---------------------------------------------------------------------------------------
+@pytest.fixture
+def redis_url() -> str:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError as exc:
+        service_missing(f"Redis is not reachable at {REDIS_URL}: {exc}")
+    return REDIS_URL
+
+
+@pytest.fixture
+def two_servers(tmp_path: Path, redis_url: str) -> Iterator[list[str]]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'faddl.db'}",
+        "REDIS_URL": redis_url,
+        "RATE_LIMIT_CHECKOUT": "5/minute",
+        "AUTH_DEV_MODE": "1",
+        "VAR_DIR": str(tmp_path / "var"),
+        "LOG_LEVEL": "WARNING",
+        "STRIPE_API_KEY": "",
+    }
+    faddl(env, "db", "upgrade")
+    ports = [free_port(), free_port()]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for port in ports
+    ]
+    try:
+        for port in ports:
+            wait_ready(f"http://127.0.0.1:{port}")
+        yield [f"http://127.0.0.1:{port}" for port in ports]
+    finally:
+        for process in processes:
+            stop(process)
+
+
+def test_two_processes_share_one_budget_through_redis(two_servers: list[str], tmp_path: Path) -> None:
+    settings = Settings(var_dir=tmp_path / "var", auth_dev_mode=True)
+    user = f"shared_{uuid.uuid4().hex[:8]}"
+    headers = auth(settings, user)
+
+    async def burst() -> list[int]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            requests = [
+                client.post(f"{two_servers[i % 2]}/api/checkout", json={"plan": "pro"}, headers=headers)
+                for i in range(20)
+            ]
+            return [r.status_code for r in await asyncio.gather(*requests)]
+
+    codes = asyncio.run(burst())
+    assert codes.count(201) == 5, codes
+    assert codes.count(429) == 15
+
+
+async def test_redis_unreachable_fails_open_for_reads_and_closed_for_checkout(
+    sqlite_only: Settings, tmp_path: Path
+) -> None:
+    settings = limited(sqlite_only, tmp_path, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    me = auth(settings, "no_redis")
+    async with AsyncTestClient(create_app(settings)) as client:
+        read = await client.get("/api/usage", headers=me)
+        checkout = await client.post("/api/checkout", json={"plan": "pro"}, headers=me)
+    assert read.status_code == 200, read.text
+    assert checkout.status_code == 503
+    assert "Rate limiting is unavailable" in checkout.json()["detail"]
+    assert checkout.headers["retry-after"] == "5"
