@@ -21,6 +21,7 @@ import libinjection
 import msgspec
 from litestar import Request
 from litestar.exceptions import HTTPException
+from litestar.params import QueryParameter
 
 from api.protection.blocking import Blocker
 from api.protection.clients import ClientResolver
@@ -160,6 +161,7 @@ class RequestScreener:
         self.max_length = max_length
         self.blocker = blocker
         self.clients = clients
+        self._declared: dict[Any, frozenset[str]] = {}
 
     async def __call__(self, request: Request[Any, Any, Any]) -> None:
         if request.route_handler.opt.get("screen", True) is False:
@@ -182,6 +184,28 @@ class RequestScreener:
                     {"key": threat.where, "message": f"refused as {threat.kind}", "source": threat.where.split(".")[0]}
                 ],
             )
+        unknown = self._unknown_query(request)
+        if unknown is not None:
+            raise HTTPException(
+                status_code=400,
+                detail=f"Unknown query parameter {unknown[:64]!r} for this route.",
+                extra=[{"key": unknown[:64], "message": "unknown parameter", "source": "query"}],
+            )
+
+    def _unknown_query(self, request: Request[Any, Any, Any]) -> str | None:
+        """A query parameter the route does not declare (only the API's own routes are strict)."""
+        path = request.url.path
+        if not path.startswith("/api/") or path.startswith("/api/schema"):
+            return None
+        handler = request.route_handler
+        declared = self._declared.get(handler)
+        if declared is None:
+            declared = self._declared[handler] = frozenset(
+                field.kwarg_definition.query or name
+                for name, field in handler.parsed_fn_signature.parameters.items()
+                if isinstance(field.kwarg_definition, QueryParameter)
+            )
+        return next((name for name in request.query_params if name not in declared), None)
 
     def _in_parameters(self, request: Request[Any, Any, Any]) -> Threat | None:
         for name, value in request.path_params.items():

@@ -156,3 +156,18 @@ async def test_webhooks_are_not_screened(sqlite_only: Settings) -> None:
     assert answer.status_code == 200, answer.text
     assert answer.json()["outcome"] == "processed"
     assert await incidents(sqlite_only) == []
+
+
+async def test_unknown_query_parameters_are_refused(sqlite_only: Settings, tmp_path: Path) -> None:
+    settings = demo(sqlite_only, tmp_path)
+    admin = auth(settings, "ops", ["admin"])
+    async with AsyncTestClient(create_app(settings)) as client:
+        known = await client.get("/api/admin/events?status=dead&limit=5", headers=admin)
+        unknown = await client.get("/api/admin/events?statuss=dead", headers=admin)
+        none_declared = await client.get("/api/subscription?debug=1", headers=auth(settings, "q"))
+        demo_page = await client.get("/demo/return?checkout=success")
+    assert known.status_code == 200
+    assert unknown.status_code == 400
+    assert "Unknown query parameter 'statuss'" in unknown.json()["detail"]
+    assert none_declared.status_code == 400
+    assert demo_page.status_code == 200, "only the API's own routes are strict"
