@@ -62,7 +62,7 @@ class GuardMiddleware(ASGIMiddleware):
             return
         limit_key = f"ip:{ip}" if tier == "webhook" else key
         try:
-            decision = await self.rate_limits.check(tier, limit_key)
+            decision = await self.rate_limits.check(tier, limit_key, report=tier != "webhook")
         except StoreUnavailable:
             raise HTTPException(
                 status_code=503,
@@ -92,6 +92,10 @@ class GuardMiddleware(ASGIMiddleware):
                 f"here; try again in {decision.reset_after} s.",
                 headers={**headers, "Retry-After": str(decision.reset_after)},
             )
+
+        if tier == "webhook":  # Stripe reads no rate-limit headers
+            await next_app(scope, receive, send)
+            return
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

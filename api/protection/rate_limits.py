@@ -73,11 +73,15 @@ class RateLimits:
         self.fail_closed = frozenset(settings.rate_limit_fail_closed)
         self.limiter = MovingWindowRateLimiter(storage)
 
-    async def check(self, tier: str, key: str) -> Decision:
-        """Count one request of ``key`` in ``tier``."""
+    async def check(self, tier: str, key: str, *, report: bool = True) -> Decision:
+        """Count one request of ``key`` in ``tier``. Without ``report``, an allowed request skips
+        reading the window back (``remaining`` and ``reset_after`` are then 0): the webhook route
+        sends no rate-limit headers to Stripe, and saves that work on its hot path."""
         item = self.items.get(tier) or self.items["default"]
         try:
             allowed = await self.limiter.hit(item, tier, key)
+            if allowed and not report:
+                return Decision(True, item.amount, 0, 0)
             stats = await self.limiter.get_window_stats(item, tier, key)
             abusive = False
             if not allowed:
