@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -11,6 +12,19 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).parents[1]
+
+
+def service_env(tmp_path: Path, **settings: str) -> dict[str, str]:
+    """The environment of a `faddl` process on its own SQLite database and files under
+    ``tmp_path``, rate limits off (tests of them turn them on), plus ``settings``."""
+    return {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'faddl.db'}",
+        "VAR_DIR": str(tmp_path / "var"),
+        "LOG_LEVEL": "WARNING",
+        "RATE_LIMITS_ENABLED": "0",
+        **settings,
+    }
 
 
 def faddl(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -12,20 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import ROOT, faddl, free_port, stop, wait_ready
+from tests.processes import ROOT, faddl, free_port, service_env, stop, wait_ready
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'faddl.db'}",
-        "STRIPE_WEBHOOK_SECRET": "whsec_cli_test",
-        "STRIPE_API_KEY": "sk_test_unused",
-        "VAR_DIR": str(tmp_path / "var"),
-        "LOG_LEVEL": "WARNING",
-        "RATE_LIMITS_ENABLED": "0",
-    }
+    return service_env(tmp_path, STRIPE_WEBHOOK_SECRET="whsec_cli_test", STRIPE_API_KEY="sk_test_unused")
 
 
 @pytest.fixture

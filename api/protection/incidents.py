@@ -43,30 +43,19 @@ class IncidentLog:
         self.db = db
 
     async def record(self, incident: Incident) -> None:
-        sample = _printable(incident.sample)
+        row = {
+            "kind": incident.kind,
+            "route": incident.route,
+            "method": incident.method,
+            "user_id": incident.user_id,
+            "client_ip": incident.client_ip,
+            "sample": _printable(incident.sample),
+            "detail": (incident.detail or "")[:2000] or None,
+        }
         SECURITY_INCIDENTS.labels(incident.kind).inc()
-        logger.warning(
-            "security incident",
-            kind=incident.kind,
-            route=incident.route,
-            method=incident.method,
-            user_id=incident.user_id,
-            client_ip=incident.client_ip,
-            sample=sample,
-            detail=incident.detail,
-        )
+        logger.warning("security incident", **row)
         try:
             async with self.db.write() as conn:
-                await conn.execute(
-                    insert(security_incidents).values(
-                        kind=incident.kind,
-                        route=incident.route,
-                        method=incident.method,
-                        user_id=incident.user_id,
-                        client_ip=incident.client_ip,
-                        sample=sample,
-                        detail=(incident.detail or "")[:2000] or None,
-                    )
-                )
+                await conn.execute(insert(security_incidents).values(**row))
         except Exception as exc:  # the log line above still holds it; refusing the request is what matters
             logger.error("security incident could not be stored", kind=incident.kind, error=type(exc).__name__)

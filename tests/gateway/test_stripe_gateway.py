@@ -4,7 +4,6 @@ Stripe goes down: the circuit breaker opens and requests answer 503 within a sec
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ import stripe
 
 from api.security.tokens import mint_dev_token
 from api.settings import Settings
-from tests.processes import ROOT, faddl, free_port, stop, wait_ready
+from tests.processes import ROOT, faddl, free_port, service_env, stop, wait_ready
 
 SECRET = "whsec_localstripe_e2e"
 
@@ -57,21 +56,18 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         stderr=subprocess.DEVNULL,
     )
     stripe_base = f"http://127.0.0.1:{stripe_port}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'faddl.db'}",
-        "STRIPE_API_KEY": "sk_test_localstripe",
-        "STRIPE_API_BASE": stripe_base,
-        "STRIPE_WEBHOOK_SECRET": SECRET,
-        "STRIPE_TIMEOUT_SECONDS": "2",
-        "STRIPE_MAX_NETWORK_RETRIES": "1",
-        "STRIPE_BREAKER_THRESHOLD": "3",
-        "STRIPE_BREAKER_RESET_SECONDS": "30",
-        "AUTH_DEV_MODE": "1",
-        "VAR_DIR": str(tmp_path / "var"),
-        "LOG_LEVEL": "INFO",
-        "RATE_LIMITS_ENABLED": "0",
-    }
+    env = service_env(
+        tmp_path,
+        STRIPE_API_KEY="sk_test_localstripe",
+        STRIPE_API_BASE=stripe_base,
+        STRIPE_WEBHOOK_SECRET=SECRET,
+        STRIPE_TIMEOUT_SECONDS="2",
+        STRIPE_MAX_NETWORK_RETRIES="1",
+        STRIPE_BREAKER_THRESHOLD="3",
+        STRIPE_BREAKER_RESET_SECONDS="30",
+        AUTH_DEV_MODE="1",
+        LOG_LEVEL="INFO",
+    )
     faddl(env, "db", "upgrade")
     log = (tmp_path / "api.log").open("wb")
     api = subprocess.Popen(

@@ -21,7 +21,7 @@ from litestar.testing import AsyncTestClient
 from api.app import create_app
 from api.settings import Settings
 from tests.conftest import make_event, post_event, service_missing, subscription
-from tests.processes import ROOT, faddl, free_port, stop, wait_ready
+from tests.processes import ROOT, faddl, free_port, service_env, stop, wait_ready
 from tests.protection.helpers import auth, demo, incidents
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -131,16 +131,14 @@ def redis_url() -> str:
 
 @pytest.fixture
 def two_servers(tmp_path: Path, redis_url: str) -> Iterator[list[str]]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'faddl.db'}",
-        "REDIS_URL": redis_url,
-        "RATE_LIMIT_CHECKOUT": "5/minute",
-        "AUTH_DEV_MODE": "1",
-        "VAR_DIR": str(tmp_path / "var"),
-        "LOG_LEVEL": "WARNING",
-        "STRIPE_API_KEY": "",
-    }
+    env = service_env(
+        tmp_path,
+        REDIS_URL=redis_url,
+        RATE_LIMITS_ENABLED="1",
+        RATE_LIMIT_CHECKOUT="5/minute",
+        AUTH_DEV_MODE="1",
+        STRIPE_API_KEY="",
+    )
     faddl(env, "db", "upgrade")
     ports = [free_port(), free_port()]
     processes = [
