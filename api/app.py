@@ -27,8 +27,12 @@ from api.errors import EXCEPTION_HANDLERS
 from api.events.processing import EventProcessor
 from api.gateway.base import PaymentGateway
 from api.gateway.stripe_client import StripeGateway
-from api.health import live, ready
 from api.logs import configure_logging
+from api.observability.exposition import metrics
+from api.observability.gauges import BusinessGauges
+from api.observability.health import HealthChecker, health, live, ready
+from api.observability.http import HttpObservability
+from api.observability.tracing import configure_tracing, trace_database
 from api.protection.layers import Protection
 from api.security.controller import me
 from api.security.middleware import bearer_auth
@@ -50,8 +54,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
     """Build the API for ``settings`` (the environment's by default)."""
     settings = settings or get_settings()
     configure_logging(settings)
+    configure_tracing()
     plans = load_catalogue(settings.plans_file or DEFAULT_PLANS_FILE)
     db = Database(settings)
+    trace_database(db.engine)
     processor = EventProcessor(db, settings)
     # Without Stripe credentials the simulator plays Stripe (demo mode), with its own local pages.
     gateway: PaymentGateway = DemoGateway(processor, plans) if settings.demo_mode else StripeGateway(settings)
@@ -64,6 +70,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             WebhookController,
             live,
             ready,
+            health,
+            metrics,
             me,
             list_plans,
             get_subscription,
@@ -75,7 +83,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AdminSecurityController,
             *demo_pages,
         ],
-        middleware=protection.middleware(settings, bearer_auth(TokenVerifier(settings))),
+        middleware=[
+            HttpObservability(settings.slow_request_seconds),
+            *protection.middleware(settings, bearer_auth(TokenVerifier(settings))),
+        ],
         before_request=protection.screener(settings),
         before_send=[protection.headers(settings)],
         request_max_body_size=settings.max_body_bytes,
@@ -90,6 +101,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "gateway": gateway,
                 "billing": billing,
                 "protection": protection,
+                "gauges": BusinessGauges(db, plans, settings.metrics_refresh_seconds),
+                "health": HealthChecker(settings, db, protection.redis, gateway),
             }
         ),
         on_startup=[_freeze_startup_objects],

@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, date, datetime
@@ -76,16 +78,29 @@ def serve(host: str, port: int, workers: int) -> None:
     from granian.server import Server
 
     _check_plans(_settings())
-    Server(
-        "api.app:create_app",
-        address=host,
-        port=port,
-        workers=workers,
-        interface=Interfaces.ASGI,
-        factory=True,
-        log_access=False,
-        backlog=2048,
-    ).serve()
+    # Several worker processes share their metrics through files (prometheus-client's multiprocess
+    # mode): the directory must be set before any worker imports the client, and start empty.
+    made_here = None
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        made_here = tempfile.mkdtemp(prefix="faddl-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = made_here
+    elif directory := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        for stale in Path(directory).glob("*.db"):
+            stale.unlink()
+    try:
+        Server(
+            "api.app:create_app",
+            address=host,
+            port=port,
+            workers=workers,
+            interface=Interfaces.ASGI,
+            factory=True,
+            log_access=False,
+            backlog=2048,
+        ).serve()
+    finally:
+        if made_here:
+            shutil.rmtree(made_here, ignore_errors=True)
 
 
 @main.command()

@@ -20,7 +20,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
 from api.db.engine import DatabaseUnavailable
-from api.metrics import ERRORS
+from api.observability.metrics import ERRORS
 from api.protection.edge import request_id_of
 
 __all__ = ["CATEGORIES", "EXCEPTION_HANDLERS", "Category", "category_of", "problem"]

@@ -34,6 +34,17 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(msg) from exc
 
 
+def _env_float(name: str, default: float) -> float:
+    raw = _env(name)
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        msg = f"{name} must be a number, got {raw!r}"
+        raise ValueError(msg) from exc
+
+
 def _env_bool(name: str, default: bool) -> bool:
     raw = _env(name).lower()
     if not raw:
@@ -229,6 +240,32 @@ class Settings:
     """``DATABASE_RETRY_ATTEMPTS``: tries of a client-API database transaction that meets a
     transient error (connection reset, serialization failure, deadlock)."""
 
+    slow_request_seconds: float = 1.0
+    """``SLOW_REQUEST_SECONDS``: requests slower than this are logged with their trace id."""
+
+    metrics_refresh_seconds: int = 15
+    """``METRICS_REFRESH_SECONDS``: how old the database gauges on ``/metrics`` may be."""
+
+    health_db_slow_ms: int = 250
+    """``HEALTH_DB_SLOW_MS``: a database round trip slower than this makes the service degraded."""
+
+    health_memory_percent: int = 90
+    """``HEALTH_MEMORY_PERCENT``: system memory use above this makes the service degraded."""
+
+    health_disk_percent: int = 90
+    """``HEALTH_DISK_PERCENT``: disk use (of ``VAR_DIR``'s file system) above this makes it degraded."""
+
+    health_cpu_percent: int = 95
+    """``HEALTH_CPU_PERCENT``: system CPU use above this makes the service degraded."""
+
+    health_backlog_events: int = 100
+    """``HEALTH_BACKLOG_EVENTS``: failed events waiting for a retry above this make it degraded; any
+    dead event does too."""
+
+    health_external_ttl_seconds: int = 60
+    """``HEALTH_EXTERNAL_TTL_SECONDS``: how long Stripe's and the identity provider's reachability
+    checks are cached (never one per health call)."""
+
     log_level: str = "INFO"
     """``LOG_LEVEL``: DEBUG, INFO, WARNING or ERROR."""
 
@@ -250,7 +287,7 @@ class Settings:
             stripe_api_key=_env("STRIPE_API_KEY"),
             stripe_webhook_secrets=_env_list("STRIPE_WEBHOOK_SECRET"),
             stripe_api_base=_env("STRIPE_API_BASE"),
-            stripe_timeout_seconds=float(_env_int("STRIPE_TIMEOUT_SECONDS", 10)),
+            stripe_timeout_seconds=_env_float("STRIPE_TIMEOUT_SECONDS", 10.0),
             stripe_max_network_retries=_env_int("STRIPE_MAX_NETWORK_RETRIES", 2),
             stripe_breaker_threshold=_env_int("STRIPE_BREAKER_THRESHOLD", 5),
             stripe_breaker_reset_seconds=_env_int("STRIPE_BREAKER_RESET_SECONDS", 30),
@@ -261,7 +298,7 @@ class Settings:
             retry_max_attempts=_env_int("RETRY_MAX_ATTEMPTS", 8),
             retry_base_seconds=_env_int("RETRY_BASE_SECONDS", 30),
             retry_max_seconds=_env_int("RETRY_MAX_SECONDS", 6 * 3600),
-            worker_poll_seconds=float(_env_int("WORKER_POLL_SECONDS", 5)),
+            worker_poll_seconds=_env_float("WORKER_POLL_SECONDS", 5.0),
             escalation_attempts=_env_int("ESCALATION_ATTEMPTS", 3),
             plans_file=Path(_env("PLANS_FILE")) if _env("PLANS_FILE") else None,
             entitlement_past_due_grace_days=_env_int("ENTITLEMENT_PAST_DUE_GRACE_DAYS", 7),
@@ -292,6 +329,14 @@ class Settings:
             idempotency_checkout_seconds=_env_int("IDEMPOTENCY_CHECKOUT_SECONDS", 1800),
             idempotency_modify_seconds=_env_int("IDEMPOTENCY_MODIFY_SECONDS", 3600),
             database_retry_attempts=_env_int("DATABASE_RETRY_ATTEMPTS", 3),
+            slow_request_seconds=_env_float("SLOW_REQUEST_SECONDS", 1.0),
+            metrics_refresh_seconds=_env_int("METRICS_REFRESH_SECONDS", 15),
+            health_db_slow_ms=_env_int("HEALTH_DB_SLOW_MS", 250),
+            health_memory_percent=_env_int("HEALTH_MEMORY_PERCENT", 90),
+            health_disk_percent=_env_int("HEALTH_DISK_PERCENT", 90),
+            health_cpu_percent=_env_int("HEALTH_CPU_PERCENT", 95),
+            health_backlog_events=_env_int("HEALTH_BACKLOG_EVENTS", 100),
+            health_external_ttl_seconds=_env_int("HEALTH_EXTERNAL_TTL_SECONDS", 60),
             log_level=_env("LOG_LEVEL", "INFO").upper(),
             log_json=_env_bool("LOG_JSON", True),
             var_dir=Path(_env("VAR_DIR", "./var")),

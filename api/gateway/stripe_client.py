@@ -19,11 +19,14 @@ from typing import Any, TypeVar
 
 import stripe
 import structlog
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
 
 from api.gateway.base import CancellationDetails, CheckoutParams, HostedSession, ProrationBehavior
 from api.gateway.errors import ProviderUnavailable, from_stripe_error, is_unexpected_answer
+from api.observability.metrics import STRIPE_BREAKER_STATE, STRIPE_LATENCY, STRIPE_REQUESTS
+from api.observability.tracing import tracer
 from api.settings import Settings
 
 __all__ = ["BREAKER_NAME", "StripeGateway"]
@@ -31,6 +34,7 @@ __all__ = ["BREAKER_NAME", "StripeGateway"]
 logger = structlog.get_logger(__name__)
 
 BREAKER_NAME = "stripe"
+_BREAKER_STATES = {"closed": 0, "half-opened": 1, "opened": 2}
 
 T = TypeVar("T")
 
@@ -73,6 +77,7 @@ class StripeGateway:
     @staticmethod
     def _on_breaker_event(name: str, kind: str, event: Any) -> None:
         if kind == "state_changed":
+            STRIPE_BREAKER_STATE.set(_BREAKER_STATES.get(event.state, 0))
             log = logger.error if event.state == "opened" else logger.warning
             log("stripe circuit breaker changed state", breaker=name, state=event.state)
 
@@ -83,16 +88,28 @@ class StripeGateway:
     async def _call(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
         breaker = await self.breakers.get_breaker(BREAKER_NAME)
         started = time.perf_counter()
-        try:
-            async with breaker:
-                result = await call()
-        except OpenedState as exc:
-            wait = int(exc.opened_at + self.reset_seconds - time.time()) + 1
-            logger.info("stripe call refused: circuit breaker open", operation=operation, retry_after=wait)
-            raise ProviderUnavailable(wait) from None
-        except stripe.StripeError as exc:
-            raise from_stripe_error(exc, operation, self.reset_seconds) from None
-        logger.debug("stripe call", operation=operation, seconds=round(time.perf_counter() - started, 4))
+        with tracer.start_as_current_span(
+            f"stripe {operation}", kind=SpanKind.CLIENT, attributes={"stripe.operation": operation}
+        ) as span:
+            try:
+                async with breaker:
+                    result = await call()
+            except OpenedState as exc:
+                STRIPE_REQUESTS.labels(operation, "breaker_open").inc()
+                span.set_attribute("stripe.outcome", "breaker_open")
+                wait = int(exc.opened_at + self.reset_seconds - time.time()) + 1
+                logger.info("stripe call refused: circuit breaker open", operation=operation, retry_after=wait)
+                raise ProviderUnavailable(wait) from None
+            except stripe.StripeError as exc:
+                STRIPE_REQUESTS.labels(operation, type(exc).__name__).inc()
+                STRIPE_LATENCY.labels(operation).observe(time.perf_counter() - started)
+                span.set_status(Status(StatusCode.ERROR))
+                span.set_attribute("stripe.outcome", type(exc).__name__)
+                if exc.request_id:
+                    span.set_attribute("stripe.request_id", exc.request_id)
+                raise from_stripe_error(exc, operation, self.reset_seconds) from None
+        STRIPE_REQUESTS.labels(operation, "ok").inc()
+        STRIPE_LATENCY.labels(operation).observe(time.perf_counter() - started)
         return result
 
     async def create_checkout_session(self, params: CheckoutParams) -> HostedSession:

@@ -14,7 +14,7 @@ from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import Redis
 
-from api.metrics import SECURITY_BLOCKS
+from api.observability.metrics import SECURITY_BLOCKS
 from api.protection.incidents import Incident, IncidentLog
 from api.settings import Settings
 

@@ -23,6 +23,7 @@ from litestar.exceptions import HTTPException
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.observability.http import count_unrouted
 from api.protection.clients import ClientResolver
 from api.settings import Settings
 
@@ -93,6 +94,8 @@ class SecurityHeaders:
     async def __call__(self, message: Message, scope: Scope) -> None:
         if message["type"] != "http.response.start":
             return
+        if "path_template" not in scope:  # the router answered (404, 405): no middleware counted it
+            count_unrouted(int(message["status"]), str(scope.get("method", "")))
         headers = MutableScopeHeaders.from_message(message)
         headers["X-Request-ID"] = request_id_of(scope)
         headers["X-Content-Type-Options"] = "nosniff"

@@ -34,7 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from api.db.engine import Database
 from api.db.models import idempotency_keys
 from api.db.sql import utc
-from api.metrics import IDEMPOTENCY
+from api.observability.metrics import IDEMPOTENCY
 from api.security.tokens import Principal
 from api.settings import Settings
 

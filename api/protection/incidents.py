@@ -10,7 +10,7 @@ from sqlalchemy import insert
 
 from api.db.engine import Database
 from api.db.models import security_incidents
-from api.metrics import SECURITY_INCIDENTS
+from api.observability.metrics import SECURITY_INCIDENTS
 
 __all__ = ["Incident", "IncidentLog"]
 

@@ -18,7 +18,7 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from api.metrics import RATE_LIMIT_REJECTIONS, RATE_LIMIT_STORE_FAILURES
+from api.observability.metrics import RATE_LIMIT_REJECTIONS, RATE_LIMIT_STORE_FAILURES
 from api.settings import Settings
 
 __all__ = ["TIERS", "Decision", "RateLimits", "StoreUnavailable"]

@@ -10,14 +10,16 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult, DefineMiddleware
 from litestar.types import ASGIApp
 
+from api.observability.metrics import AUTH_FAILURES
 from api.security.tokens import AuthError, Principal, TokenVerifier
 
 __all__ = ["PUBLIC_PATHS", "BearerAuthMiddleware", "bearer_auth", "requires_admin"]
 
-PUBLIC_PATHS = ["^/api/webhooks/", "^/api/health", "^/api/schema", "^/api/plans$", "^/demo/"]
+PUBLIC_PATHS = ["^/api/webhooks/", "^/api/health", "^/api/schema", "^/api/plans$", "^/demo/", "^/metrics$"]
 """Routes without a bearer token: Stripe authenticates webhooks by signature; probes, the OpenAPI
 document and the plan catalogue are public; demo mode's checkout and portal pages are reached by
-capability URLs, as Stripe's are (they exist only in demo mode)."""
+capability URLs, as Stripe's are (they exist only in demo mode); ``/metrics`` is for the scraper's
+network."""
 
 
 class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
@@ -31,10 +33,12 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
         header = connection.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
+            AUTH_FAILURES.labels("missing").inc()
             raise _unauthorized("Missing bearer token: send `Authorization: Bearer <token>`.")
         try:
             principal = await self.verifier.verify(token.strip())
         except AuthError as exc:
+            AUTH_FAILURES.labels(exc.reason).inc()
             raise _unauthorized(str(exc)) from None
         return AuthenticationResult(user=principal, auth=principal.claims)
 

@@ -1,0 +1,137 @@
+"""Gauges computed from the database: business state (subscriptions by plan and status, MRR by
+currency, past-due count) and the webhook backlog (failed and dead events, oldest failed age).
+
+They are read at scrape time, but at most once every ``METRICS_REFRESH_SECONDS``: a few grouped
+queries over indexed columns, never a scan per scrape. MRR here is list price (unit amount x
+quantity, per month) of ``active`` and ``past_due`` subscriptions; the KPI engine computes the exact
+figure with discounts from the event log."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from api.billing.plans import PlanCatalogue
+from api.db.engine import Database
+from api.db.models import subscription_events, user_subscriptions
+from api.db.sql import utc
+
+__all__ = ["BusinessGauges", "Snapshot"]
+
+_MONTHS = {"day": 12 / 365, "week": 12 / 52, "month": 1.0, "year": 12.0}
+
+
+@dataclass
+class Snapshot:
+    subscriptions: dict[tuple[str, str], int] = field(default_factory=dict)
+    mrr: dict[str, float] = field(default_factory=dict)
+    failed_events: int = 0
+    dead_events: int = 0
+    oldest_failed_age: float = 0.0
+    taken_at: float = 0.0
+
+
+class _SnapshotCollector(Collector):
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+
+    def collect(self) -> Iterator[Any]:
+        snap = self.snapshot
+        subs = GaugeMetricFamily("faddl_subscriptions", "Subscriptions by plan and status.", labels=["plan", "status"])
+        for (plan, status), count in sorted(snap.subscriptions.items()):
+            subs.add_metric([plan, status], count)
+        yield subs
+        past_due = sum(count for (_, status), count in snap.subscriptions.items() if status == "past_due")
+        yield GaugeMetricFamily("faddl_past_due_subscriptions", "Subscriptions past due.", value=past_due)
+        mrr = GaugeMetricFamily(
+            "faddl_mrr_minor_units",
+            "List-price MRR of active and past-due subscriptions, in minor units, by currency.",
+            labels=["currency"],
+        )
+        for currency, value in sorted(snap.mrr.items()):
+            mrr.add_metric([currency], round(value))
+        yield mrr
+        yield GaugeMetricFamily(
+            "faddl_webhook_failed_events", "Events waiting for a retry (status failed).", value=snap.failed_events
+        )
+        yield GaugeMetricFamily(
+            "faddl_webhook_dead_events", "Events that failed every attempt (status dead).", value=snap.dead_events
+        )
+        yield GaugeMetricFamily(
+            "faddl_webhook_oldest_failed_age_seconds",
+            "Age of the oldest failed or dead event (0 when there is none).",
+            value=snap.oldest_failed_age,
+        )
+        yield GaugeMetricFamily(
+            "faddl_gauges_age_seconds", "How old these database gauges are.", value=time.time() - snap.taken_at
+        )
+
+
+class BusinessGauges:
+    def __init__(self, db: Database, plans: PlanCatalogue, refresh_seconds: float) -> None:
+        self.db = db
+        self.plans = plans
+        self.refresh_seconds = refresh_seconds
+        self._snapshot: Snapshot | None = None
+        self._lock = asyncio.Lock()
+
+    async def collector(self) -> Collector:
+        async with self._lock:
+            if self._snapshot is None or time.time() - self._snapshot.taken_at >= self.refresh_seconds:
+                self._snapshot = await self._take()
+        return _SnapshotCollector(self._snapshot)
+
+    async def _take(self) -> Snapshot:
+        subs = user_subscriptions
+        events = subscription_events
+        snap = Snapshot(taken_at=time.time())
+        async with self.db.read() as conn:
+            by_price = await conn.execute(
+                select(subs.c.price_id, subs.c.status, func.count()).group_by(subs.c.price_id, subs.c.status)
+            )
+            counts: dict[tuple[str, str], int] = defaultdict(int)
+            for price_id, status, count in by_price:
+                plan = self.plans.plan_for_price(price_id)
+                counts[(plan.id if plan else "other", status)] += int(count)
+            snap.subscriptions = dict(counts)
+            revenue = await conn.execute(
+                select(
+                    subs.c.currency,
+                    subs.c.interval,
+                    subs.c.interval_count,
+                    func.sum(subs.c.unit_amount * func.coalesce(subs.c.quantity, 1)),
+                )
+                .where(subs.c.status.in_(("active", "past_due")))
+                .group_by(subs.c.currency, subs.c.interval, subs.c.interval_count)
+            )
+            mrr: dict[str, float] = defaultdict(float)
+            for currency, interval, interval_count, total in revenue:
+                months = _MONTHS.get(interval or "month", 1.0) * max(1, int(interval_count or 1))
+                mrr[currency or "unknown"] += float(total or 0) / months
+            snap.mrr = dict(mrr)
+            backlog = await conn.execute(
+                select(events.c.status, func.count(), func.min(events.c.received_at))
+                .where(events.c.status.in_(("failed", "dead")))
+                .group_by(events.c.status)
+            )
+            oldest: datetime | None = None
+            for status, count, first in backlog:
+                if status == "failed":
+                    snap.failed_events = int(count)
+                else:
+                    snap.dead_events = int(count)
+                first = utc(first)
+                if first is not None and (oldest is None or first < oldest):
+                    oldest = first
+            if oldest is not None:
+                snap.oldest_failed_age = max(0.0, (datetime.now(UTC) - oldest).total_seconds())
+        return snap
