@@ -9,6 +9,7 @@ import time
 
 import structlog
 from litestar.enums import ScopeType
+from litestar.exceptions import HTTPException
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from opentelemetry import propagate
@@ -54,6 +55,9 @@ class HttpObservability(ASGIMiddleware):
         ) as span:
             try:
                 await next_app(scope, receive, observe)
+            except HTTPException as exc:  # answered by the app's exception handlers, outside this one
+                status = exc.status_code
+                raise
             finally:
                 HTTP_IN_FLIGHT.dec()
                 elapsed = time.perf_counter() - started
@@ -69,6 +73,7 @@ class HttpObservability(ASGIMiddleware):
                         route=route,
                         status=status,
                         seconds=round(elapsed, 3),
+                        request_id=scope.get("state", {}).get("request_id"),
                         **current_trace_ids(),
                     )
 
