@@ -103,7 +103,8 @@ async def test_external_checks_are_cached(sqlite_only: Settings, tmp_path: Path)
 async def test_unwritable_storage_degrades(sqlite_only: Settings, tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a file where the var directory should be")
-    _status, report = await check(healthy_settings(sqlite_only, tmp_path, var_dir=blocker))
+    # (no dev mode: its signing key lives under VAR_DIR too, and the app would not start)
+    _status, report = await check(healthy_settings(sqlite_only, tmp_path, var_dir=blocker, auth_dev_mode=False))
     assert report["components"]["storage"]["status"] == "down"
     assert report["status"] == "degraded"
 
