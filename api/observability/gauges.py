@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import psutil
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -37,6 +38,8 @@ class Snapshot:
     failed_events: int = 0
     dead_events: int = 0
     oldest_failed_age: float = 0.0
+    database_up: bool = True
+    memory_percent: float = 0.0
     taken_at: float = 0.0
 
 
@@ -74,6 +77,12 @@ class _SnapshotCollector(Collector):
         yield GaugeMetricFamily(
             "faddl_gauges_age_seconds", "How old these database gauges are.", value=time.time() - snap.taken_at
         )
+        yield GaugeMetricFamily(
+            "faddl_database_up", "1 when the last gauge refresh reached the database.", value=int(snap.database_up)
+        )
+        yield GaugeMetricFamily(
+            "faddl_system_memory_percent", "Memory in use on the host, in percent.", value=snap.memory_percent
+        )
 
 
 class BusinessGauges:
@@ -87,7 +96,14 @@ class BusinessGauges:
     async def collector(self) -> Collector:
         async with self._lock:
             if self._snapshot is None or time.time() - self._snapshot.taken_at >= self.refresh_seconds:
-                self._snapshot = await self._take()
+                try:
+                    self._snapshot = await self._take()
+                except Exception:  # the scrape still answers; the alert rules see the database down
+                    stale = self._snapshot or Snapshot()
+                    stale.database_up = False
+                    stale.taken_at = time.time()
+                    self._snapshot = stale
+                self._snapshot.memory_percent = psutil.virtual_memory().percent
         return _SnapshotCollector(self._snapshot)
 
     async def _take(self) -> Snapshot:
