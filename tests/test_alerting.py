@@ -46,7 +46,9 @@ def test_alert_rules_fire_and_stay_quiet_as_specified() -> None:
 def test_every_rule_has_severity_summary_and_recommendation() -> None:
     import yaml
 
-    rules = [rule for group in yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())["groups"] for rule in group["rules"]]
+    rules = [
+        rule for group in yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())["groups"] for rule in group["rules"]
+    ]
     tested = (PROMETHEUS / "tests" / "alerts_test.yml").read_text()
     for rule in rules:
         assert rule["labels"]["severity"] in {"critical", "high", "medium", "low"}
@@ -82,5 +84,5 @@ def test_alertmanager_config_renders_and_is_valid(tmp_path: Path) -> None:
 @pytest.mark.parametrize("severity", ["critical", "high", "medium", "low"])
 def test_each_severity_has_a_route(severity: str) -> None:
     template = (ALERTMANAGER / "alertmanager.yml.tmpl").read_text()
-    assert f"severity=\"{severity}\"" in template
+    assert f'severity="{severity}"' in template
     assert f"receiver: {severity}" in template
