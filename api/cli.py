@@ -411,6 +411,8 @@ def run(host: str, port: int, demo_customers: int) -> None:
                 f"  API                 {base}",
                 f"  API docs (OpenAPI)  {base}/api/schema/swagger",
                 f"  readiness           {base}/api/health/ready",
+                f"  health (components) {base}/api/health",
+                f"  Prometheus metrics  {base}/metrics",
                 f"  Stripe webhooks     POST {base}/api/webhooks/stripe"
                 + ("  (demo secret: see README)" if settings.demo_mode else ""),
                 f"  database            {settings.describe()['database_url']}",
