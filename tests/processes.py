@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -66,3 +67,16 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def start_server(
+    env: dict[str, str], port: int, *, workers: int = 1, log: Any = subprocess.DEVNULL
+) -> subprocess.Popen[bytes]:
+    """``faddl serve`` on 127.0.0.1:``port`` (stop it with :func:`stop`)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=log,
+    )

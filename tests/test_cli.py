@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import ROOT, faddl, free_port, service_env, stop, wait_ready
+from tests.processes import ROOT, faddl, free_port, service_env, start_server, stop, wait_ready
 
 
 @pytest.fixture
@@ -23,13 +23,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 def server(env: dict[str, str]) -> Iterator[str]:
     faddl(env, "db", "upgrade")
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = start_server(env, port)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import make_event, sign, subscription
-from tests.processes import ROOT, faddl, free_port, service_env, stop, wait_ready
+from tests.processes import ROOT, faddl, free_port, service_env, start_server, stop, wait_ready
 
 DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
 SECRET = "whsec_dashboards"
@@ -52,13 +51,7 @@ def scraped_service(tmp_path: Path) -> Iterator[str]:
     env = service_env(tmp_path, STRIPE_API_KEY="sk_test_x", STRIPE_WEBHOOK_SECRET=SECRET, METRICS_REFRESH_SECONDS="1")
     faddl(env, "db", "upgrade")
     api_port, prom_port = free_port(), free_port()
-    api = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--port", str(api_port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    api = start_server(env, api_port)
     config = tmp_path / "prometheus.yml"
     config.write_text(
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"

@@ -18,7 +18,7 @@ import stripe
 
 from api.security.tokens import mint_dev_token
 from api.settings import Settings
-from tests.processes import ROOT, faddl, free_port, service_env, stop, wait_ready
+from tests.processes import ROOT, faddl, free_port, service_env, start_server, stop, wait_ready
 
 SECRET = "whsec_localstripe_e2e"
 
@@ -70,9 +70,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     )
     faddl(env, "db", "upgrade")
     log = (tmp_path / "api.log").open("wb")
-    api = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--port", str(api_port)], env=env, cwd=ROOT, stdout=log, stderr=log
-    )
+    api = start_server(env, api_port, log=log)
     base = f"http://127.0.0.1:{api_port}"
     try:
         _wait_port(stripe_base + "/v1/customers")

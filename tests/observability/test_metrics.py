@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -19,7 +17,7 @@ from api.events.model import parse_event
 from api.events.processing import EventProcessor
 from api.settings import Settings
 from tests.conftest import make_event, post_event, subscription
-from tests.processes import ROOT, faddl, free_port, service_env, stop, wait_ready
+from tests.processes import faddl, free_port, service_env, start_server, stop, wait_ready
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -84,13 +82,7 @@ def test_several_worker_processes_sum_into_one_scrape(tmp_path: Path) -> None:
     env = service_env(tmp_path, STRIPE_API_KEY="sk_test_x", STRIPE_WEBHOOK_SECRET="whsec_x")
     faddl(env, "db", "upgrade")
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = start_server(env, port, workers=2)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base)

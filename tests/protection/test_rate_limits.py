@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +19,7 @@ from litestar.testing import AsyncTestClient
 from api.app import create_app
 from api.settings import Settings
 from tests.conftest import make_event, post_event, service_missing, subscription
-from tests.processes import ROOT, faddl, free_port, service_env, stop, wait_ready
+from tests.processes import faddl, free_port, service_env, start_server, stop, wait_ready
 from tests.protection.helpers import auth, demo, incidents
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -141,16 +139,7 @@ def two_servers(tmp_path: Path, redis_url: str) -> Iterator[list[str]]:
     )
     faddl(env, "db", "upgrade")
     ports = [free_port(), free_port()]
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for port in ports
-    ]
+    processes = [start_server(env, port) for port in ports]
     try:
         for port in ports:
             wait_ready(f"http://127.0.0.1:{port}")
