@@ -134,6 +134,64 @@ def worker(once: bool) -> None:
     _with_processor(settings, loop)
 
 
+@main.command()
+@click.option("--from", "first", help="First month (YYYY-MM); default: the log's first.")
+@click.option("--to", "last", help="Last month (YYYY-MM); default: the log's last (or --as-of's).")
+@click.option("--as-of", "as_of", help="Compute as the log stood at the end of this day (YYYY-MM-DD).")
+@click.option("--format", "output", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option(
+    "--events",
+    "events_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read Stripe events from a JSON-lines file instead of the database.",
+)
+@click.option("--sources", is_flag=True, help="With --format json: the event ids behind each month's movements.")
+def kpis(
+    first: str | None, last: str | None, as_of: str | None, output: str, events_file: Path | None, sources: bool
+) -> None:
+    """SaaS KPIs from the event log: MRR, ARR, MRR movements, paying customers, ARPA per month."""
+    from analytics.output import as_csv, as_json, as_table
+    from analytics.report import monthly_kpis
+    from analytics.sources import events_from_database, events_from_file
+
+    def month(value: str | None, name: str) -> date | None:
+        if value is None:
+            return None
+        try:
+            return datetime.strptime(value, "%Y-%m").date()
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not a month like 2026-03", param_hint=name) from None
+
+    cutoff: int | None = None
+    if as_of is not None:
+        try:
+            day = datetime.strptime(as_of, "%Y-%m-%d").replace(tzinfo=UTC)
+        except ValueError:
+            raise click.BadParameter(f"{as_of!r} is not a date like 2026-03-31", param_hint="--as-of") from None
+        cutoff = int(day.timestamp()) + 86_400
+    start, end = month(first, "--from"), month(last, "--to")
+    if end is None and as_of is not None:
+        end = date(int(as_of[:4]), int(as_of[5:7]), 1)
+    if events_file is not None:
+        loaded = list(tqdm(events_from_file(events_file), unit="event", desc="reading", disable=None))
+    else:
+        settings = _settings()
+
+        async def read(processor: EventProcessor) -> list[Any]:
+            return await events_from_database(processor.db)
+
+        loaded = _with_processor(settings, read)
+    if cutoff is not None:
+        loaded = [event for event in loaded if event.created < cutoff]
+    report = monthly_kpis(loaded, start, end)
+    if output == "json":
+        click.echo(as_json(report, {"as_of": as_of, "currency_note": "amounts in minor units"}, with_sources=sources))
+    elif output == "csv":
+        click.echo(as_csv(report), nl=False)
+    else:
+        click.echo(as_table(report) if report else "No subscription events in the log yet.")
+
+
 # -- database ------------------------------------------------------------------------------------
 @main.group()
 def db() -> None:

@@ -131,3 +131,26 @@ def test_run_loads_demo_data_serves_and_stops_cleanly(env: dict[str, str], tmp_p
     for child in (f"api.cli serve --host 127.0.0.1 --port {port}", "api.cli worker"):
         left = subprocess.run(["pgrep", "-f", child], capture_output=True)
         assert left.stdout == b"", f"`{child}` outlived `faddl run`"
+
+
+def test_kpis_from_the_log_and_from_a_file(env: dict[str, str], tmp_path: Path) -> None:
+    faddl(env, "db", "upgrade")
+    faddl(env, "simulate", "--customers", "25", "--months", "4", "--seed", "9", "--out", str(tmp_path / "sim"))
+    events = str(tmp_path / "sim" / "events.jsonl")
+    faddl(env, "events", "load", events)
+    truth = json.loads((tmp_path / "sim" / "truth.json").read_text())
+    from_log = json.loads(faddl(env, "kpis", "--format", "json", "--from", "2025-01", "--to", "2025-04").stdout)
+    from_file = json.loads(
+        faddl(env, "kpis", "--format", "json", "--events", events, "--from", "2025-01", "--to", "2025-04").stdout
+    )
+    assert from_log["months"] == from_file["months"]
+    assert [m["mrr"] for m in from_log["months"]] == [m["mrr"] for m in truth["months"]]
+    assert set(from_log["months"][0]) >= {"month", "mrr", "arr", "mrr_movements", "paying_customers", "arpa"}
+    table = faddl(env, "kpis", "--from", "2025-01", "--to", "2025-04").stdout
+    assert "MRR" in table
+    assert "2025-04" in table
+    csv_text = faddl(env, "kpis", "--format", "csv", "--from", "2025-02", "--to", "2025-02").stdout
+    assert csv_text.splitlines()[0].startswith("month,currency,mrr,arr,new")
+    bad = faddl(env, "kpis", "--from", "March", check=False)
+    assert bad.returncode == 2
+    assert "is not a month like 2026-03" in bad.stderr

@@ -1,0 +1,235 @@
+"""MRR from subscription snapshots, and its movements per customer.
+
+Each Stripe event about a subscription is a snapshot of it. A subscription's timeline is its
+snapshots in time order: by ``created``; within one second, the newest by the projections' own
+rule (:func:`api.projections.ordering.newest`), so delivery order and duplicates never matter; and
+once a subscription has ended, nothing later revives it. A snapshot's MRR follows kpis.md: unit
+price x quantity normalised to a month, less recurring discounts in force, for ``active``
+subscriptions and ``past_due`` ones for at most ``PAST_DUE_GRACE_DAYS``. Amounts are exact
+fractions of a cent until they are reported.
+
+A customer's MRR (per currency) is the sum of its subscriptions'; every change of it is one
+movement (new, reactivation, expansion, contraction, churn) with the event ids that caused it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from api.events.model import ParsedEvent
+from api.projections.kinds import KINDS
+from api.projections.ordering import Snapshot, follows
+from api.projections.stripe_objects import subscription_row
+
+__all__ = ["PAST_DUE_GRACE_DAYS", "Movement", "SubscriptionState", "movements", "subscription_timelines"]
+
+PAST_DUE_GRACE_DAYS = 30
+DAY = 86_400
+_SUBSCRIPTION = KINDS["subscription"]
+_MONTHS_PER_INTERVAL = {"day": Fraction(12, 365), "week": Fraction(12, 52), "month": Fraction(1), "year": Fraction(12)}
+_ENDED = ("canceled", "incomplete_expired")
+
+
+@dataclass(frozen=True)
+class SubscriptionState:
+    """A subscription as of ``at`` (the ``created`` of the event that reported it)."""
+
+    subscription_id: str
+    customer_id: str
+    at: int
+    event_id: str
+    status: str
+    currency: str
+    full_mrr: Fraction
+    """MRR if the subscription counts at all (before the status rule)."""
+    discount_ends: int | None = None
+    """When a ``repeating`` discount stops reducing ``full_mrr``."""
+    undiscounted_mrr: Fraction = Fraction(0)
+
+    def mrr_at(self, moment: int, past_due_since: int | None) -> Fraction:
+        if self.status == "active":
+            pass
+        elif self.status == "past_due":
+            if past_due_since is not None and moment - past_due_since > PAST_DUE_GRACE_DAYS * DAY:
+                return Fraction(0)
+        else:
+            return Fraction(0)
+        if self.discount_ends is not None and moment >= self.discount_ends:
+            return self.undiscounted_mrr
+        return self.full_mrr
+
+
+def _monthly(row: dict[str, Any]) -> Fraction:
+    amount = Fraction(int(row.get("unit_amount") or 0) * int(row.get("quantity") or 1))
+    months = _MONTHS_PER_INTERVAL.get(row.get("interval") or "month", Fraction(1)) * max(
+        1, int(row.get("interval_count") or 1)
+    )
+    return amount / months
+
+
+def _discounted(monthly: Fraction, row: dict[str, Any]) -> tuple[Fraction, int | None]:
+    """MRR after the recurring discounts in force, and when a repeating one ends."""
+    raw = row.get("discount")
+    discounts = json.loads(raw) if raw else []
+    value, ends = monthly, None
+    months = _MONTHS_PER_INTERVAL.get(row.get("interval") or "month", Fraction(1)) * max(
+        1, int(row.get("interval_count") or 1)
+    )
+    for discount in discounts:
+        duration = discount.get("duration")
+        if duration == "once" or (duration is None and "coupon" not in discount):
+            continue
+        if duration == "repeating" and discount.get("end"):
+            ends = int(discount["end"]) if ends is None else min(ends, int(discount["end"]))
+        percent = discount.get("percent_off")
+        if percent:
+            value *= 1 - Fraction(str(percent)) / 100
+        amount_off = discount.get("amount_off")
+        if amount_off:
+            value = max(Fraction(0), value - Fraction(int(amount_off)) / months)
+    return value, ends
+
+
+def _state(event: ParsedEvent) -> tuple[Snapshot, SubscriptionState]:
+    row = subscription_row(event.obj, event.type)
+    snapshot = Snapshot(
+        event_id=event.event_id,
+        created=event.created,
+        event_type=event.type,
+        obj=event.obj,
+        previous_attributes=event.previous_attributes,
+        terminal=_SUBSCRIPTION.terminal(row),
+        rank=_SUBSCRIPTION.rank(row),
+    )
+    monthly = _monthly(row)
+    mrr, ends = _discounted(monthly, row)
+    state = SubscriptionState(
+        subscription_id=row["stripe_subscription_id"],
+        customer_id=row["stripe_customer_id"],
+        at=event.created,
+        event_id=event.event_id,
+        status=row["status"],
+        currency=row.get("currency") or "unknown",
+        full_mrr=mrr,
+        discount_ends=ends,
+        undiscounted_mrr=monthly,
+    )
+    return snapshot, state
+
+
+def _in_order(group: list[tuple[Snapshot, SubscriptionState]]) -> list[SubscriptionState]:
+    """The snapshots of one second in the order they happened: each after the one whose values
+    its ``previous_attributes`` name; otherwise by the projections' tie rule (terminal last, then
+    status rank, then event id)."""
+    remaining = list(group)
+    ordered: list[SubscriptionState] = []
+    while remaining:
+        firsts = [
+            item for item in remaining if not any(o is not item and follows(item[0], o[0]) for o in remaining)
+        ] or remaining
+        pick = min(firsts, key=lambda item: (item[0].terminal, item[0].rank, item[0].event_id))
+        ordered.append(pick[1])
+        remaining.remove(pick)
+    return ordered
+
+
+def subscription_timelines(events: Iterable[ParsedEvent]) -> dict[str, list[SubscriptionState]]:
+    """Each subscription's states in the order they happened (several may share a second)."""
+    by_second: dict[str, dict[int, list[tuple[Snapshot, SubscriptionState]]]] = defaultdict(lambda: defaultdict(list))
+    seen: set[str] = set()
+    for event in events:
+        if (
+            event.object_type != "subscription"
+            or event.event_id in seen
+            or not event.type.startswith("customer.subscription.")
+        ):
+            continue
+        seen.add(event.event_id)
+        snapshot, state = _state(event)
+        by_second[state.subscription_id][event.created].append((snapshot, state))
+    timelines: dict[str, list[SubscriptionState]] = {}
+    for subscription_id, seconds in by_second.items():
+        timeline: list[SubscriptionState] = []
+        for second in sorted(seconds):
+            for state in _in_order(seconds[second]):
+                if timeline and timeline[-1].status in _ENDED:
+                    break  # an ended subscription is never revived by a late update
+                timeline.append(state)
+        timelines[subscription_id] = timeline
+    return timelines
+
+
+@dataclass(frozen=True)
+class Movement:
+    at: int
+    customer_id: str
+    currency: str
+    kind: str
+    """new, reactivation, expansion, contraction or churn."""
+    before: Fraction
+    after: Fraction
+    event_ids: tuple[str, ...] = field(default=())
+
+    @property
+    def amount(self) -> Fraction:
+        return abs(self.after - self.before)
+
+
+def _change_points(timeline: Sequence[SubscriptionState]) -> list[tuple[int, SubscriptionState, int | None]]:
+    """(moment, state in force, past_due_since) at each event, and where the past-due grace or a
+    repeating discount runs out in between."""
+    points: list[tuple[int, SubscriptionState, int | None]] = []
+    past_due_since: int | None = None
+    for index, state in enumerate(timeline):
+        if state.status == "past_due":
+            past_due_since = past_due_since if past_due_since is not None else state.at
+        else:
+            past_due_since = None
+        points.append((state.at, state, past_due_since))
+        until = timeline[index + 1].at if index + 1 < len(timeline) else None
+        for extra in (
+            past_due_since + PAST_DUE_GRACE_DAYS * DAY + 1 if past_due_since is not None else None,
+            state.discount_ends,
+        ):
+            if extra is not None and extra > state.at and (until is None or extra < until):
+                points.append((extra, state, past_due_since))
+    return sorted(points, key=lambda p: p[0])
+
+
+def movements(timelines: dict[str, list[SubscriptionState]], until: int | None = None) -> list[Movement]:
+    """Every change of a customer's MRR (per currency), in time order, up to ``until``."""
+    per_customer: dict[tuple[str, str], list[tuple[int, str, Fraction, str]]] = defaultdict(list)
+    for subscription_id, timeline in timelines.items():
+        for moment, state, past_due_since in _change_points(timeline):
+            if until is not None and moment >= until:
+                break
+            per_customer[(state.customer_id, state.currency)].append(
+                (moment, subscription_id, state.mrr_at(moment, past_due_since), state.event_id)
+            )
+    found: list[Movement] = []
+    for (customer, currency), points in per_customer.items():
+        points.sort(key=lambda p: p[0])
+        current: dict[str, Fraction] = {}
+        total = Fraction(0)
+        ever_paid = False
+        for moment, subscription_id, mrr, event_id in points:  # one change per event, in order
+            current[subscription_id] = mrr
+            causes = [event_id]
+            new_total = sum(current.values(), Fraction(0))
+            if new_total != total:
+                if total == 0:
+                    kind = "reactivation" if ever_paid else "new"
+                elif new_total == 0:
+                    kind = "churn"
+                else:
+                    kind = "expansion" if new_total > total else "contraction"
+                found.append(Movement(moment, customer, currency, kind, total, new_total, tuple(dict.fromkeys(causes))))
+                ever_paid = ever_paid or new_total > 0
+                total = new_total
+    found.sort(key=lambda m: (m.at, m.customer_id))
+    return found

@@ -1,0 +1,77 @@
+"""The KPI report as a readable table, JSON (snake_case keys, amounts in minor units keyed by
+currency) or CSV (one row per month and currency)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from analytics.report import MOVEMENT_KINDS, MonthKpis
+
+__all__ = ["as_csv", "as_json", "as_table"]
+
+
+def as_json(months: Sequence[MonthKpis], meta: dict[str, Any], with_sources: bool = False) -> str:
+    return json.dumps({**meta, "months": [m.as_dict(with_sources) for m in months]}, indent=2, sort_keys=False)
+
+
+def _rows(months: Sequence[MonthKpis]) -> list[dict[str, Any]]:
+    rows = []
+    for month in months:
+        for currency in sorted(set(month.mrr) | set(month.mrr_movements)):
+            moves = month.mrr_movements.get(currency, dict.fromkeys(MOVEMENT_KINDS, 0))
+            rows.append(
+                {
+                    "month": month.month,
+                    "currency": currency,
+                    "mrr": month.mrr.get(currency, 0),
+                    "arr": month.arr.get(currency, 0),
+                    **{k: moves[k] for k in MOVEMENT_KINDS},
+                    "paying_customers": month.paying_customers.get(currency, 0),
+                    "arpa": month.arpa.get(currency),
+                }
+            )
+    return rows
+
+
+def as_csv(months: Sequence[MonthKpis]) -> str:
+    rows = _rows(months)
+    buffer = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _money(value: int | None) -> str:
+    return "-" if value is None else f"{value / 100:,.2f}"
+
+
+def as_table(months: Sequence[MonthKpis]) -> str:
+    header = ["month", "cur", "MRR", "ARR", "new", "react.", "expans.", "contr.", "churn", "paying", "ARPA"]
+    lines = [header]
+    for row in _rows(months):
+        lines.append(
+            [
+                row["month"],
+                row["currency"].upper(),
+                _money(row["mrr"]),
+                _money(row["arr"]),
+                *(_money(row[k]) for k in MOVEMENT_KINDS),
+                str(row["paying_customers"]),
+                _money(row["arpa"]),
+            ]
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    text = [
+        "  ".join(
+            cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+        )
+        for line in lines
+    ]
+    text.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(text) + "\n\nAmounts in major units of each currency; MRR movements over the month."

@@ -1,0 +1,34 @@
+"""Where the KPI engine reads the log from: the database, or a JSON-lines file of Stripe events
+(what ``faddl simulate`` writes)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import select
+
+from api.db.engine import Database
+from api.events.log import STRIPE_SOURCES, events
+from api.events.model import ParsedEvent, parse_event
+
+__all__ = ["events_from_database", "events_from_file"]
+
+
+async def events_from_database(db: Database, object_types: tuple[str, ...] = ("subscription",)) -> list[ParsedEvent]:
+    """The Stripe events (deliveries and API answers) about objects of ``object_types``."""
+    query = (
+        select(events.c.payload, events.c.source)
+        .where(events.c.source.in_(STRIPE_SOURCES), events.c.object_type.in_(object_types))
+        .order_by(events.c.id)
+    )
+    async with db.read() as conn:
+        rows = await conn.execute(query)
+        return [parse_event(row.payload, row.source) for row in rows]
+
+
+def events_from_file(path: Path) -> Iterator[ParsedEvent]:
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield parse_event(line)

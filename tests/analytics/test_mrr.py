@@ -1,0 +1,110 @@
+"""The KPI engine against the simulator's own ground truth, to the cent, for several seeds and
+sizes; the movement identity; invariance to delivery order and duplicates, including through the
+webhook endpoint and the database."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, date, datetime
+from typing import Any
+
+import msgspec
+import pytest
+from litestar.testing import AsyncTestClient
+
+from analytics.report import MOVEMENT_KINDS, MonthKpis, monthly_kpis
+from analytics.sources import events_from_database
+from api.app import create_app
+from api.db.engine import Database
+from api.events.model import ParsedEvent, parse_event
+from api.settings import Settings
+from simulator.engine import SimConfig, simulate
+from tests.conftest import post_event
+
+
+def simulated(customers: int, months: int, seed: int) -> tuple[list[ParsedEvent], dict[str, Any], date, date]:
+    events, truth = simulate(SimConfig(customers=customers, months=months, seed=seed))
+    parsed = [parse_event(msgspec.json.encode(event)) for event in events]
+    first = datetime.fromtimestamp(truth["months"][0]["start"], tz=UTC).date()
+    last = datetime.fromtimestamp(truth["months"][-1]["start"], tz=UTC).date()
+    return parsed, truth, first, last
+
+
+def comparable(month: MonthKpis) -> dict[str, Any]:
+    data = month.as_dict()
+    return {k: data[k] for k in ("mrr", "arr", "mrr_movements", "paying_customers", "active_subscriptions")}
+
+
+@pytest.mark.parametrize(("customers", "months", "seed"), [(60, 12, 1), (150, 12, 7), (250, 12, 3), (120, 18, 11)])
+def test_exact_against_the_simulators_truth(customers: int, months: int, seed: int) -> None:
+    events, truth, first, last = simulated(customers, months, seed)
+    report = monthly_kpis(events, first, last)
+    assert [m.month for m in report] == [m["month"] for m in truth["months"]]
+    for ours, expected in zip(report, truth["months"], strict=True):
+        want = {k: expected[k] for k in ("mrr", "arr", "mrr_movements", "paying_customers", "active_subscriptions")}
+        assert comparable(ours) == want, ours.month
+
+
+def test_the_movement_identity_holds_every_month() -> None:
+    events, _, first, last = simulated(150, 12, 7)
+    report = monthly_kpis(events, first, last)
+    previous: dict[str, int] = {}
+    for month in report:
+        for currency, moves in month.mrr_movements.items():
+            start = previous.get(currency, 0)
+            gained = moves["new"] + moves["reactivation"] + moves["expansion"]
+            assert start + gained - moves["contraction"] - moves["churn"] == month.mrr.get(currency, 0)
+        previous = month.mrr
+
+
+def test_every_movement_names_the_events_behind_it() -> None:
+    events, _, first, last = simulated(60, 12, 1)
+    ids = {event.event_id for event in events}
+    report = monthly_kpis(events, first, last)
+    for month in report:
+        for currency, kinds in month.movement_event_ids.items():
+            for kind in MOVEMENT_KINDS:
+                assert set(kinds[kind]) <= ids
+                assert bool(kinds[kind]) == bool(month.mrr_movements[currency][kind]), (month.month, kind)
+
+
+def test_order_and_duplicates_do_not_matter() -> None:
+    events, _, first, last = simulated(100, 12, 5)
+    rng = random.Random(5)
+    shuffled = events + rng.sample(events, len(events) // 3)
+    rng.shuffle(shuffled)
+    assert [comparable(m) for m in monthly_kpis(shuffled, first, last)] == [
+        comparable(m) for m in monthly_kpis(events, first, last)
+    ]
+
+
+async def test_the_same_through_the_webhook_endpoint(settings: Settings) -> None:
+    """Shuffled, 30% duplicated deliveries over HTTP, then read back from the event log."""
+    events, truth, first, last = simulated(30, 6, 21)
+    rng = random.Random(21)
+    deliveries = [json.loads(e.raw) for e in events]
+    deliveries += rng.sample(deliveries, len(deliveries) * 3 // 10)
+    rng.shuffle(deliveries)
+    async with AsyncTestClient(create_app(settings)) as client:
+        for event in deliveries:
+            assert (await post_event(client, event)).status_code == 200
+    db = Database(settings)
+    try:
+        logged = await events_from_database(db)
+    finally:
+        await db.dispose()
+    report = monthly_kpis(logged, first, last)
+    for ours, expected in zip(report, truth["months"], strict=True):
+        assert ours.mrr == expected["mrr"]
+        assert ours.mrr_movements == expected["mrr_movements"]
+
+
+def test_a_range_that_starts_late_keeps_the_earlier_mrr() -> None:
+    events, truth, first, last = simulated(60, 12, 1)
+    later = date(first.year, first.month + 3, 1)
+    report = monthly_kpis(events, later, last)
+    assert [comparable(m) for m in report] == [
+        {k: m[k] for k in ("mrr", "arr", "mrr_movements", "paying_customers", "active_subscriptions")}
+        for m in truth["months"][3:]
+    ]
