@@ -50,6 +50,9 @@ class SubscriptionState:
     discount_ends: int | None = None
     """When a ``repeating`` discount stops reducing ``full_mrr``."""
     undiscounted_mrr: Fraction = Fraction(0)
+    delinquent: bool = False
+    """The subscription ended or stopped counting because payment failed (``unpaid``, or canceled
+    with ``cancellation_details.reason == "payment_failed"``), not by the customer's choice."""
 
     def mrr_at(self, moment: int, past_due_since: int | None) -> Fraction:
         if self.status == "active":
@@ -118,6 +121,8 @@ def _state(event: ParsedEvent) -> tuple[Snapshot, SubscriptionState]:
         full_mrr=mrr,
         discount_ends=ends,
         undiscounted_mrr=monthly,
+        delinquent=row["status"] == "unpaid"
+        or (event.obj.get("cancellation_details") or {}).get("reason") == "payment_failed",
     )
     return snapshot, state
 
@@ -174,6 +179,9 @@ class Movement:
     before: Fraction
     after: Fraction
     event_ids: tuple[str, ...] = field(default=())
+    delinquent: bool = False
+    """For churn and contraction: caused by failed payment (past-due grace run out, ``unpaid``,
+    canceled for non-payment) rather than by the customer."""
 
     @property
     def amount(self) -> Fraction:
@@ -203,13 +211,20 @@ def _change_points(timeline: Sequence[SubscriptionState]) -> list[tuple[int, Sub
 
 def movements(timelines: dict[str, list[SubscriptionState]], until: int | None = None) -> list[Movement]:
     """Every change of a customer's MRR (per currency), in time order, up to ``until``."""
-    per_customer: dict[tuple[str, str], list[tuple[int, str, Fraction, str]]] = defaultdict(list)
+    per_customer: dict[tuple[str, str], list[tuple[int, str, Fraction, str, bool]]] = defaultdict(list)
     for subscription_id, timeline in timelines.items():
         for moment, state, past_due_since in _change_points(timeline):
             if until is not None and moment >= until:
                 break
+            lapsed = state.status == "past_due" and moment > state.at  # the grace ran out
             per_customer[(state.customer_id, state.currency)].append(
-                (moment, subscription_id, state.mrr_at(moment, past_due_since), state.event_id)
+                (
+                    moment,
+                    subscription_id,
+                    state.mrr_at(moment, past_due_since),
+                    state.event_id,
+                    state.delinquent or lapsed,
+                )
             )
     found: list[Movement] = []
     for (customer, currency), points in per_customer.items():
@@ -217,7 +232,7 @@ def movements(timelines: dict[str, list[SubscriptionState]], until: int | None =
         current: dict[str, Fraction] = {}
         total = Fraction(0)
         ever_paid = False
-        for moment, subscription_id, mrr, event_id in points:  # one change per event, in order
+        for moment, subscription_id, mrr, event_id, delinquent in points:  # one change per event, in order
             current[subscription_id] = mrr
             causes = [event_id]
             new_total = sum(current.values(), Fraction(0))
@@ -228,7 +243,7 @@ def movements(timelines: dict[str, list[SubscriptionState]], until: int | None =
                     kind = "churn"
                 else:
                     kind = "expansion" if new_total > total else "contraction"
-                found.append(Movement(moment, customer, currency, kind, total, new_total, tuple(dict.fromkeys(causes))))
+                found.append(Movement(moment, customer, currency, kind, total, new_total, tuple(causes), delinquent))
                 ever_paid = ever_paid or new_total > 0
                 total = new_total
     found.sort(key=lambda m: (m.at, m.customer_id))

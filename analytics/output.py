@@ -7,15 +7,29 @@ import csv
 import io
 import json
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 from analytics.report import MOVEMENT_KINDS, MonthKpis
+from analytics.retention import RetentionKpis
 
 __all__ = ["as_csv", "as_json", "as_table"]
 
 
-def as_json(months: Sequence[MonthKpis], meta: dict[str, Any], with_sources: bool = False) -> str:
-    return json.dumps({**meta, "months": [m.as_dict(with_sources) for m in months]}, indent=2, sort_keys=False)
+def as_json(
+    months: Sequence[MonthKpis],
+    meta: dict[str, Any],
+    retention: Sequence[RetentionKpis] = (),
+    with_sources: bool = False,
+) -> str:
+    kept = {r.month: r for r in retention}
+    rows = []
+    for month in months:
+        row = month.as_dict(with_sources)
+        if month.month in kept:
+            row.update({k: v for k, v in asdict(kept[month.month]).items() if k != "month"})
+        rows.append(row)
+    return json.dumps({**meta, "months": rows}, indent=2)
 
 
 def _rows(months: Sequence[MonthKpis]) -> list[dict[str, Any]]:

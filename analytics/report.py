@@ -15,7 +15,7 @@ from typing import Any
 from analytics.mrr import Movement, SubscriptionState, movements, subscription_timelines
 from api.events.model import ParsedEvent
 
-__all__ = ["MOVEMENT_KINDS", "MonthKpis", "month_bounds", "monthly_kpis"]
+__all__ = ["MOVEMENT_KINDS", "MonthKpis", "analyze", "month_bounds", "monthly_kpis"]
 
 MOVEMENT_KINDS = ("new", "reactivation", "expansion", "contraction", "churn")
 
@@ -91,10 +91,17 @@ def _active_at(timelines: dict[str, list[SubscriptionState]], moment: int) -> in
 
 def monthly_kpis(events: Iterable[ParsedEvent], first: date | None = None, last: date | None = None) -> list[MonthKpis]:
     """KPIs of each calendar month from ``first`` to ``last`` (default: the months the log covers)."""
+    return analyze(events, first, last)[0]
+
+
+def analyze(
+    events: Iterable[ParsedEvent], first: date | None = None, last: date | None = None
+) -> tuple[list[MonthKpis], list[Movement]]:
+    """The monthly KPIs, and every MRR movement up to the end of the last month."""
     timelines = subscription_timelines(events)
     all_times = [s.at for timeline in timelines.values() for s in timeline]
     if not all_times:
-        return []
+        return [], []
     first = first or datetime.fromtimestamp(min(all_times), tz=UTC).date()
     last = last or datetime.fromtimestamp(max(all_times), tz=UTC).date()
     months = _months(first, last)
@@ -153,4 +160,4 @@ def monthly_kpis(events: Iterable[ParsedEvent], first: date | None = None, last:
                 movement_event_ids={c: dict(sources[c]) for c in currencies},
             )
         )
-    return report
+    return report, changes

@@ -149,9 +149,10 @@ def worker(once: bool) -> None:
 def kpis(
     first: str | None, last: str | None, as_of: str | None, output: str, events_file: Path | None, sources: bool
 ) -> None:
-    """SaaS KPIs from the event log: MRR, ARR, MRR movements, paying customers, ARPA per month."""
+    """SaaS KPIs from the event log: MRR, ARR, movements, customers, ARPA, churn, NRR/GRR, LTV per month."""
     from analytics.output import as_csv, as_json, as_table
-    from analytics.report import monthly_kpis
+    from analytics.report import analyze
+    from analytics.retention import retention
     from analytics.sources import events_from_database, events_from_file
 
     def month(value: str | None, name: str) -> date | None:
@@ -183,9 +184,10 @@ def kpis(
         loaded = _with_processor(settings, read)
     if cutoff is not None:
         loaded = [event for event in loaded if event.created < cutoff]
-    report = monthly_kpis(loaded, start, end)
+    report, changes = analyze(loaded, start, end)
     if output == "json":
-        click.echo(as_json(report, {"as_of": as_of, "currency_note": "amounts in minor units"}, with_sources=sources))
+        meta = {"as_of": as_of, "currency_note": "amounts in minor units, rates as fractions"}
+        click.echo(as_json(report, meta, retention(changes, report), with_sources=sources))
     elif output == "csv":
         click.echo(as_csv(report), nl=False)
     else:

@@ -145,7 +145,20 @@ def test_kpis_from_the_log_and_from_a_file(env: dict[str, str], tmp_path: Path) 
     )
     assert from_log["months"] == from_file["months"]
     assert [m["mrr"] for m in from_log["months"]] == [m["mrr"] for m in truth["months"]]
-    assert set(from_log["months"][0]) >= {"month", "mrr", "arr", "mrr_movements", "paying_customers", "arpa"}
+    assert set(from_log["months"][0]) >= {
+        "month",
+        "mrr",
+        "arr",
+        "mrr_movements",
+        "paying_customers",
+        "arpa",
+        "logo_churn_rate",
+        "gross_revenue_churn",
+        "net_revenue_churn",
+        "nrr",
+        "grr",
+        "ltv",
+    }
     table = faddl(env, "kpis", "--from", "2025-01", "--to", "2025-04").stdout
     assert "MRR" in table
     assert "2025-04" in table
