@@ -1,4 +1,5 @@
-# The faddl image: the API (`faddl serve`), the worker (`faddl worker`) and migrations.
+# The faddl image: the API (`faddl serve`), the worker (`faddl worker`), migrations and the
+# Streamlit dashboard (`streamlit run dashboards/app.py`).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 UV_PYTHON_DOWNLOADS=never UV_COMPILE_BYTECODE=1 \
@@ -10,6 +11,8 @@ COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-dev --no-install-project
 COPY api ./api
 COPY simulator ./simulator
+COPY analytics ./analytics
+COPY dashboards ./dashboards
 RUN uv sync --frozen --no-dev
 
 USER faddl

@@ -404,12 +404,15 @@ def _demo_start(months: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
-def _spawn(*args: str, base_url: str) -> subprocess.Popen[bytes]:
-    """Another ``faddl`` subcommand as a child process (our interpreter, our module). Local runs
-    trust development tokens (``faddl token``), link demo pages to where the API listens, and
-    let ``faddl simulate --post`` deliver a whole history from one address, unless told otherwise."""
+def _spawn(*args: str, base_url: str, module: str = "api.cli") -> subprocess.Popen[bytes]:
+    """A child process (our interpreter, ``module``). Local runs trust development tokens
+    (``faddl token``), link demo pages to where the API listens, and let ``faddl simulate --post``
+    deliver a whole history from one address, unless told otherwise."""
     env = {"AUTH_DEV_MODE": "1", "PUBLIC_BASE_URL": base_url, "RATE_LIMIT_WEBHOOK": "6000/minute", **os.environ}
-    return subprocess.Popen([sys.executable, "-m", "api.cli", *args], env=env)  # noqa: S603
+    return subprocess.Popen([sys.executable, "-m", module, *args], env=env)  # noqa: S603
+
+
+DASHBOARD = Path(__file__).parents[1] / "dashboards" / "app.py"
 
 
 @main.command()
@@ -422,8 +425,16 @@ def _spawn(*args: str, base_url: str) -> subprocess.Popen[bytes]:
     type=click.IntRange(0),
     help="Customers of demo history loaded into an empty event log (0: none).",
 )
-def run(host: str, port: int, demo_customers: int) -> None:
-    """Migrate, load demo data into an empty log, then run the API and the worker until Ctrl-C."""
+@click.option(
+    "--dashboard-port",
+    default=8501,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port of the Streamlit dashboard (0: do not start it).",
+)
+def run(host: str, port: int, demo_customers: int, dashboard_port: int) -> None:
+    """Migrate, load demo data into an empty log, then run the API, the worker and the dashboard
+    until Ctrl-C."""
     from api.db.migrate import upgrade
     from simulator.engine import SimConfig
     from simulator.engine import simulate as run_simulation
@@ -463,6 +474,10 @@ def run(host: str, port: int, demo_customers: int) -> None:
 
     base = f"http://{host}:{port}"
     children = [_spawn("serve", "--host", host, "--port", str(port), base_url=base), _spawn("worker", base_url=base)]
+    if dashboard_port:
+        streamlit = ["run", str(DASHBOARD), "--server.address", host, "--server.port", str(dashboard_port)]
+        streamlit += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
+        children.append(_spawn(*streamlit, base_url=base, module="streamlit"))
     click.echo(
         "\n".join(
             [
@@ -473,6 +488,7 @@ def run(host: str, port: int, demo_customers: int) -> None:
                 f"  readiness           {base}/api/health/ready",
                 f"  health (components) {base}/api/health",
                 f"  Prometheus metrics  {base}/metrics",
+                *([f"  dashboard (KPIs)    http://{host}:{dashboard_port}"] if dashboard_port else []),
                 f"  Stripe webhooks     POST {base}/api/webhooks/stripe"
                 + ("  (demo secret: see README)" if settings.demo_mode else ""),
                 f"  database            {settings.describe()['database_url']}",

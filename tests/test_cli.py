@@ -6,9 +6,11 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.processes import ROOT, faddl, free_port, service_env, start_server, stop, wait_ready
@@ -107,11 +109,23 @@ def test_bad_settings_are_reported_plainly(env: dict[str, str]) -> None:
 
 
 def test_run_loads_demo_data_serves_and_stops_cleanly(env: dict[str, str], tmp_path: Path) -> None:
-    """`make run`'s command: migrate, demo history, API + worker; SIGTERM stops every process."""
-    port = free_port()
+    """`make run`'s command: migrate, demo history, API + worker + dashboard; SIGTERM stops every
+    process."""
+    port, dashboard = free_port(), free_port()
     demo_env = {k: v for k, v in env.items() if k not in ("STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "run", "--port", str(port), "--demo-customers", "8"],
+        [
+            sys.executable,
+            "-m",
+            "api.cli",
+            "run",
+            "--port",
+            str(port),
+            "--demo-customers",
+            "8",
+            "--dashboard-port",
+            str(dashboard),
+        ],
         env=demo_env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -124,11 +138,19 @@ def test_run_loads_demo_data_serves_and_stops_cleanly(env: dict[str, str], tmp_p
         truth = json.loads((tmp_path / "var" / "demo" / "truth.json").read_text())
         expected = sorted((sid, s["status"], s["price_id"]) for sid, s in truth["subscriptions"].items())
         assert subscription_rows(tmp_path / "faddl.db") == expected
+        for _ in range(300):
+            try:
+                if httpx.get(f"http://127.0.0.1:{dashboard}/_stcore/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the dashboard did not start")
     finally:
         process.terminate()
         _, stderr = process.communicate(timeout=30)
     assert "faddl is running" in stderr
-    for child in (f"api.cli serve --host 127.0.0.1 --port {port}", "api.cli worker"):
+    for child in (f"api.cli serve --host 127.0.0.1 --port {port}", "api.cli worker", f"--server.port {dashboard}"):
         left = subprocess.run(["pgrep", "-f", child], capture_output=True)
         assert left.stdout == b"", f"`{child}` outlived `faddl run`"
 

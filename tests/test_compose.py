@@ -32,8 +32,15 @@ def test_the_stack_has_every_part() -> None:
         "jaeger",
     } <= set(SERVICES)
     assert SERVICES["api"]["deploy"]["replicas"] == 2
-    for name in ("api", "postgres", "redis", "prometheus", "alertmanager", "grafana"):
+    for name in ("api", "dashboard", "postgres", "redis", "prometheus", "alertmanager", "grafana"):
         assert "healthcheck" in SERVICES[name], f"{name} has no health check"
+
+
+def test_the_image_holds_what_the_services_run() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for directory in ("api", "simulator", "analytics", "dashboards"):
+        assert f"COPY {directory} ./{directory}" in dockerfile
+    assert (ROOT / SERVICES["dashboard"]["command"][2]).is_file()
 
 
 def test_images_builds_and_mounts_exist() -> None:
