@@ -6,12 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
 from analytics.report import MOVEMENT_KINDS, MonthKpis
-from analytics.retention import RetentionKpis
 
 __all__ = ["as_csv", "as_json", "as_table"]
 
@@ -19,15 +19,18 @@ __all__ = ["as_csv", "as_json", "as_table"]
 def as_json(
     months: Sequence[MonthKpis],
     meta: dict[str, Any],
-    retention: Sequence[RetentionKpis] = (),
+    extra: Sequence[Sequence[Any]] = (),
     with_sources: bool = False,
 ) -> str:
-    kept = {r.month: r for r in retention}
+    """``extra``: other per-month KPI series (retention, payments), merged into each month."""
+    by_month: dict[str, dict[str, Any]] = defaultdict(dict)
+    for series in extra:
+        for item in series:
+            by_month[item.month].update({k: v for k, v in asdict(item).items() if k != "month"})
     rows = []
     for month in months:
         row = month.as_dict(with_sources)
-        if month.month in kept:
-            row.update({k: v for k, v in asdict(kept[month.month]).items() if k != "month"})
+        row.update(by_month.get(month.month, {}))
         rows.append(row)
     return json.dumps({**meta, "months": rows}, indent=2)
 

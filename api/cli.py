@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -151,6 +151,7 @@ def kpis(
 ) -> None:
     """SaaS KPIs from the event log: MRR, ARR, movements, customers, ARPA, churn, NRR/GRR, LTV per month."""
     from analytics.output import as_csv, as_json, as_table
+    from analytics.payments import payments
     from analytics.report import analyze
     from analytics.retention import retention
     from analytics.sources import events_from_database, events_from_file
@@ -179,7 +180,7 @@ def kpis(
         settings = _settings()
 
         async def read(processor: EventProcessor) -> list[Any]:
-            return await events_from_database(processor.db)
+            return await events_from_database(processor.db, ("subscription", "invoice", "charge", "dispute", "refund"))
 
         loaded = _with_processor(settings, read)
     if cutoff is not None:
@@ -187,7 +188,8 @@ def kpis(
     report, changes = analyze(loaded, start, end)
     if output == "json":
         meta = {"as_of": as_of, "currency_note": "amounts in minor units, rates as fractions"}
-        click.echo(as_json(report, meta, retention(changes, report), with_sources=sources))
+        extra: list[Sequence[Any]] = [retention(changes, report), payments(loaded, report)]
+        click.echo(as_json(report, meta, extra, with_sources=sources))
     elif output == "csv":
         click.echo(as_csv(report), nl=False)
     else:
