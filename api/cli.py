@@ -150,6 +150,9 @@ def kpis(
     first: str | None, last: str | None, as_of: str | None, output: str, events_file: Path | None, sources: bool
 ) -> None:
     """SaaS KPIs from the event log: MRR, ARR, movements, customers, ARPA, churn, NRR/GRR, LTV per month."""
+    from dataclasses import asdict
+
+    from analytics.cohorts import cohorts
     from analytics.output import as_csv, as_json, as_table
     from analytics.payments import payments
     from analytics.report import analyze
@@ -189,6 +192,7 @@ def kpis(
     if output == "json":
         meta = {"as_of": as_of, "currency_note": "amounts in minor units, rates as fractions"}
         extra: list[Sequence[Any]] = [retention(changes, report), payments(loaded, report)]
+        meta["cohorts"] = [asdict(cohort) for cohort in cohorts(changes, report)]
         click.echo(as_json(report, meta, extra, with_sources=sources))
     elif output == "csv":
         click.echo(as_csv(report), nl=False)

@@ -181,6 +181,8 @@ def test_kpis_from_the_log_and_from_a_file(env: dict[str, str], tmp_path: Path) 
         "grr",
         "ltv",
     }
+    assert from_log["cohorts"][0]["month"] == "2025-01"
+    assert from_log["cohorts"][0]["logo_retention"][0] == 1.0
     table = faddl(env, "kpis", "--from", "2025-01", "--to", "2025-04").stdout
     assert "MRR" in table
     assert "2025-04" in table
