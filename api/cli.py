@@ -190,7 +190,7 @@ def kpis(
         loaded = [event for event in loaded if event.created < cutoff]
     report, changes = analyze(loaded, start, end)
     if output == "json":
-        meta = {"as_of": as_of, "currency_note": "amounts in minor units, rates as fractions"}
+        meta: dict[str, Any] = {"as_of": as_of, "currency_note": "amounts in minor units, rates as fractions"}
         extra: list[Sequence[Any]] = [retention(changes, report), payments(loaded, report)]
         meta["cohorts"] = [asdict(cohort) for cohort in cohorts(changes, report)]
         click.echo(as_json(report, meta, extra, with_sources=sources))
