@@ -153,6 +153,7 @@ def kpis(
     from dataclasses import asdict
 
     from analytics.cohorts import cohorts
+    from analytics.conversion import conversion
     from analytics.output import as_csv, as_json, as_table
     from analytics.payments import payments
     from analytics.report import analyze
@@ -183,7 +184,8 @@ def kpis(
         settings = _settings()
 
         async def read(processor: EventProcessor) -> list[Any]:
-            return await events_from_database(processor.db, ("subscription", "invoice", "charge", "dispute", "refund"))
+            kinds = ("subscription", "invoice", "charge", "dispute", "refund", "checkout.session")
+            return await events_from_database(processor.db, kinds)
 
         loaded = _with_processor(settings, read)
     if cutoff is not None:
@@ -191,7 +193,7 @@ def kpis(
     report, changes = analyze(loaded, start, end)
     if output == "json":
         meta: dict[str, Any] = {"as_of": as_of, "currency_note": "amounts in minor units, rates as fractions"}
-        extra: list[Sequence[Any]] = [retention(changes, report), payments(loaded, report)]
+        extra: list[Sequence[Any]] = [retention(changes, report), payments(loaded, report), conversion(loaded, report)]
         meta["cohorts"] = [asdict(cohort) for cohort in cohorts(changes, report)]
         click.echo(as_json(report, meta, extra, with_sources=sources))
     elif output == "csv":
