@@ -50,6 +50,8 @@ class SubscriptionState:
     discount_ends: int | None = None
     """When a ``repeating`` discount stops reducing ``full_mrr``."""
     undiscounted_mrr: Fraction = Fraction(0)
+    cancel_at_period_end: bool = False
+    user_id: str | None = None
     delinquent: bool = False
     """The subscription ended or stopped counting because payment failed (``unpaid``, or canceled
     with ``cancellation_details.reason == "payment_failed"``), not by the customer's choice."""
@@ -121,6 +123,8 @@ def _state(event: ParsedEvent) -> tuple[Snapshot, SubscriptionState]:
         full_mrr=mrr,
         discount_ends=ends,
         undiscounted_mrr=monthly,
+        cancel_at_period_end=bool(row.get("cancel_at_period_end")),
+        user_id=row.get("user_id"),
         delinquent=row["status"] == "unpaid"
         or (event.obj.get("cancellation_details") or {}).get("reason") == "payment_failed",
     )

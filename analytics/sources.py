@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from api.db.engine import Database
 from api.events.log import STRIPE_SOURCES, events
@@ -15,13 +15,15 @@ from api.events.model import ParsedEvent, parse_event
 __all__ = ["events_from_database", "events_from_file"]
 
 
-async def events_from_database(db: Database, object_types: tuple[str, ...] = ("subscription",)) -> list[ParsedEvent]:
-    """The Stripe events (deliveries and API answers) about objects of ``object_types``."""
-    query = (
-        select(events.c.payload, events.c.source)
-        .where(events.c.source.in_(STRIPE_SOURCES), events.c.object_type.in_(object_types))
-        .order_by(events.c.id)
-    )
+async def events_from_database(
+    db: Database, object_types: tuple[str, ...] = ("subscription",), service_types: tuple[str, ...] = ()
+) -> list[ParsedEvent]:
+    """The Stripe events (deliveries and API answers) about objects of ``object_types``, and the
+    service's own events of ``service_types``."""
+    stripe = and_(events.c.source.in_(STRIPE_SOURCES), events.c.object_type.in_(object_types))
+    own = and_(events.c.source == "service", events.c.type.in_(service_types))
+    query = select(events.c.payload, events.c.source).where(or_(stripe, own) if service_types else stripe)
+    query = query.order_by(events.c.id)
     async with db.read() as conn:
         rows = await conn.execute(query)
         return [parse_event(row.payload, row.source) for row in rows]

@@ -158,6 +158,7 @@ def kpis(
     from analytics.payments import payments
     from analytics.report import analyze
     from analytics.retention import retention
+    from analytics.risk import at_risk
     from analytics.sources import events_from_database, events_from_file
 
     def month(value: str | None, name: str) -> date | None:
@@ -185,7 +186,7 @@ def kpis(
 
         async def read(processor: EventProcessor) -> list[Any]:
             kinds = ("subscription", "invoice", "charge", "dispute", "refund", "checkout.session")
-            return await events_from_database(processor.db, kinds)
+            return await events_from_database(processor.db, kinds, ("usage.recorded",))
 
         loaded = _with_processor(settings, read)
     if cutoff is not None:
@@ -195,6 +196,13 @@ def kpis(
         meta: dict[str, Any] = {"as_of": as_of, "currency_note": "amounts in minor units, rates as fractions"}
         extra: list[Sequence[Any]] = [retention(changes, report), payments(loaded, report), conversion(loaded, report)]
         meta["cohorts"] = [asdict(cohort) for cohort in cohorts(changes, report)]
+        moment = cutoff - 1 if cutoff is not None else max((e.created for e in loaded), default=0)
+        risky = at_risk(loaded, as_of=moment)
+        meta["at_risk"] = [asdict(customer) for customer in risky]
+        at_risk_mrr: dict[str, int] = {}
+        for customer in risky:
+            at_risk_mrr[customer.currency] = at_risk_mrr.get(customer.currency, 0) + customer.mrr
+        meta["at_risk_mrr"] = dict(sorted(at_risk_mrr.items()))
         click.echo(as_json(report, meta, extra, with_sources=sources))
     elif output == "csv":
         click.echo(as_csv(report), nl=False)

@@ -182,6 +182,8 @@ def test_kpis_from_the_log_and_from_a_file(env: dict[str, str], tmp_path: Path) 
         "ltv",
     }
     assert from_log["cohorts"][0]["month"] == "2025-01"
+    assert isinstance(from_log["at_risk"], list)
+    assert all({"customer_id", "mrr", "score", "reasons"} <= set(r) for r in from_log["at_risk"])
     assert from_log["cohorts"][0]["logo_retention"][0] == 1.0
     table = faddl(env, "kpis", "--from", "2025-01", "--to", "2025-04").stdout
     assert "MRR" in table
