@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
 
-import msgspec
 import pytest
 
 from analytics.cohorts import cohorts
 from analytics.report import analyze
-from api.events.model import parse_event
-from simulator.engine import SimConfig, Simulation
+from tests.analytics.simulation import simulate_account
 
 
 def test_cohorts_match_an_independent_computation() -> None:
-    sim = Simulation(SimConfig(customers=200, months=12, seed=6)).run()
-    truth = sim.truth()
-    events = sorted(sim.events, key=lambda e: e["created"])
-    first = datetime.fromtimestamp(truth["months"][0]["start"], tz=UTC).date()
-    last = datetime.fromtimestamp(truth["months"][-1]["start"], tz=UTC).date()
-    months, changes = analyze([parse_event(msgspec.json.encode(e)) for e in events], first, last)
+    account = simulate_account(200, 12, 6)
+    sim, truth = account.sim, account.truth
+    months, changes = analyze(account.parsed, account.first, account.last)
     ours = {c.month: c for c in cohorts(changes, months)}
 
     history = sorted(sim.changes, key=lambda c: c[0])

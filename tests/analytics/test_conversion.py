@@ -3,26 +3,17 @@ checkout conversion against its sessions."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-import msgspec
-
 from analytics.conversion import TRIAL_WINDOW_DAYS, conversion
 from analytics.report import analyze
-from api.events.model import parse_event
-from simulator.engine import SimConfig, Simulation
+from tests.analytics.simulation import simulate_account
 
 DAY = 86_400
 
 
 def test_conversion_matches_the_simulators_state() -> None:
-    sim = Simulation(SimConfig(customers=300, months=12, seed=2)).run()
-    truth = sim.truth()
-    events = sorted(sim.events, key=lambda e: e["created"])
-    parsed = [parse_event(msgspec.json.encode(e)) for e in events]
-    first = datetime.fromtimestamp(truth["months"][0]["start"], tz=UTC).date()
-    last = datetime.fromtimestamp(truth["months"][-1]["start"], tz=UTC).date()
-    months, _ = analyze(parsed, first, last)
+    account = simulate_account(300, 12, 2)
+    sim, truth, events, parsed = account.sim, account.truth, account.events, account.parsed
+    months, _ = analyze(parsed, account.first, account.last)
     ours = {c.month: c for c in conversion(parsed, months)}
     sessions = {e["data"]["object"]["id"]: e for e in events if e["type"].startswith("checkout.session.")}
     converted_somewhere = False

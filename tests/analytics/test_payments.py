@@ -4,26 +4,18 @@ recovery; disputes, charges and refunds against the events by type and date."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
-
-import msgspec
 
 from analytics.payments import MIN_PAYMENT_VOLUME, RECOVERY_DAYS, payments
 from analytics.report import analyze
-from api.events.model import parse_event
-from simulator.engine import SimConfig, Simulation
+from tests.analytics.simulation import simulate_account
 
 DAY = 86_400
 
 
 def test_payment_kpis_match_the_simulators_state() -> None:
-    sim = Simulation(SimConfig(customers=400, months=12, seed=8)).run()
-    truth = sim.truth()
-    events = sorted(sim.events, key=lambda e: e["created"])
-    parsed = [parse_event(msgspec.json.encode(e)) for e in events]
-    first = datetime.fromtimestamp(truth["months"][0]["start"], tz=UTC).date()
-    last = datetime.fromtimestamp(truth["months"][-1]["start"], tz=UTC).date()
-    months, _ = analyze(parsed, first, last)
+    account = simulate_account(400, 12, 8)
+    sim, truth, events, parsed = account.sim, account.truth, account.events, account.parsed
+    months, _ = analyze(parsed, account.first, account.last)
     ours = {p.month: p for p in payments(parsed, months)}
 
     reported = 0

@@ -4,16 +4,13 @@ changes (not from the events), per kpis.md's definitions."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
 from fractions import Fraction
 
-import msgspec
 import pytest
 
 from analytics.report import analyze
 from analytics.retention import retention
-from api.events.model import parse_event
-from simulator.engine import SimConfig, Simulation
+from tests.analytics.simulation import simulate_account
 
 
 def approx(value: float | None) -> object:
@@ -21,12 +18,9 @@ def approx(value: float | None) -> object:
 
 
 def test_retention_matches_an_independent_computation() -> None:
-    sim = Simulation(SimConfig(customers=200, months=18, seed=4)).run()
-    truth = sim.truth()
-    events = sorted(sim.events, key=lambda e: e["created"])
-    first = datetime.fromtimestamp(truth["months"][0]["start"], tz=UTC).date()
-    last = datetime.fromtimestamp(truth["months"][-1]["start"], tz=UTC).date()
-    months, changes = analyze([parse_event(msgspec.json.encode(e)) for e in events], first, last)
+    account = simulate_account(200, 18, 4)
+    sim, truth = account.sim, account.truth
+    months, changes = analyze(account.parsed, account.first, account.last)
     ours = retention(changes, months)
 
     # The simulator's changes: (time, customer, currency, kind, delta), replayed per customer.

@@ -1,0 +1,38 @@
+"""A simulated account for the KPI tests: the simulator's own state and ground truth beside its
+events, parsed as the log would hold them, and the months the truth covers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import msgspec
+
+from api.events.model import ParsedEvent, parse_event
+from simulator.engine import SimConfig, Simulation
+
+
+@dataclass(frozen=True)
+class Simulated:
+    sim: Simulation
+    truth: dict[str, Any]
+    events: list[dict[str, Any]]
+    """Raw events in ``created`` order."""
+    parsed: list[ParsedEvent]
+    first: date
+    last: date
+
+
+def simulate_account(customers: int, months: int, seed: int) -> Simulated:
+    sim = Simulation(SimConfig(customers=customers, months=months, seed=seed)).run()
+    truth = sim.truth()
+    events = sorted(sim.events, key=lambda e: e["created"])
+    return Simulated(
+        sim=sim,
+        truth=truth,
+        events=events,
+        parsed=[parse_event(msgspec.json.encode(e)) for e in events],
+        first=datetime.fromtimestamp(truth["months"][0]["start"], tz=UTC).date(),
+        last=datetime.fromtimestamp(truth["months"][-1]["start"], tz=UTC).date(),
+    )
