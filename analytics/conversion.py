@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from analytics.report import MonthKpis
+from analytics.sources import distinct
 from api.events.model import ParsedEvent
 from api.projections.stripe_objects import invoice_subscription_id
 
@@ -36,13 +37,9 @@ def conversion(events: Iterable[ParsedEvent], months: Sequence[MonthKpis]) -> li
     completed: set[str] = set()
     trial_end: dict[str, int] = {}
     paid: dict[str, list[int]] = defaultdict(list)  # subscription -> paid times of invoices with an amount
-    horizon = 0
-    seen: set[str] = set()
-    for event in events:
-        if event.event_id in seen:
-            continue
-        seen.add(event.event_id)
-        horizon = max(horizon, event.created)
+    unique = distinct(events)
+    horizon = max((event.created for event in unique), default=0)
+    for event in unique:
         obj = event.obj
         if event.object_type == "checkout.session" and obj.get("id"):
             sessions.setdefault(str(obj["id"]), int(obj.get("created") or event.created))

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from analytics.report import MonthKpis
+from analytics.sources import distinct
 from api.events.model import ParsedEvent
 from api.projections.stripe_objects import invoice_subscription_id
 
@@ -61,13 +62,9 @@ def payments(events: Iterable[ParsedEvent], months: Sequence[MonthKpis]) -> list
     charges: list[int] = []
     disputes: list[int] = []
     refunds: dict[str, tuple[int, str, int]] = {}
-    seen: set[str] = set()
-    horizon = 0
-    for event in events:
-        if event.event_id in seen:
-            continue
-        seen.add(event.event_id)
-        horizon = max(horizon, event.created)
+    unique = distinct(events)
+    horizon = max((event.created for event in unique), default=0)
+    for event in unique:
         obj = event.obj
         if event.type.startswith("customer.subscription.") and obj.get("trial_end"):
             trial_ends[str(obj.get("id"))].add(int(obj["trial_end"]))

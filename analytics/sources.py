@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from sqlalchemy import and_, or_, select
@@ -12,7 +12,7 @@ from api.db.engine import Database
 from api.events.log import STRIPE_SOURCES, events
 from api.events.model import ParsedEvent, parse_event
 
-__all__ = ["events_from_database", "events_from_file"]
+__all__ = ["distinct", "events_from_database", "events_from_file"]
 
 
 async def events_from_database(
@@ -34,3 +34,14 @@ def events_from_file(path: Path) -> Iterator[ParsedEvent]:
         for line in handle:
             if line.strip():
                 yield parse_event(line)
+
+
+def distinct(events: Iterable[ParsedEvent]) -> list[ParsedEvent]:
+    """Each event once (a redelivered event counts once), in the order given."""
+    seen: set[str] = set()
+    kept: list[ParsedEvent] = []
+    for event in events:
+        if event.event_id not in seen:
+            seen.add(event.event_id)
+            kept.append(event)
+    return kept
