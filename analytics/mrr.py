@@ -14,6 +14,7 @@ movement (new, reactivation, expansion, contraction, churn) with the event ids t
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -26,12 +27,20 @@ from api.projections.kinds import KINDS
 from api.projections.ordering import Snapshot, follows
 from api.projections.stripe_objects import subscription_row
 
-__all__ = ["PAST_DUE_GRACE_DAYS", "Movement", "SubscriptionState", "movements", "subscription_timelines"]
+__all__ = [
+    "MONTHS_PER_INTERVAL",
+    "PAST_DUE_GRACE_DAYS",
+    "Movement",
+    "SubscriptionState",
+    "movements",
+    "state_before",
+    "subscription_timelines",
+]
 
 PAST_DUE_GRACE_DAYS = 30
 DAY = 86_400
 _SUBSCRIPTION = KINDS["subscription"]
-_MONTHS_PER_INTERVAL = {"day": Fraction(12, 365), "week": Fraction(12, 52), "month": Fraction(1), "year": Fraction(12)}
+MONTHS_PER_INTERVAL = {"day": Fraction(12, 365), "week": Fraction(12, 52), "month": Fraction(1), "year": Fraction(12)}
 _ENDED = ("canceled", "incomplete_expired")
 
 
@@ -57,12 +66,8 @@ class SubscriptionState:
     with ``cancellation_details.reason == "payment_failed"``), not by the customer's choice."""
 
     def mrr_at(self, moment: int, past_due_since: int | None) -> Fraction:
-        if self.status == "active":
-            pass
-        elif self.status == "past_due":
-            if past_due_since is not None and moment - past_due_since > PAST_DUE_GRACE_DAYS * DAY:
-                return Fraction(0)
-        else:
+        lapsed = past_due_since is not None and moment - past_due_since > PAST_DUE_GRACE_DAYS * DAY
+        if self.status not in ("active", "past_due") or (self.status == "past_due" and lapsed):
             return Fraction(0)
         if self.discount_ends is not None and moment >= self.discount_ends:
             return self.undiscounted_mrr
@@ -71,7 +76,7 @@ class SubscriptionState:
 
 def _monthly(row: dict[str, Any]) -> Fraction:
     amount = Fraction(int(row.get("unit_amount") or 0) * int(row.get("quantity") or 1))
-    months = _MONTHS_PER_INTERVAL.get(row.get("interval") or "month", Fraction(1)) * max(
+    months = MONTHS_PER_INTERVAL.get(row.get("interval") or "month", Fraction(1)) * max(
         1, int(row.get("interval_count") or 1)
     )
     return amount / months
@@ -82,7 +87,7 @@ def _discounted(monthly: Fraction, row: dict[str, Any]) -> tuple[Fraction, int |
     raw = row.get("discount")
     discounts = json.loads(raw) if raw else []
     value, ends = monthly, None
-    months = _MONTHS_PER_INTERVAL.get(row.get("interval") or "month", Fraction(1)) * max(
+    months = MONTHS_PER_INTERVAL.get(row.get("interval") or "month", Fraction(1)) * max(
         1, int(row.get("interval_count") or 1)
     )
     for discount in discounts:
@@ -190,6 +195,19 @@ class Movement:
     @property
     def amount(self) -> Fraction:
         return abs(self.after - self.before)
+
+
+def state_before(timeline: Sequence[SubscriptionState], moment: int) -> tuple[SubscriptionState, int | None] | None:
+    """The state in force just before ``moment``, and since when it has been ``past_due`` (if it is)."""
+    index = bisect.bisect_left([s.at for s in timeline], moment) - 1
+    if index < 0:
+        return None
+    state = timeline[index]
+    if state.status != "past_due":
+        return state, None
+    while index > 0 and timeline[index - 1].status == "past_due":
+        index -= 1
+    return state, timeline[index].at
 
 
 def _change_points(timeline: Sequence[SubscriptionState]) -> list[tuple[int, SubscriptionState, int | None]]:

@@ -3,8 +3,6 @@ customers, active subscriptions and ARPA, for calendar months (UTC)."""
 
 from __future__ import annotations
 
-import bisect
-import calendar
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -12,7 +10,7 @@ from datetime import UTC, date, datetime
 from fractions import Fraction
 from typing import Any
 
-from analytics.mrr import Movement, SubscriptionState, movements, subscription_timelines
+from analytics.mrr import Movement, SubscriptionState, movements, state_before, subscription_timelines
 from api.events.model import ParsedEvent
 
 __all__ = ["MOVEMENT_KINDS", "MonthKpis", "analyze", "month_bounds", "monthly_kpis"]
@@ -22,9 +20,7 @@ MOVEMENT_KINDS = ("new", "reactivation", "expansion", "contraction", "churn")
 
 def month_bounds(month: date) -> tuple[int, int]:
     start = datetime(month.year, month.month, 1, tzinfo=UTC)
-    days = calendar.monthrange(month.year, month.month)[1]
     end = datetime(month.year + (month.month == 12), month.month % 12 + 1, 1, tzinfo=UTC)
-    assert (end - start).days == days
     return int(start.timestamp()), int(end.timestamp())
 
 
@@ -73,18 +69,8 @@ def _active_at(timelines: dict[str, list[SubscriptionState]], moment: int) -> in
     """Subscriptions contributing MRR just before ``moment``."""
     count = 0
     for timeline in timelines.values():
-        times = [s.at for s in timeline]
-        index = bisect.bisect_left(times, moment) - 1
-        if index < 0:
-            continue
-        state = timeline[index]
-        past_due_since = None
-        if state.status == "past_due":
-            back = index
-            while back > 0 and timeline[back - 1].status == "past_due":
-                back -= 1
-            past_due_since = timeline[back].at
-        if state.mrr_at(moment - 1, past_due_since) > 0:
+        found = state_before(timeline, moment)
+        if found is not None and found[0].mrr_at(moment - 1, found[1]) > 0:
             count += 1
     return count
 

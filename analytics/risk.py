@@ -13,14 +13,13 @@ log, each with the reason a person can act on. At-risk MRR (the MRR of customers
 
 from __future__ import annotations
 
-import bisect
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fractions import Fraction
 
-from analytics.mrr import movements, subscription_timelines
+from analytics.mrr import movements, state_before, subscription_timelines
 from api.events.model import ParsedEvent
 from api.projections.stripe_objects import expandable_id
 
@@ -58,11 +57,10 @@ def at_risk(events: Iterable[ParsedEvent], as_of: int, threshold: int = THRESHOL
     reasons: dict[str, dict[str, str]] = defaultdict(dict)
     users: dict[str, str] = {}
     for timeline in timelines.values():
-        times = [s.at for s in timeline]
-        index = bisect.bisect_right(times, as_of) - 1
-        if index < 0:
+        latest = state_before(timeline, as_of + 1)
+        if latest is None:
             continue
-        state = timeline[index]
+        state = latest[0]
         if state.user_id:
             users[state.user_id] = state.customer_id
         if state.status in ("canceled", "incomplete_expired"):

@@ -27,6 +27,7 @@ SECRET = "whsec_test_secret"
 FIXTURES = json.loads((Path(__file__).parents[1] / "simulator" / "stripe_fixtures.json").read_text())["resources"]
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def service_missing(reason: str) -> None:
@@ -106,6 +107,18 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Setting
         result = pg_settings(url)
         upgrade(result)
         yield result
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis (skipped without it, or failing under REQUIRE_SERVICES=1)."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError as exc:
+        service_missing(f"Redis is not reachable at {REDIS_URL}: {exc}")
+    return REDIS_URL
 
 
 @pytest.fixture

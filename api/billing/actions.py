@@ -239,6 +239,8 @@ class BillingActions:
         price = self._price(plan, request.interval, currency)
         key = action_key(user_id, "checkout", client_key)
         return_url = self.settings.return_url
+        success_url = f"{return_url}?checkout=success&session_id={{CHECKOUT_SESSION_ID}}"
+        cancel_url = f"{return_url}?checkout=canceled"
         email = principal.claims.get("email")
         session = await self.gateway.create_checkout_session(
             CheckoutParams(
@@ -247,8 +249,8 @@ class BillingActions:
                 customer_id=account.customer_id,
                 email=email if isinstance(email, str) else None,
                 trial_days=request.trial_days,
-                success_url=f"{return_url}?checkout=success&session_id={{CHECKOUT_SESSION_ID}}",
-                cancel_url=f"{return_url}?checkout=canceled",
+                success_url=success_url,
+                cancel_url=cancel_url,
                 idempotency_key=key,
             )
         )
@@ -270,8 +272,8 @@ class BillingActions:
                 "email": email if isinstance(email, str) else None,
                 "url": session.url,
                 "expires_at": session.expires_at,
-                "success_url": f"{return_url}?checkout=success&session_id={{CHECKOUT_SESSION_ID}}",
-                "cancel_url": f"{return_url}?checkout=canceled",
+                "success_url": success_url,
+                "cancel_url": cancel_url,
             },
         )
         return CheckoutStarted(

@@ -21,14 +21,13 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from analytics.mrr import MONTHS_PER_INTERVAL
 from api.billing.plans import PlanCatalogue
 from api.db.engine import Database
 from api.db.models import subscription_events, user_subscriptions
 from api.db.sql import utc
 
 __all__ = ["BusinessGauges", "Snapshot"]
-
-_MONTHS = {"day": 12 / 365, "week": 12 / 52, "month": 1.0, "year": 12.0}
 
 
 @dataclass
@@ -131,7 +130,7 @@ class BusinessGauges:
             )
             mrr: dict[str, float] = defaultdict(float)
             for currency, interval, interval_count, total in revenue:
-                months = _MONTHS.get(interval or "month", 1.0) * max(1, int(interval_count or 1))
+                months = float(MONTHS_PER_INTERVAL.get(interval or "month", 1)) * max(1, int(interval_count or 1))
                 mrr[currency or "unknown"] += float(total or 0) / months
             snap.mrr = dict(mrr)
             backlog = await conn.execute(

@@ -16,7 +16,7 @@ from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from api.observability.metrics import HTTP_IN_FLIGHT, HTTP_LATENCY, HTTP_REQUESTS
-from api.observability.tracing import current_trace_ids, tracer
+from api.observability.tracing import current_trace_ids, tracer, tracing_enabled
 
 __all__ = ["HttpObservability", "count_unrouted"]
 
@@ -45,7 +45,8 @@ class HttpObservability(ASGIMiddleware):
                 status = int(message["status"])
             await send(message)
 
-        context = propagate.extract(_headers(scope))
+        # A caller's traceparent only matters when spans are recorded.
+        context = propagate.extract(_headers(scope)) if tracing_enabled() else None
         HTTP_IN_FLIGHT.inc()
         with tracer.start_as_current_span(
             f"{method} {route}",

@@ -15,7 +15,6 @@ from api.app import create_app
 from api.settings import DEMO_WEBHOOK_SECRET, Settings
 from tests.conftest import make_event, post_event, subscription
 from tests.protection.helpers import auth, demo, incidents
-from tests.protection.test_rate_limits import redis_url  # noqa: F401 (fixture)
 
 ATTACK = {"feature": "api_calls", "note": "<script>alert(1)</script>"}
 
@@ -90,7 +89,7 @@ async def test_admin_lists_and_lifts_blocks(sqlite_only: Settings, tmp_path: Pat
 
 
 @pytest.mark.usefixtures("redis_url")
-async def test_a_block_is_shared_through_redis(sqlite_only: Settings, tmp_path: Path, redis_url: str) -> None:  # noqa: F811
+async def test_a_block_is_shared_through_redis(sqlite_only: Settings, tmp_path: Path, redis_url: str) -> None:
     settings = demo(sqlite_only, tmp_path, block_after_incidents=2, redis_url=redis_url)
     user = f"redis_attacker_{tmp_path.name[-12:]}"
     one, two = create_app(settings), create_app(dataclasses.replace(settings))

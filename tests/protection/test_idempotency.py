@@ -26,7 +26,6 @@ from api.protection.idempotency import DatabaseIdempotencyStore
 from api.settings import Settings
 from tests.conftest import pg_settings, postgres_database, sqlite_settings
 from tests.protection.helpers import auth, demo
-from tests.protection.test_rate_limits import redis_url  # noqa: F401 (fixture)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "redis"])

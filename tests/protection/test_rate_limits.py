@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,11 +17,9 @@ from litestar.testing import AsyncTestClient
 
 from api.app import create_app
 from api.settings import Settings
-from tests.conftest import make_event, post_event, service_missing, subscription
+from tests.conftest import make_event, post_event, subscription
 from tests.processes import faddl, free_port, service_env, start_server, stop, wait_ready
 from tests.protection.helpers import auth, demo, incidents
-
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def limited(settings: Settings, tmp_path: Path, **overrides: Any) -> Settings:
@@ -116,15 +113,6 @@ async def test_hammering_is_a_security_incident_once_per_window(sqlite_only: Set
 
 
 # -- Redis ---------------------------------------------------------------------------------------
-@pytest.fixture
-def redis_url() -> str:
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except redis.RedisError as exc:
-        service_missing(f"Redis is not reachable at {REDIS_URL}: {exc}")
-    return REDIS_URL
 
 
 @pytest.fixture
