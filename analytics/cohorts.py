@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 
 from analytics.mrr import Movement
 from analytics.report import MonthKpis
@@ -25,9 +24,9 @@ class Cohort:
 
 
 def cohorts(changes: Sequence[Movement], months: Sequence[MonthKpis]) -> list[Cohort]:
-    customer_mrr: dict[tuple[str, str], Fraction] = defaultdict(Fraction)
+    customer_mrr: dict[tuple[str, str], int] = defaultdict(int)
     first_month: dict[str, int] = {}
-    snapshots: list[dict[tuple[str, str], Fraction]] = []
+    snapshots: list[dict[tuple[str, str], int]] = []
     position = 0
     for index, month in enumerate(months):
         while position < len(changes) and changes[position].at < month.end:
@@ -53,13 +52,13 @@ def cohorts(changes: Sequence[Movement], months: Sequence[MonthKpis]) -> list[Co
             logo.append(round(len(paying) / len(group), 6))
             now = _by_currency(later, group)
             for currency, start in base.items():
-                revenue[currency].append(round(float(now.get(currency, Fraction(0)) / start), 6) if start else None)
+                revenue[currency].append(round(float(now.get(currency, 0) / start), 6) if start else None)
         found.append(Cohort(month.month, len(group), logo, dict(revenue)))
     return found
 
 
-def _by_currency(mrr: dict[tuple[str, str], Fraction], group: set[str]) -> dict[str, Fraction]:
-    totals: dict[str, Fraction] = defaultdict(Fraction)
+def _by_currency(mrr: dict[tuple[str, str], int], group: set[str]) -> dict[str, int]:
+    totals: dict[str, int] = defaultdict(int)
     for (customer, currency), value in mrr.items():
         if customer in group:
             totals[currency] += value

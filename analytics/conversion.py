@@ -5,14 +5,13 @@ had 30 days yet is marked immature)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import polars as pl
+
+from analytics.engine import Facts, month_index
 from analytics.report import MonthKpis
-from analytics.sources import distinct
-from api.events.model import ParsedEvent
-from api.projections.stripe_objects import invoice_subscription_id
 
 __all__ = ["TRIAL_WINDOW_DAYS", "ConversionKpis", "conversion"]
 
@@ -32,41 +31,55 @@ class ConversionKpis:
     trial_cohort_immature: bool
 
 
-def conversion(events: Iterable[ParsedEvent], months: Sequence[MonthKpis]) -> list[ConversionKpis]:
-    sessions: dict[str, int] = {}
-    completed: set[str] = set()
-    trial_end: dict[str, int] = {}
-    paid: dict[str, list[int]] = defaultdict(list)  # subscription -> paid times of invoices with an amount
-    unique = distinct(events)
-    horizon = max((event.created for event in unique), default=0)
-    for event in unique:
-        obj = event.obj
-        if event.object_type == "checkout.session" and obj.get("id"):
-            sessions.setdefault(str(obj["id"]), int(obj.get("created") or event.created))
-            if event.type == "checkout.session.completed":
-                completed.add(str(obj["id"]))
-        elif event.type.startswith("customer.subscription.") and obj.get("trial_end"):
-            trial_end[str(obj["id"])] = int(obj["trial_end"])
-        elif event.type == "invoice.paid" and int(obj.get("amount_due") or 0) > 0:
-            subscription = invoice_subscription_id(obj)
-            if subscription:
-                paid[subscription].append(event.created)
+def conversion(facts: Facts, months: Sequence[MonthKpis]) -> list[ConversionKpis]:
+    if not months:
+        return []
+    view = facts.view
+    starts = [m.start for m in months]
+    horizon = facts.horizon() or 0
+    sessions = facts.sql(
+        f"""
+        SELECT object_id, min(period_start) AS created, bool_or(type = 'checkout.session.completed') AS completed
+        FROM {view} WHERE object_type = 'checkout.session' AND object_id IS NOT NULL GROUP BY object_id
+        """
+    )
+    sessions = sessions.with_columns(month_index(starts, sessions["created"]))
+    # A trial's end is the one its newest snapshot names; converted when an invoice with an amount
+    # was paid by 30 days after it.
+    trials = facts.sql(
+        f"""
+        WITH ends AS (
+            SELECT object_id AS subscription, arg_max(trial_end, created) AS trial_end FROM {view}
+            WHERE type LIKE 'customer.subscription.%' AND trial_end IS NOT NULL GROUP BY object_id
+        ), paid AS (
+            SELECT DISTINCT subscription_id AS subscription, created FROM {view}
+            WHERE type = 'invoice.paid' AND amount > 0 AND subscription_id IS NOT NULL
+        )
+        SELECT e.subscription, e.trial_end,
+               EXISTS (SELECT 1 FROM paid p WHERE p.subscription = e.subscription
+                       AND p.created <= e.trial_end + {TRIAL_WINDOW_DAYS * DAY}) AS converted
+        FROM ends e
+        """
+    )
+    trials = trials.with_columns(month_index(starts, trials["trial_end"]))
     result: list[ConversionKpis] = []
-    for month in months:
-        created = [s for s, at in sessions.items() if month.start <= at < month.end]
-        done = sum(1 for s in created if s in completed)
-        ended = [(s, at) for s, at in trial_end.items() if month.start <= at < month.end]
-        converted = sum(1 for s, at in ended if any(t <= at + TRIAL_WINDOW_DAYS * DAY for t in paid.get(s, [])))
+    for index, month in enumerate(months):
+        created = sessions.filter(pl.col("month_index") == index)
+        done = int(created["completed"].sum())
+        ended = trials.filter((pl.col("month_index") == index) & (pl.col("trial_end") < month.end))
+        converted = int(ended["converted"].sum())
         result.append(
             ConversionKpis(
                 month=month.month,
-                checkout_sessions=len(created),
+                checkout_sessions=created.height,
                 checkouts_completed=done,
-                checkout_conversion_rate=round(done / len(created), 6) if created else None,
-                trials_ended=len(ended),
+                checkout_conversion_rate=round(done / created.height, 6) if created.height else None,
+                trials_ended=ended.height,
                 trials_converted=converted,
-                trial_conversion_rate=round(converted / len(ended), 6) if ended else None,
-                trial_cohort_immature=any(at + TRIAL_WINDOW_DAYS * DAY > horizon for _, at in ended),
+                trial_conversion_rate=round(converted / ended.height, 6) if ended.height else None,
+                trial_cohort_immature=bool(
+                    ended.height and int(ended["trial_end"].max()) + TRIAL_WINDOW_DAYS * DAY > horizon  # type: ignore[arg-type]
+                ),
             )
         )
     return result

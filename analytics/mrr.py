@@ -32,8 +32,9 @@ __all__ = [
     "PAST_DUE_GRACE_DAYS",
     "Movement",
     "SubscriptionState",
-    "movements",
+    "in_second_order",
     "state_before",
+    "state_of",
     "subscription_timelines",
 ]
 
@@ -64,6 +65,8 @@ class SubscriptionState:
     delinquent: bool = False
     """The subscription ended or stopped counting because payment failed (``unpaid``, or canceled
     with ``cancellation_details.reason == "payment_failed"``), not by the customer's choice."""
+    plan: str | None = None
+    """The price's ``lookup_key`` (else its id): what the plan distribution groups by."""
 
     def mrr_at(self, moment: int, past_due_since: int | None) -> Fraction:
         lapsed = past_due_since is not None and moment - past_due_since > PAST_DUE_GRACE_DAYS * DAY
@@ -105,7 +108,18 @@ def _discounted(monthly: Fraction, row: dict[str, Any]) -> tuple[Fraction, int |
     return value, ends
 
 
-def _state(event: ParsedEvent) -> tuple[Snapshot, SubscriptionState]:
+def _plan(obj: dict[str, Any]) -> str | None:
+    items = (obj.get("items") or {}).get("data") or []
+    first = items[0] if items and isinstance(items[0], dict) else {}
+    price = first.get("price") or first.get("plan") or {}
+    if not isinstance(price, dict):
+        return None
+    value = price.get("lookup_key") or price.get("nickname") or price.get("id")
+    return str(value) if value else None
+
+
+def state_of(event: ParsedEvent) -> tuple[Snapshot, SubscriptionState]:
+    """One subscription event as a snapshot (for ordering) and a state (for MRR)."""
     row = subscription_row(event.obj, event.type)
     snapshot = Snapshot(
         event_id=event.event_id,
@@ -132,22 +146,21 @@ def _state(event: ParsedEvent) -> tuple[Snapshot, SubscriptionState]:
         user_id=row.get("user_id"),
         delinquent=row["status"] == "unpaid"
         or (event.obj.get("cancellation_details") or {}).get("reason") == "payment_failed",
+        plan=_plan(event.obj),
     )
     return snapshot, state
 
 
-def _in_order(group: list[tuple[Snapshot, SubscriptionState]]) -> list[SubscriptionState]:
-    """The snapshots of one second in the order they happened: each after the one whose values
-    its ``previous_attributes`` name; otherwise by the projections' tie rule (terminal last, then
-    status rank, then event id)."""
-    remaining = list(group)
-    ordered: list[SubscriptionState] = []
+def in_second_order(snapshots: Sequence[Snapshot]) -> list[Snapshot]:
+    """Snapshots of one subscription within one second, in the order they happened: each after
+    the one whose values its ``previous_attributes`` name; otherwise by the projections' tie rule
+    (terminal last, then status rank, then event id)."""
+    remaining = list(snapshots)
+    ordered: list[Snapshot] = []
     while remaining:
-        firsts = [
-            item for item in remaining if not any(o is not item and follows(item[0], o[0]) for o in remaining)
-        ] or remaining
-        pick = min(firsts, key=lambda item: (item[0].terminal, item[0].rank, item[0].event_id))
-        ordered.append(pick[1])
+        firsts = [item for item in remaining if not any(o is not item and follows(item, o) for o in remaining)]
+        pick = min(firsts or remaining, key=lambda item: (item.terminal, item.rank, item.event_id))
+        ordered.append(pick)
         remaining.remove(pick)
     return ordered
 
@@ -164,13 +177,15 @@ def subscription_timelines(events: Iterable[ParsedEvent]) -> dict[str, list[Subs
         ):
             continue
         seen.add(event.event_id)
-        snapshot, state = _state(event)
+        snapshot, state = state_of(event)
         by_second[state.subscription_id][event.created].append((snapshot, state))
     timelines: dict[str, list[SubscriptionState]] = {}
     for subscription_id, seconds in by_second.items():
         timeline: list[SubscriptionState] = []
         for second in sorted(seconds):
-            for state in _in_order(seconds[second]):
+            states = {snapshot.event_id: state for snapshot, state in seconds[second]}
+            for snapshot in in_second_order([snapshot for snapshot, _ in seconds[second]]):
+                state = states[snapshot.event_id]
                 if timeline and timeline[-1].status in _ENDED:
                     break  # an ended subscription is never revived by a late update
                 timeline.append(state)
@@ -185,15 +200,16 @@ class Movement:
     currency: str
     kind: str
     """new, reactivation, expansion, contraction or churn."""
-    before: Fraction
-    after: Fraction
+    before: int
+    """The customer's MRR in the currency before the change, in ``1/SCALE`` of a minor unit."""
+    after: int
     event_ids: tuple[str, ...] = field(default=())
     delinquent: bool = False
     """For churn and contraction: caused by failed payment (past-due grace run out, ``unpaid``,
     canceled for non-payment) rather than by the customer."""
 
     @property
-    def amount(self) -> Fraction:
+    def amount(self) -> int:
         return abs(self.after - self.before)
 
 
@@ -208,65 +224,3 @@ def state_before(timeline: Sequence[SubscriptionState], moment: int) -> tuple[Su
     while index > 0 and timeline[index - 1].status == "past_due":
         index -= 1
     return state, timeline[index].at
-
-
-def _change_points(timeline: Sequence[SubscriptionState]) -> list[tuple[int, SubscriptionState, int | None]]:
-    """(moment, state in force, past_due_since) at each event, and where the past-due grace or a
-    repeating discount runs out in between."""
-    points: list[tuple[int, SubscriptionState, int | None]] = []
-    past_due_since: int | None = None
-    for index, state in enumerate(timeline):
-        if state.status == "past_due":
-            past_due_since = past_due_since if past_due_since is not None else state.at
-        else:
-            past_due_since = None
-        points.append((state.at, state, past_due_since))
-        until = timeline[index + 1].at if index + 1 < len(timeline) else None
-        for extra in (
-            past_due_since + PAST_DUE_GRACE_DAYS * DAY + 1 if past_due_since is not None else None,
-            state.discount_ends,
-        ):
-            if extra is not None and extra > state.at and (until is None or extra < until):
-                points.append((extra, state, past_due_since))
-    return sorted(points, key=lambda p: p[0])
-
-
-def movements(timelines: dict[str, list[SubscriptionState]], until: int | None = None) -> list[Movement]:
-    """Every change of a customer's MRR (per currency), in time order, up to ``until``."""
-    per_customer: dict[tuple[str, str], list[tuple[int, str, Fraction, str, bool]]] = defaultdict(list)
-    for subscription_id, timeline in timelines.items():
-        for moment, state, past_due_since in _change_points(timeline):
-            if until is not None and moment >= until:
-                break
-            lapsed = state.status == "past_due" and moment > state.at  # the grace ran out
-            per_customer[(state.customer_id, state.currency)].append(
-                (
-                    moment,
-                    subscription_id,
-                    state.mrr_at(moment, past_due_since),
-                    state.event_id,
-                    state.delinquent or lapsed,
-                )
-            )
-    found: list[Movement] = []
-    for (customer, currency), points in per_customer.items():
-        points.sort(key=lambda p: p[0])
-        current: dict[str, Fraction] = {}
-        total = Fraction(0)
-        ever_paid = False
-        for moment, subscription_id, mrr, event_id, delinquent in points:  # one change per event, in order
-            current[subscription_id] = mrr
-            causes = [event_id]
-            new_total = sum(current.values(), Fraction(0))
-            if new_total != total:
-                if total == 0:
-                    kind = "reactivation" if ever_paid else "new"
-                elif new_total == 0:
-                    kind = "churn"
-                else:
-                    kind = "expansion" if new_total > total else "contraction"
-                found.append(Movement(moment, customer, currency, kind, total, new_total, tuple(causes), delinquent))
-                ever_paid = ever_paid or new_total > 0
-                total = new_total
-    found.sort(key=lambda m: (m.at, m.customer_id))
-    return found

@@ -9,11 +9,18 @@ import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict
+from datetime import date
 from typing import Any
 
-from analytics.report import MOVEMENT_KINDS, MonthKpis
+from analytics.cohorts import cohorts
+from analytics.conversion import conversion
+from analytics.engine import Facts
+from analytics.payments import payment_window, payments
+from analytics.report import MOVEMENT_KINDS, MonthKpis, Report, analyze
+from analytics.retention import retention
+from analytics.risk import at_risk
 
-__all__ = ["as_csv", "as_json", "as_table"]
+__all__ = ["as_csv", "as_json", "as_table", "kpi_document"]
 
 
 def as_json(
@@ -92,3 +99,37 @@ def as_table(months: Sequence[MonthKpis]) -> str:
     ]
     text.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(text) + "\n\nAmounts in major units of each currency; MRR movements over the month."
+
+
+def kpi_document(
+    facts: Facts,
+    first: date | None = None,
+    last: date | None = None,
+    as_of: str | None = None,
+    with_sources: bool = False,
+) -> tuple[Report, dict[str, Any]]:
+    """The whole KPI set as one JSON-ready document (what ``faddl kpis --format json`` prints, the
+    worker's snapshot holds and the dashboard and admin API read), and the report behind it."""
+    report = analyze(facts, first, last)
+    horizon = facts.horizon() or 0
+    moment = facts.cutoff - 1 if facts.cutoff is not None else horizon
+    meta: dict[str, Any] = {
+        "as_of": as_of,
+        "computed_until": moment,
+        "currency_note": "amounts in minor units, rates as fractions",
+    }
+    months = report.months
+    extra: list[Sequence[Any]] = [
+        retention(report.movements, months),
+        payments(facts, months),
+        conversion(facts, months),
+    ]
+    meta["cohorts"] = [asdict(cohort) for cohort in cohorts(report.movements, months)]
+    risky = at_risk(facts, as_of=moment)
+    meta["at_risk"] = [asdict(customer) for customer in risky]
+    at_risk_mrr: dict[str, int] = defaultdict(int)
+    for customer in risky:
+        at_risk_mrr[customer.currency] += customer.mrr
+    meta["at_risk_mrr"] = dict(sorted(at_risk_mrr.items()))
+    meta["payment_windows"] = {f"last_{days}_days": asdict(payment_window(facts, days, moment + 1)) for days in (7, 30)}
+    return report, json.loads(as_json(months, meta, extra, with_sources))

@@ -4,16 +4,17 @@ failures within 30 days, dispute activity, and refunds booked on their own date.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from analytics.report import MonthKpis
-from analytics.sources import distinct
-from api.events.model import ParsedEvent
-from api.projections.stripe_objects import invoice_subscription_id
+import polars as pl
 
-__all__ = ["MIN_PAYMENT_VOLUME", "RECOVERY_DAYS", "PaymentKpis", "payments"]
+from analytics.engine import Facts, month_index
+from analytics.report import MonthKpis
+
+__all__ = ["MIN_PAYMENT_VOLUME", "RECOVERY_DAYS", "PaymentKpis", "PaymentWindow", "payment_window", "payments"]
 
 MIN_PAYMENT_VOLUME = 20
 """Fewer first attempts than this in a period: no failure rate is reported (it would be noise)."""
@@ -36,133 +37,172 @@ class PaymentKpis:
     successful_charges: int
     disputes_created: int
     dispute_activity: float | None
+    """Disputes opened this month over successful charges this month (the card networks' view)."""
     refunds: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class _Invoice:
-    currency: str = ""
-    amount: int = 0
-    reason: str | None = None
-    subscription: str | None = None
-    period_start: int | None = None
-    first_attempt: int | None = None
-    first_failed: bool = False
-    paid_at: int | None = None
-    lost: bool = False
+    disputed_charges: int = 0
+    """Charges made this month that have been disputed (at any time so far)."""
+    dispute_rate: float | None = None
+    """``disputed_charges`` over this month's successful charges: the rate by charge month."""
 
 
 def _rate(numerator: int, denominator: int) -> float | None:
     return round(numerator / denominator, 6) if denominator else None
 
 
-def payments(events: Iterable[ParsedEvent], months: Sequence[MonthKpis]) -> list[PaymentKpis]:
-    invoices: dict[str, _Invoice] = defaultdict(_Invoice)
-    trial_ends: dict[str, set[int]] = defaultdict(set)
-    charges: list[int] = []
-    disputes: list[int] = []
-    refunds: dict[str, tuple[int, str, int]] = {}
-    unique = distinct(events)
-    horizon = max((event.created for event in unique), default=0)
-    for event in unique:
-        obj = event.obj
-        if event.type.startswith("customer.subscription.") and obj.get("trial_end"):
-            trial_ends[str(obj.get("id"))].add(int(obj["trial_end"]))
-        elif event.object_type == "invoice" and event.type.startswith("invoice."):
-            invoice = invoices[str(obj.get("id"))]
-            invoice.currency = str(obj.get("currency") or invoice.currency)
-            invoice.amount = int(obj.get("amount_due") or invoice.amount or 0)
-            invoice.reason = obj.get("billing_reason") or invoice.reason
-            invoice.subscription = invoice_subscription_id(obj) or invoice.subscription
-            invoice.period_start = obj.get("period_start") or invoice.period_start
-            first = int(obj.get("attempt_count") or 0) == 1
-            if event.type == "invoice.payment_failed" and first:
-                invoice.first_failed = True
-                invoice.first_attempt = min(event.created, invoice.first_attempt or event.created)
-            elif event.type in ("invoice.paid", "invoice.payment_succeeded"):
-                if first:
-                    invoice.first_attempt = min(event.created, invoice.first_attempt or event.created)
-                invoice.paid_at = min(event.created, invoice.paid_at or event.created)
-            elif event.type in ("invoice.marked_uncollectible", "invoice.voided"):
-                invoice.lost = True
-        elif event.type == "charge.succeeded":
-            charges.append(event.created)
-        elif event.type == "charge.dispute.created":
-            disputes.append(event.created)
-        if event.object_type == "charge":
-            for refund in (obj.get("refunds") or {}).get("data") or []:
-                if isinstance(refund, dict) and refund.get("id"):
-                    refunds[refund["id"]] = (
-                        int(refund.get("created") or 0),
-                        str(refund.get("currency") or ""),
-                        int(refund.get("amount") or 0),
-                    )
-        elif event.object_type == "refund" and obj.get("id"):
-            refunds[str(obj["id"])] = (
-                int(obj.get("created") or 0),
-                str(obj.get("currency") or ""),
-                int(obj.get("amount") or 0),
-            )
+def _renewals(facts: Facts) -> pl.DataFrame:
+    """Renewal invoices with an amount (not the first after a trial), with their first attempt,
+    whether it failed, when they were paid and whether they were given up."""
+    view = facts.view
+    return facts.sql(
+        f"""
+        WITH invoice_events AS (
+            SELECT DISTINCT ON (event_id) * FROM {view} WHERE object_type = 'invoice' AND type LIKE 'invoice.%'
+        ), invoices AS (
+            SELECT object_id, any_value(currency) AS currency, max(amount) AS amount,
+                   any_value(billing_reason) AS reason, any_value(subscription_id) AS subscription,
+                   any_value(period_start) AS period_start,
+                   min(created) FILTER (attempt_count = 1 AND type IN
+                       ('invoice.payment_failed', 'invoice.paid', 'invoice.payment_succeeded')) AS first_attempt,
+                   coalesce(bool_or(type = 'invoice.payment_failed' AND attempt_count = 1), false) AS first_failed,
+                   min(created) FILTER (type IN ('invoice.paid', 'invoice.payment_succeeded')) AS paid_at,
+                   coalesce(bool_or(type IN ('invoice.marked_uncollectible', 'invoice.voided')), false) AS lost
+            FROM invoice_events GROUP BY object_id
+        ), trials AS (
+            SELECT DISTINCT object_id AS subscription, trial_end FROM {view}
+            WHERE object_type = 'subscription' AND trial_end IS NOT NULL
+        )
+        SELECT i.* FROM invoices i
+        WHERE i.reason = 'subscription_cycle' AND i.first_attempt IS NOT NULL AND i.amount > 0
+          AND NOT EXISTS (SELECT 1 FROM trials t WHERE t.subscription = i.subscription AND t.trial_end = i.period_start)
+        """
+    )
 
-    renewals = [
-        inv
-        for inv in invoices.values()
-        if inv.reason == "subscription_cycle"
-        and inv.first_attempt is not None
-        and inv.amount > 0
-        and not (inv.subscription and inv.period_start in trial_ends.get(inv.subscription, set()))
-    ]
+
+def _refunds(facts: Facts) -> pl.DataFrame:
+    """Every refund once: id, created, currency, amount (from charges' refund lists and refund events)."""
+    found: dict[str, tuple[int, str, int]] = {}
+    for (raw,) in facts.con.sql(
+        f"SELECT refunds_json FROM {facts.view} WHERE refunds_json IS NOT NULL ORDER BY created, event_id"
+    ).fetchall():
+        for refund_id, created, currency, amount in json.loads(raw):
+            found[refund_id] = (created, currency, amount)
+    return pl.DataFrame(
+        [(k, *v) for k, v in found.items()],
+        schema={"id": pl.String, "created": pl.Int64, "currency": pl.String, "amount": pl.Int64},
+        orient="row",
+    )
+
+
+def _counted(facts: Facts, event_type: str) -> pl.DataFrame:
+    return facts.sql(
+        f"SELECT DISTINCT event_id, created, charge_id, object_id FROM {facts.view} WHERE type = $1", [event_type]
+    )
+
+
+def payments(facts: Facts, months: Sequence[MonthKpis]) -> list[PaymentKpis]:
+    if not months:
+        return []
+    starts = [m.start for m in months]
+    horizon = facts.horizon() or 0
+    renewals = _renewals(facts)
+    renewals = renewals.with_columns(month_index(starts, renewals["first_attempt"]))
+    deadline = pl.col("first_attempt") + RECOVERY_DAYS * DAY
+    per_month = (
+        renewals.filter(pl.col("month_index") >= 0)
+        .group_by(["month_index", "currency"])
+        .agg(
+            attempts=pl.len(),
+            failures=pl.col("first_failed").sum(),
+            attempted=pl.col("amount").sum(),
+            failed=pl.col("amount").filter(pl.col("first_failed")).sum(),
+            recovered=pl.col("amount").filter(pl.col("first_failed") & (pl.col("paid_at") <= deadline)).sum(),
+            pending=pl.col("amount")
+            .filter(pl.col("first_failed") & pl.col("paid_at").is_null() & ~pl.col("lost") & (deadline > horizon))
+            .sum(),
+        )
+    )
+    table = {(row[0], row[1]): row[2:] for row in per_month.iter_rows()}
+    charges = _counted(facts, "charge.succeeded")
+    charges = charges.with_columns(month_index(starts, charges["created"]))
+    disputes = _counted(facts, "charge.dispute.created")
+    disputes = disputes.with_columns(month_index(starts, disputes["created"]))
+    charge_month = charges.select(charge_id=pl.col("object_id"), charge_month=pl.col("month_index")).unique("charge_id")
+    disputed = disputes.join(charge_month, on="charge_id").unique("charge_id")["charge_month"].value_counts()
+    disputed_by_month = dict(disputed.iter_rows())
+    charge_counts = dict(charges["month_index"].value_counts().iter_rows())
+    dispute_counts = dict(disputes["month_index"].value_counts().iter_rows())
+    refunds = _refunds(facts)
+    refunds = refunds.with_columns(month_index(starts, refunds["created"]))
+    booked: dict[int, dict[str, int]] = defaultdict(dict)
+    for index, currency, amount in (
+        refunds.filter(pl.col("created") < months[-1].end)
+        .group_by(["month_index", "currency"])
+        .agg(pl.col("amount").sum())
+        .iter_rows()
+    ):
+        booked[index][currency] = amount
     result: list[PaymentKpis] = []
-    for month in months:
-        attempts: dict[str, int] = defaultdict(int)
-        failures: dict[str, int] = defaultdict(int)
-        attempted_amount: dict[str, int] = defaultdict(int)
-        failed_amount: dict[str, int] = defaultdict(int)
-        recovered: dict[str, int] = defaultdict(int)
-        pending: dict[str, int] = defaultdict(int)
-        for inv in renewals:
-            assert inv.first_attempt is not None
-            if not month.start <= inv.first_attempt < month.end:
-                continue
-            attempts[inv.currency] += 1
-            attempted_amount[inv.currency] += inv.amount
-            if inv.first_failed:
-                failures[inv.currency] += 1
-                failed_amount[inv.currency] += inv.amount
-                deadline = inv.first_attempt + RECOVERY_DAYS * DAY
-                if inv.paid_at is not None and inv.paid_at <= deadline:
-                    recovered[inv.currency] += inv.amount
-                elif inv.paid_at is None and not inv.lost and horizon < deadline:
-                    pending[inv.currency] += inv.amount
-        currencies = sorted(set(attempts) | set(month.mrr))
-        booked: dict[str, int] = defaultdict(int)
-        for created, currency, amount in refunds.values():
-            if month.start <= created < month.end:
-                booked[currency] += amount
-        charged = sum(1 for at in charges if month.start <= at < month.end)
-        disputed = sum(1 for at in disputes if month.start <= at < month.end)
+    for index, month in enumerate(months):
+        currencies = sorted({c for (i, c) in table if i == index} | set(month.mrr))
+        row = {c: table.get((index, c), (0, 0, 0, 0, 0, 0)) for c in currencies}
+        charged = charge_counts.get(index, 0)
+        enough = {c: row[c][0] >= MIN_PAYMENT_VOLUME for c in currencies}
         result.append(
             PaymentKpis(
                 month=month.month,
-                renewal_attempts={c: attempts.get(c, 0) for c in currencies},
-                payment_failure_rate={
-                    c: _rate(failures[c], attempts[c]) if attempts.get(c, 0) >= MIN_PAYMENT_VOLUME else None
-                    for c in currencies
-                },
+                renewal_attempts={c: row[c][0] for c in currencies},
+                payment_failure_rate={c: _rate(row[c][1], row[c][0]) if enough[c] else None for c in currencies},
                 payment_failure_rate_by_amount={
-                    c: _rate(failed_amount[c], attempted_amount[c])
-                    if attempts.get(c, 0) >= MIN_PAYMENT_VOLUME
-                    else None
-                    for c in currencies
+                    c: _rate(row[c][3], row[c][2]) if enough[c] else None for c in currencies
                 },
-                failed_amount={c: failed_amount.get(c, 0) for c in currencies},
-                recovered_amount={c: recovered.get(c, 0) for c in currencies},
-                recovery_rate={c: _rate(recovered.get(c, 0), failed_amount.get(c, 0)) for c in currencies},
-                in_recovery={c: pending.get(c, 0) for c in currencies},
+                failed_amount={c: row[c][3] for c in currencies},
+                recovered_amount={c: row[c][4] for c in currencies},
+                recovery_rate={c: _rate(row[c][4], row[c][3]) for c in currencies},
+                in_recovery={c: row[c][5] for c in currencies},
                 successful_charges=charged,
-                disputes_created=disputed,
-                dispute_activity=_rate(disputed, charged),
-                refunds=dict(sorted(booked.items())),
+                disputes_created=dispute_counts.get(index, 0),
+                dispute_activity=_rate(dispute_counts.get(index, 0), charged),
+                refunds=dict(sorted(booked.get(index, {}).items())),
+                disputed_charges=disputed_by_month.get(index, 0),
+                dispute_rate=_rate(disputed_by_month.get(index, 0), charged),
             )
         )
     return result
+
+
+@dataclass(frozen=True)
+class PaymentWindow:
+    """Payments over a trailing window (e.g. the last 7 or 30 days) ending at ``until``."""
+
+    days: int
+    until: int
+    renewal_attempts: int
+    payment_failures: int
+    payment_failure_rate: float | None
+    """None under ``MIN_PAYMENT_VOLUME`` first attempts."""
+    successful_charges: int
+    disputes_created: int
+    dispute_activity: float | None
+
+
+def payment_window(facts: Facts, days: int, until: int | None = None) -> PaymentWindow:
+    """Renewal first attempts, failures and disputes in the ``days`` before ``until`` (default: the
+    newest event)."""
+    end = until if until is not None else (facts.horizon() or 0) + 1
+    start = end - days * DAY
+    renewals = _renewals(facts).filter((pl.col("first_attempt") >= start) & (pl.col("first_attempt") < end))
+    attempts, failures = renewals.height, int(renewals["first_failed"].sum())
+    charges = _counted(facts, "charge.succeeded").filter((pl.col("created") >= start) & (pl.col("created") < end))
+    disputes = _counted(facts, "charge.dispute.created").filter(
+        (pl.col("created") >= start) & (pl.col("created") < end)
+    )
+    return PaymentWindow(
+        days=days,
+        until=end,
+        renewal_attempts=attempts,
+        payment_failures=failures,
+        payment_failure_rate=_rate(failures, attempts) if attempts >= MIN_PAYMENT_VOLUME else None,
+        successful_charges=charges.height,
+        disputes_created=disputes.height,
+        dispute_activity=_rate(disputes.height, charges.height),
+    )

@@ -1,39 +1,33 @@
 """Monthly KPIs per currency: MRR, ARR, MRR movements (with the identity checked), paying
-customers, active subscriptions and ARPA, for calendar months (UTC)."""
+customers, active subscriptions, plan distribution and ARPA, for calendar months (UTC), from the
+engine's movements and change points."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from fractions import Fraction
+from functools import cached_property
 from typing import Any
 
-from analytics.mrr import Movement, SubscriptionState, movements, state_before, subscription_timelines
+import polars as pl
+
+from analytics.engine import (
+    MOVEMENT_KINDS,
+    Facts,
+    as_movements,
+    cents,
+    month_bounds,
+    month_index,
+    months_between,
+)
+from analytics.facts import SCALE, facts_table
+from analytics.mrr import Movement
 from api.events.model import ParsedEvent
 
-__all__ = ["MOVEMENT_KINDS", "MonthKpis", "analyze", "month_bounds", "monthly_kpis"]
-
-MOVEMENT_KINDS = ("new", "reactivation", "expansion", "contraction", "churn")
-
-
-def month_bounds(month: date) -> tuple[int, int]:
-    start = datetime(month.year, month.month, 1, tzinfo=UTC)
-    end = datetime(month.year + (month.month == 12), month.month % 12 + 1, 1, tzinfo=UTC)
-    return int(start.timestamp()), int(end.timestamp())
-
-
-def _months(first: date, last: date) -> list[date]:
-    found, current = [], date(first.year, first.month, 1)
-    while current <= last:
-        found.append(current)
-        current = date(current.year + (current.month == 12), current.month % 12 + 1, 1)
-    return found
-
-
-def _cents(value: Fraction) -> int:
-    return round(value)
+__all__ = ["MOVEMENT_KINDS", "MonthKpis", "Report", "analyze", "analyze_events", "month_bounds", "monthly_kpis"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +43,10 @@ class MonthKpis:
     arpa: dict[str, int | None]
     movement_event_ids: dict[str, dict[str, list[str]]]
     """Per currency and kind, the events behind the month's movements."""
+    mrr_by_plan: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per currency, the MRR of each plan (price lookup key) at the month's end."""
+    subscriptions_by_plan: dict[str, int] = field(default_factory=dict)
+    """Subscriptions contributing MRR at the month's end, per plan."""
 
     def as_dict(self, with_sources: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -59,69 +57,110 @@ class MonthKpis:
             "paying_customers": self.paying_customers,
             "active_subscriptions": self.active_subscriptions,
             "arpa": self.arpa,
+            "mrr_by_plan": self.mrr_by_plan,
+            "subscriptions_by_plan": self.subscriptions_by_plan,
         }
         if with_sources:
             data["movement_event_ids"] = self.movement_event_ids
         return data
 
 
-def _active_at(timelines: dict[str, list[SubscriptionState]], moment: int) -> int:
-    """Subscriptions contributing MRR just before ``moment``."""
-    count = 0
-    for timeline in timelines.values():
-        found = state_before(timeline, moment)
-        if found is not None and found[0].mrr_at(moment - 1, found[1]) > 0:
-            count += 1
-    return count
+@dataclass
+class Report:
+    """The monthly KPIs and what they were computed from."""
+
+    months: list[MonthKpis]
+    movement_frame: pl.DataFrame
+    """Every MRR movement up to the last month's end (MRR in ``1/SCALE`` of a minor unit)."""
+    timelines: pl.DataFrame
+    """Every subscription state, in order."""
+
+    @cached_property
+    def movements(self) -> list[Movement]:
+        return as_movements(self.movement_frame)
 
 
-def monthly_kpis(events: Iterable[ParsedEvent], first: date | None = None, last: date | None = None) -> list[MonthKpis]:
-    """KPIs of each calendar month from ``first`` to ``last`` (default: the months the log covers)."""
-    return analyze(events, first, last)[0]
+def _sum_to_months(
+    frame: pl.DataFrame, keys: list[str], values: list[str], count: int
+) -> dict[tuple[Any, ...], list[int]]:
+    """Running totals per key from per-row changes: at index 0 the total before the first month,
+    at index i + 1 the total at month i's end."""
+    grouped = frame.group_by(["month_index", *keys]).agg([pl.col(v).sum() for v in values])
+    totals: dict[tuple[Any, ...], list[int]] = {}
+    per_key: dict[tuple[Any, ...], dict[int, tuple[int, ...]]] = defaultdict(dict)
+    for row in grouped.iter_rows():
+        per_key[tuple(row[1 : 1 + len(keys)])][row[0]] = tuple(row[1 + len(keys) :])
+    for key, by_month in per_key.items():
+        for position, _ in enumerate(values):
+            running = by_month.get(-1, (0,) * len(values))[position]
+            series = [running]
+            for index in range(count):
+                running += by_month.get(index, (0,) * len(values))[position]
+                series.append(running)
+            totals[(*key, position)] = series
+    return totals
 
 
-def analyze(
-    events: Iterable[ParsedEvent], first: date | None = None, last: date | None = None
-) -> tuple[list[MonthKpis], list[Movement]]:
-    """The monthly KPIs, and every MRR movement up to the end of the last month."""
-    timelines = subscription_timelines(events)
-    all_times = [s.at for timeline in timelines.values() for s in timeline]
-    if not all_times:
-        return [], []
-    first = first or datetime.fromtimestamp(min(all_times), tz=UTC).date()
-    last = last or datetime.fromtimestamp(max(all_times), tz=UTC).date()
-    months = _months(first, last)
-    _, horizon = month_bounds(months[-1])
-    changes: list[Movement] = movements(timelines, until=horizon)
-    customer_mrr: dict[tuple[str, str], Fraction] = defaultdict(Fraction)
-    position = 0
+def analyze(facts: Facts, first: date | None = None, last: date | None = None) -> Report:
+    """The KPIs of each calendar month from ``first`` to ``last`` (default: the months the log covers)."""
+    timelines = facts.timelines()
+    if timelines.is_empty():
+        return Report([], pl.DataFrame(), timelines)
+    first = first or datetime.fromtimestamp(int(timelines["created"].min()), tz=UTC).date()  # type: ignore[arg-type]
+    last = last or datetime.fromtimestamp(int(timelines["created"].max()), tz=UTC).date()  # type: ignore[arg-type]
+    months = months_between(first, last)
+    starts = [month_bounds(m)[0] for m in months]
+    horizon = month_bounds(months[-1])[1]
+    points = Facts.change_points(timelines).filter(pl.col("moment") < horizon)
+    moves = Facts.movements(points)
+    moves = moves.with_columns(month_index(starts, moves["at"]))
+    moves = moves.with_columns(
+        delta=pl.col("after") - pl.col("before"),
+        paying=(pl.col("after") > 0).cast(pl.Int64) - (pl.col("before") > 0).cast(pl.Int64),
+    )
+    mrr = _sum_to_months(moves, ["currency"], ["delta", "paying"], len(months))
+    in_month = (
+        moves.filter(pl.col("month_index") >= 0)
+        .group_by(["month_index", "currency", "kind"])
+        .agg(amount=pl.col("delta").abs().sum(), ids=pl.col("event_id"))
+    )
+    moved: dict[tuple[int, str], dict[str, int]] = defaultdict(lambda: dict.fromkeys(MOVEMENT_KINDS, 0))
+    sources: dict[tuple[int, str], dict[str, list[str]]] = defaultdict(lambda: {k: [] for k in MOVEMENT_KINDS})
+    for index, currency, kind, amount, ids in in_month.iter_rows():
+        moved[(index, currency)][kind] = amount
+        sources[(index, currency)][kind] = ids
+    # Subscriptions (and their plans): each point adds its own value and takes back the previous one's.
+    flagged = points.with_columns(
+        month_index(starts, points["moment"]), flag=(pl.col("value") > 0).cast(pl.Int64)
+    ).with_columns(
+        prev_value=pl.col("value").shift(1, fill_value=0).over("sub"),
+        prev_flag=pl.col("flag").shift(1, fill_value=0).over("sub"),
+        prev_plan=pl.col("plan").shift(1).over("sub"),
+    )
+    by_plan = pl.concat(
+        [
+            flagged.select("month_index", "currency", "plan", "value", "flag"),
+            flagged.filter(pl.col("prev_flag") > 0).select(
+                "month_index",
+                "currency",
+                plan=pl.col("prev_plan"),
+                value=-pl.col("prev_value"),
+                flag=-pl.col("prev_flag"),
+            ),
+        ]
+    ).with_columns(plan=pl.col("plan").fill_null("unknown"), all=pl.lit(0))
+    plans = _sum_to_months(by_plan, ["currency", "plan"], ["value", "flag"], len(months))
+    active = _sum_to_months(by_plan, ["all"], ["flag"], len(months)).get((0, 0), [0] * (len(months) + 1))
+    first_seen = dict(moves.group_by("currency").agg(pl.col("month_index").min()).iter_rows())
     report: list[MonthKpis] = []
-    for month in months:
+    for index, month in enumerate(months):
         start, end = month_bounds(month)
-        moved: dict[str, dict[str, Fraction]] = defaultdict(lambda: dict.fromkeys(MOVEMENT_KINDS, Fraction(0)))
-        sources: dict[str, dict[str, list[str]]] = defaultdict(lambda: {k: [] for k in MOVEMENT_KINDS})
-        while position < len(changes) and changes[position].at < start:  # before the first reported month
-            change = changes[position]
-            position += 1
-            customer_mrr[(change.customer_id, change.currency)] = change.after
-        start_mrr: dict[str, Fraction] = defaultdict(Fraction)
-        for (_, currency), value in customer_mrr.items():
-            start_mrr[currency] += value
-        while position < len(changes) and changes[position].at < end:
-            change = changes[position]
-            position += 1
-            customer_mrr[(change.customer_id, change.currency)] = change.after
-            moved[change.currency][change.kind] += change.amount
-            sources[change.currency][change.kind].extend(change.event_ids)
-        end_mrr: dict[str, Fraction] = defaultdict(Fraction)
-        paying: dict[str, int] = defaultdict(int)
-        for (_, currency), value in customer_mrr.items():
-            end_mrr[currency] += value
-            if value > 0:
-                paying[currency] += 1
-        currencies = sorted(set(end_mrr) | set(moved))
-        for currency in currencies:
-            move = moved[currency]
+        shown = sorted(c for c, seen in first_seen.items() if seen <= index)
+        end_mrr = {c: mrr[(c, 0)][index + 1] for c in shown}
+        start_mrr = {c: mrr[(c, 0)][index] for c in shown}
+        paying = {c: mrr[(c, 1)][index + 1] for c in shown}
+        for currency in shown:
+            move = moved[(index, currency)]
             expected = (
                 start_mrr[currency]
                 + move["new"]
@@ -132,18 +171,36 @@ def analyze(
             )
             if expected != end_mrr[currency]:
                 raise AssertionError(f"MRR movement identity broken for {currency} in {month:%Y-%m}")
+        plan_mrr: dict[str, dict[str, int]] = defaultdict(dict)
+        plan_count: dict[str, int] = defaultdict(int)
+        for (currency, plan, position), series in plans.items():
+            if series[index + 1] and position == 0:
+                plan_mrr[currency][plan] = cents(series[index + 1])
+            elif series[index + 1] and position == 1:
+                plan_count[plan] += series[index + 1]
         report.append(
             MonthKpis(
                 month=f"{month:%Y-%m}",
                 start=start,
                 end=end,
-                mrr={c: _cents(end_mrr[c]) for c in sorted(end_mrr)},
-                arr={c: _cents(12 * end_mrr[c]) for c in sorted(end_mrr)},
-                mrr_movements={c: {k: _cents(v) for k, v in moved[c].items()} for c in currencies},
-                paying_customers={c: paying.get(c, 0) for c in sorted(end_mrr)},
-                active_subscriptions=_active_at(timelines, end),
-                arpa={c: (_cents(end_mrr[c] / paying[c]) if paying.get(c) else None) for c in sorted(end_mrr)},
-                movement_event_ids={c: dict(sources[c]) for c in currencies},
+                mrr={c: cents(end_mrr[c]) for c in shown},
+                arr={c: cents(12 * end_mrr[c]) for c in shown},
+                mrr_movements={c: {k: cents(v) for k, v in moved[(index, c)].items()} for c in shown},
+                paying_customers={c: paying[c] for c in shown},
+                active_subscriptions=active[index + 1],
+                arpa={c: (round(Fraction(end_mrr[c], SCALE * paying[c])) if paying[c] else None) for c in shown},
+                movement_event_ids={c: dict(sources[(index, c)]) for c in shown},
+                mrr_by_plan={c: dict(sorted(plan_mrr[c].items())) for c in sorted(plan_mrr)},
+                subscriptions_by_plan=dict(sorted(plan_count.items())),
             )
         )
-    return report, changes
+    return Report(report, moves.drop("month_index", "delta", "paying"), timelines)
+
+
+def analyze_events(events: Iterable[ParsedEvent], first: date | None = None, last: date | None = None) -> Report:
+    """:func:`analyze` over events in memory (tests, notebooks, ``--events FILE``)."""
+    return analyze(Facts(facts_table(events)), first, last)
+
+
+def monthly_kpis(events: Iterable[ParsedEvent], first: date | None = None, last: date | None = None) -> list[MonthKpis]:
+    return analyze_events(events, first, last).months

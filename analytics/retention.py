@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+from analytics.facts import SCALE
 from analytics.mrr import Movement
 from analytics.report import MonthKpis
 
@@ -41,9 +42,9 @@ class _Ledger:
     def __init__(self, changes: Sequence[Movement]) -> None:
         self.changes = changes
         self.position = 0
-        self.mrr: dict[Key, Fraction] = defaultdict(Fraction)
+        self.mrr: dict[Key, int] = defaultdict(int)
 
-    def until(self, moment: int) -> dict[Key, Fraction]:
+    def until(self, moment: int) -> dict[Key, int]:
         while self.position < len(self.changes) and self.changes[self.position].at < moment:
             change = self.changes[self.position]
             self.mrr[(change.customer_id, change.currency)] = change.after
@@ -73,7 +74,7 @@ def retention(changes: Sequence[Movement], months: Sequence[MonthKpis]) -> list[
             logo[currency] = _rate(len(lost), len(paying_start))
             delinquent[currency] = _rate(lost_delinquent, len(paying_start))
             voluntary[currency] = _rate(len(lost) - lost_delinquent, len(paying_start))
-            start_mrr = sum((v for k, v in at_start.items() if k[1] == currency), Fraction(0))
+            start_mrr = Fraction(sum(v for k, v in at_start.items() if k[1] == currency), SCALE)
             moves = month.mrr_movements.get(currency, {})
             down = moves.get("churn", 0) + moves.get("contraction", 0)
             up = moves.get("expansion", 0) + moves.get("reactivation", 0)
@@ -82,11 +83,9 @@ def retention(changes: Sequence[Movement], months: Sequence[MonthKpis]) -> list[
             if index >= 12:
                 then = ledger[index - 11]  # the end of the month 12 months before
                 cohort = {k: v for k, v in then.items() if k[1] == currency and v > 0}
-                base = sum(cohort.values(), Fraction(0))
-                nrr[currency] = _rate(sum((at_end.get(k, Fraction(0)) for k in cohort), Fraction(0)), base)
-                grr[currency] = _rate(
-                    sum((min(at_end.get(k, Fraction(0)), v) for k, v in cohort.items()), Fraction(0)), base
-                )
+                base = sum(cohort.values())
+                nrr[currency] = _rate(sum(at_end.get(k, 0) for k in cohort), base)
+                grr[currency] = _rate(sum(min(at_end.get(k, 0), v) for k, v in cohort.items()), base)
             else:
                 nrr[currency] = grr[currency] = None
             previous = logo_history[currency][-6:]
@@ -101,7 +100,7 @@ def retention(changes: Sequence[Movement], months: Sequence[MonthKpis]) -> list[
     return result
 
 
-def _ledger_points(changes: Sequence[Movement], months: Sequence[MonthKpis]) -> list[dict[Key, Fraction]]:
+def _ledger_points(changes: Sequence[Movement], months: Sequence[MonthKpis]) -> list[dict[Key, int]]:
     """Every customer's MRR at each month boundary: the first month's start, then each month's end."""
     ledger = _Ledger(changes)
     points = [ledger.until(months[0].start)] if months else []

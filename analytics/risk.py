@@ -14,14 +14,12 @@ log, each with the reason a person can act on. At-risk MRR (the MRR of customers
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from fractions import Fraction
 
-from analytics.mrr import movements, state_before, subscription_timelines
-from api.events.model import ParsedEvent
-from api.projections.stripe_objects import expandable_id
+import polars as pl
+
+from analytics.engine import Facts, cents
 
 __all__ = ["THRESHOLD", "WEIGHTS", "AtRisk", "at_risk"]
 
@@ -43,53 +41,62 @@ def _date(moment: int) -> str:
     return datetime.fromtimestamp(moment, tz=UTC).strftime("%Y-%m-%d")
 
 
-def at_risk(events: Iterable[ParsedEvent], as_of: int, threshold: int = THRESHOLD) -> list[AtRisk]:
+def at_risk(facts: Facts, as_of: int, threshold: int = THRESHOLD) -> list[AtRisk]:
     """Paying customers scoring at least ``threshold`` as of ``as_of``, riskiest first."""
-    events = [e for e in events if e.created <= as_of]
-    timelines = subscription_timelines(events)
-    changes = movements(timelines, until=as_of + 1)
-    mrr: dict[tuple[str, str], Fraction] = {}
-    contracted: dict[str, int] = {}
-    for change in changes:
-        mrr[(change.customer_id, change.currency)] = change.after
-        if change.kind == "contraction" and change.at >= as_of - 30 * DAY:
-            contracted[change.customer_id] = change.at
+    facts = facts.before(as_of + 1)
+    timelines = facts.timelines()
     reasons: dict[str, dict[str, str]] = defaultdict(dict)
-    users: dict[str, str] = {}
-    for timeline in timelines.values():
-        latest = state_before(timeline, as_of + 1)
-        if latest is None:
-            continue
-        state = latest[0]
-        if state.user_id:
-            users[state.user_id] = state.customer_id
-        if state.status in ("canceled", "incomplete_expired"):
-            continue
-        if state.cancel_at_period_end:
-            reasons[state.customer_id]["cancel_at_period_end"] = "set to cancel at the end of the period"
-        if state.status in ("past_due", "unpaid"):
-            reasons[state.customer_id]["dunning"] = f"payment failing ({state.status})"
-    for customer, moment in contracted.items():
+    if timelines.is_empty():
+        return []
+    changes = Facts.movements(Facts.change_points(timelines), until=as_of + 1)
+    mrr = {
+        (customer, currency): after
+        for customer, currency, after in changes.group_by(["customer", "currency"])
+        .agg(pl.col("after").last())
+        .iter_rows()
+    }
+    for customer, moment in (
+        changes.filter((pl.col("kind") == "contraction") & (pl.col("at") >= as_of - 30 * DAY))
+        .group_by("customer")
+        .agg(pl.col("at").max())
+        .iter_rows()
+    ):
         reasons[customer]["contraction"] = f"downgraded on {_date(moment)}"
-    charge_customer: dict[str, str] = {}
-    usage: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for event in events:
-        if event.object_type == "charge" and event.object_id and event.customer_id:
-            charge_customer[event.object_id] = event.customer_id
-        elif event.type == "usage.recorded":
-            item = event.obj
-            if str(item.get("period_end", "")) <= _iso(as_of):
-                usage[(str(item.get("user_id")), str(item.get("feature")))][str(item.get("period_start"))] += int(
-                    item.get("quantity") or 0
-                )
-    for event in events:
-        if event.type == "charge.dispute.created" and event.created >= as_of - 90 * DAY:
-            disputer = charge_customer.get(expandable_id(event.obj.get("charge")) or "")
-            if disputer:
-                reasons[disputer]["dispute"] = f"disputed a charge on {_date(event.created)}"
-    for (user, feature), periods in usage.items():
-        ordered = [periods[p] for p in sorted(periods)]
-        owner = users.get(user)
+    latest = timelines.group_by("sub").agg(pl.all().last())
+    users: dict[str, str] = {}
+    for state in latest.iter_rows(named=True):
+        if state["user_id"]:
+            users[state["user_id"]] = state["customer"]
+        if state["status"] in ("canceled", "incomplete_expired"):
+            continue
+        if state["cancel_at_period_end"]:
+            reasons[state["customer"]]["cancel_at_period_end"] = "set to cancel at the end of the period"
+        if state["status"] in ("past_due", "unpaid"):
+            reasons[state["customer"]]["dunning"] = f"payment failing ({state['status']})"
+    disputes = facts.sql(
+        f"""
+        SELECT c.customer_id, max(d.created) FROM {facts.view} d
+        JOIN (SELECT DISTINCT object_id, customer_id FROM {facts.view}
+              WHERE object_type = 'charge' AND customer_id IS NOT NULL) c ON c.object_id = d.charge_id
+        WHERE d.type = 'charge.dispute.created' AND d.created >= $1
+        GROUP BY c.customer_id
+        """,
+        [as_of - 90 * DAY],
+    )
+    for customer, moment in disputes.iter_rows():
+        reasons[customer]["dispute"] = f"disputed a charge on {_date(moment)}"
+    usage = facts.sql(
+        f"""
+        SELECT user_id, feature, split_part(period, '|', 1) AS period_start, sum(amount) AS quantity
+        FROM (SELECT DISTINCT ON (event_id) * FROM {facts.view} WHERE type = 'usage.recorded')
+        WHERE split_part(period, '|', 2) <= $1
+        GROUP BY ALL ORDER BY user_id, feature, period_start
+        """,
+        [datetime.fromtimestamp(as_of, tz=UTC).isoformat()],
+    )
+    for (user, feature), periods in usage.group_by(["user_id", "feature"], maintain_order=True):
+        ordered = periods["quantity"].to_list()
+        owner = users.get(str(user))
         if owner and len(ordered) >= 2 and ordered[-2] >= 10 and ordered[-1] < ordered[-2] / 2:
             reasons[owner]["usage_drop"] = f"{feature} usage fell from {ordered[-2]} to {ordered[-1]}"
     found: list[AtRisk] = []
@@ -98,9 +105,5 @@ def at_risk(events: Iterable[ParsedEvent], as_of: int, threshold: int = THRESHOL
             continue
         score = min(100, sum(WEIGHTS[signal] for signal in reasons[customer]))
         if score >= threshold:
-            found.append(AtRisk(customer, currency, round(value), score, sorted(reasons[customer].values())))
+            found.append(AtRisk(customer, currency, cents(value), score, sorted(reasons[customer].values())))
     return sorted(found, key=lambda r: (-r.score, -r.mrr, r.customer_id))
-
-
-def _iso(moment: int) -> str:
-    return datetime.fromtimestamp(moment, tz=UTC).isoformat()

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -150,16 +150,11 @@ def kpis(
     first: str | None, last: str | None, as_of: str | None, output: str, events_file: Path | None, sources: bool
 ) -> None:
     """SaaS KPIs from the event log: MRR, ARR, movements, customers, ARPA, churn, NRR/GRR, LTV per month."""
-    from dataclasses import asdict
-
-    from analytics.cohorts import cohorts
-    from analytics.conversion import conversion
-    from analytics.output import as_csv, as_json, as_table
-    from analytics.payments import payments
+    from analytics.engine import Facts
+    from analytics.facts import facts_table
+    from analytics.output import as_csv, as_table, kpi_document
     from analytics.report import analyze
-    from analytics.retention import retention
-    from analytics.risk import at_risk
-    from analytics.sources import events_from_database, events_from_file
+    from analytics.sources import events_from_file
 
     def month(value: str | None, name: str) -> date | None:
         if value is None:
@@ -177,37 +172,49 @@ def kpis(
             raise click.BadParameter(f"{as_of!r} is not a date like 2026-03-31", param_hint="--as-of") from None
         cutoff = int(day.timestamp()) + 86_400
     start, end = month(first, "--from"), month(last, "--to")
+    if start is not None and end is not None and start > end:
+        raise click.BadParameter("--from is after --to", param_hint="--from")
     if end is None and as_of is not None:
         end = date(int(as_of[:4]), int(as_of[5:7]), 1)
     if events_file is not None:
-        loaded = list(tqdm(events_from_file(events_file), unit="event", desc="reading", disable=None))
+        read = tqdm(events_from_file(events_file), unit=" events", desc="reading", disable=None)
+        facts = Facts(facts_table(read), cutoff)
     else:
-        settings = _settings()
-
-        async def read(processor: EventProcessor) -> list[Any]:
-            kinds = ("subscription", "invoice", "charge", "dispute", "refund", "checkout.session")
-            return await events_from_database(processor.db, kinds, ("usage.recorded",))
-
-        loaded = _with_processor(settings, read)
-    if cutoff is not None:
-        loaded = [event for event in loaded if event.created < cutoff]
-    report, changes = analyze(loaded, start, end)
+        facts = Facts(_export(_settings(), full=False), cutoff)
+    with tqdm(total=1, desc="computing KPIs", disable=None, bar_format="{desc}: {elapsed}") as bar:
+        if output == "json":
+            _, document = kpi_document(facts, start, end, as_of, with_sources=sources)
+        else:
+            report = analyze(facts, start, end)
+        bar.update(1)
     if output == "json":
-        meta: dict[str, Any] = {"as_of": as_of, "currency_note": "amounts in minor units, rates as fractions"}
-        extra: list[Sequence[Any]] = [retention(changes, report), payments(loaded, report), conversion(loaded, report)]
-        meta["cohorts"] = [asdict(cohort) for cohort in cohorts(changes, report)]
-        moment = cutoff - 1 if cutoff is not None else max((e.created for e in loaded), default=0)
-        risky = at_risk(loaded, as_of=moment)
-        meta["at_risk"] = [asdict(customer) for customer in risky]
-        at_risk_mrr: dict[str, int] = {}
-        for customer in risky:
-            at_risk_mrr[customer.currency] = at_risk_mrr.get(customer.currency, 0) + customer.mrr
-        meta["at_risk_mrr"] = dict(sorted(at_risk_mrr.items()))
-        click.echo(as_json(report, meta, extra, with_sources=sources))
+        click.echo(json.dumps(document, indent=2))
     elif output == "csv":
-        click.echo(as_csv(report), nl=False)
+        click.echo(as_csv(report.months), nl=False)
     else:
-        click.echo(as_table(report) if report else "No subscription events in the log yet.")
+        click.echo(as_table(report.months) if report.months else "No subscription events in the log yet.")
+
+
+def _export(settings: Settings, full: bool) -> Path:
+    """Bring the Parquet export up to date (with a progress bar) and return its directory."""
+    from analytics.export import export_events
+
+    directory = settings.analytics_path
+
+    async def run(processor: EventProcessor) -> None:
+        with tqdm(unit=" events", desc="exporting new events", disable=None) as bar:
+            await export_events(processor.db, directory, full=full, progress=bar.update)
+
+    _with_processor(settings, run)
+    return directory
+
+
+@main.command("export")
+@click.option("--full", is_flag=True, help="Rewrite the export from the whole log instead of appending.")
+def export_command(full: bool) -> None:
+    """Append the log's new events to the Parquet export the KPIs read (ANALYTICS_DIR)."""
+    directory = _export(_settings(), full)
+    click.echo(f"export up to date in {directory}")
 
 
 # -- database ------------------------------------------------------------------------------------

@@ -275,6 +275,27 @@ class Settings:
     var_dir: Path = Path("./var")
     """``VAR_DIR``: where the embedded default keeps its files (SQLite database, demo data)."""
 
+    analytics_dir: Path | None = None
+    """``ANALYTICS_DIR``: the Parquet export of the event log the KPIs read (default
+    ``VAR_DIR/analytics``)."""
+
+    analytics_refresh_seconds: int = 60
+    """``ANALYTICS_REFRESH_SECONDS``: how often the worker appends new events to the Parquet export,
+    refreshes the KPI snapshot and evaluates the business alerts."""
+
+    alert_rules_file: Path | None = None
+    """``ALERT_RULES_FILE``: a TOML file of business alert rules replacing the built-in defaults
+    (``api/alerts/rules.toml``); rules it leaves out keep their defaults."""
+
+    alert_channels: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """``ALERT_CHANNELS_CRITICAL``, ``_HIGH``, ``_MEDIUM``, ``_LOW``: apprise URLs (space or comma
+    separated) each severity is delivered to, e.g. ``console:// mailtos://... slack://...
+    json://host/hook``. Default: ``console://`` for every severity. URLs are secrets: never logged."""
+
+    @property
+    def analytics_path(self) -> Path:
+        return self.analytics_dir or self.var_dir / "analytics"
+
     @classmethod
     def from_env(cls) -> Settings:
         """Read every setting from the environment, applying the defaults above."""
@@ -340,6 +361,15 @@ class Settings:
             log_level=_env("LOG_LEVEL", "INFO").upper(),
             log_json=_env_bool("LOG_JSON", True),
             var_dir=Path(_env("VAR_DIR", "./var")),
+            analytics_dir=Path(_env("ANALYTICS_DIR", "")) if _env("ANALYTICS_DIR", "") else None,
+            analytics_refresh_seconds=_env_int("ANALYTICS_REFRESH_SECONDS", 60),
+            alert_rules_file=Path(_env("ALERT_RULES_FILE", "")) if _env("ALERT_RULES_FILE", "") else None,
+            alert_channels={
+                severity: tuple(
+                    u for u in _env(f"ALERT_CHANNELS_{severity.upper()}", "console://").replace(",", " ").split() if u
+                )
+                for severity in ("critical", "high", "medium", "low")
+            },
         )
 
     @property

@@ -1,14 +1,18 @@
-"""What the dashboard shows, read through the one KPI implementation (``analytics``)."""
+"""What the dashboard shows, read through the one KPI implementation (``analytics``) from the
+Parquet export of the event log (brought up to date on each refresh)."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
+from analytics.engine import Facts
+from analytics.export import export_events
 from analytics.mrr import Movement
-from analytics.report import MonthKpis, analyze
+from analytics.output import kpi_document
+from analytics.report import MonthKpis
 from analytics.retention import RetentionKpis, retention
-from analytics.sources import events_from_database
 from api.db.engine import Database
 from api.settings import Settings
 
@@ -20,6 +24,8 @@ class Kpis:
     months: list[MonthKpis]
     retention: list[RetentionKpis]
     movements: list[Movement]
+    document: dict[str, Any]
+    """The whole KPI set, as ``faddl kpis --format json`` prints it."""
 
     @property
     def currencies(self) -> list[str]:
@@ -27,13 +33,17 @@ class Kpis:
 
 
 def load_kpis(settings: Settings) -> Kpis:
-    async def read() -> Kpis:
+    async def refresh() -> None:
         db = Database(settings)
         try:
-            events = await events_from_database(db)
+            await export_events(db, settings.analytics_path)
         finally:
             await db.dispose()
-        months, movements = analyze(events)
-        return Kpis(months, retention(movements, months), movements)
 
-    return asyncio.run(read())
+    asyncio.run(refresh())
+    facts = Facts(settings.analytics_path)
+    try:
+        report, document = kpi_document(facts)
+    finally:
+        facts.close()
+    return Kpis(report.months, retention(report.movements, report.months), report.movements, document)

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import cached_property
 from typing import Any
 
 import msgspec
 
+from analytics.engine import Facts
+from analytics.facts import facts_table
+from analytics.report import Report, analyze
 from api.events.model import ParsedEvent, parse_event
 from simulator.engine import SimConfig, Simulation
 
 
-@dataclass(frozen=True)
+@dataclass
 class Simulated:
     sim: Simulation
     truth: dict[str, Any]
@@ -22,6 +26,14 @@ class Simulated:
     parsed: list[ParsedEvent]
     first: date
     last: date
+
+    @cached_property
+    def facts(self) -> Facts:
+        return Facts(facts_table(self.parsed))
+
+    @cached_property
+    def report(self) -> Report:
+        return analyze(self.facts, self.first, self.last)
 
 
 def simulate_account(customers: int, months: int, seed: int) -> Simulated:

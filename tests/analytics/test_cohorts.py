@@ -7,15 +7,13 @@ from collections import defaultdict
 import pytest
 
 from analytics.cohorts import cohorts
-from analytics.report import analyze
 from tests.analytics.simulation import simulate_account
 
 
 def test_cohorts_match_an_independent_computation() -> None:
     account = simulate_account(200, 12, 6)
     sim, truth = account.sim, account.truth
-    months, changes = analyze(account.parsed, account.first, account.last)
-    ours = {c.month: c for c in cohorts(changes, months)}
+    ours = {c.month: c for c in cohorts(account.report.movements, account.report.months)}
 
     history = sorted(sim.changes, key=lambda c: c[0])
     ends = [m["end"] for m in truth["months"]]

@@ -4,7 +4,6 @@ checkout conversion against its sessions."""
 from __future__ import annotations
 
 from analytics.conversion import TRIAL_WINDOW_DAYS, conversion
-from analytics.report import analyze
 from tests.analytics.simulation import simulate_account
 
 DAY = 86_400
@@ -12,9 +11,8 @@ DAY = 86_400
 
 def test_conversion_matches_the_simulators_state() -> None:
     account = simulate_account(300, 12, 2)
-    sim, truth, events, parsed = account.sim, account.truth, account.events, account.parsed
-    months, _ = analyze(parsed, account.first, account.last)
-    ours = {c.month: c for c in conversion(parsed, months)}
+    sim, truth, events = account.sim, account.truth, account.events
+    ours = {c.month: c for c in conversion(account.facts, account.report.months)}
     sessions = {e["data"]["object"]["id"]: e for e in events if e["type"].startswith("checkout.session.")}
     converted_somewhere = False
     for month in truth["months"]:

@@ -7,14 +7,17 @@ from __future__ import annotations
 import json
 import random
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
-from analytics.report import MOVEMENT_KINDS, MonthKpis, monthly_kpis
-from analytics.sources import events_from_database
+from analytics.engine import Facts
+from analytics.export import export_events
+from analytics.facts import facts_table
+from analytics.report import MOVEMENT_KINDS, MonthKpis, analyze, monthly_kpis
 from api.app import create_app
 from api.db.engine import Database
 from api.events.model import ParsedEvent, parse_event
@@ -79,7 +82,7 @@ def test_order_and_duplicates_do_not_matter() -> None:
     ]
 
 
-async def test_the_same_through_the_webhook_endpoint(settings: Settings) -> None:
+async def test_the_same_through_the_webhook_endpoint(settings: Settings, tmp_path: Path) -> None:
     """Shuffled, 30% duplicated deliveries over HTTP, then read back from the event log."""
     events, truth, first, last = simulated(30, 6, 21)
     rng = random.Random(21)
@@ -91,10 +94,11 @@ async def test_the_same_through_the_webhook_endpoint(settings: Settings) -> None
             assert (await post_event(client, event)).status_code == 200
     db = Database(settings)
     try:
-        logged = await events_from_database(db)
+        export = await export_events(db, tmp_path / "analytics")
     finally:
         await db.dispose()
-    report = monthly_kpis(logged, first, last)
+    assert export.exported == facts_table(events).num_rows
+    report = analyze(Facts(tmp_path / "analytics"), first, last).months
     for ours, expected in zip(report, truth["months"], strict=True):
         assert ours.mrr == expected["mrr"]
         assert ours.mrr_movements == expected["mrr_movements"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections import defaultdict
 
 from analytics.payments import MIN_PAYMENT_VOLUME, RECOVERY_DAYS, payments
-from analytics.report import analyze
 from tests.analytics.simulation import simulate_account
 
 DAY = 86_400
@@ -14,9 +13,8 @@ DAY = 86_400
 
 def test_payment_kpis_match_the_simulators_state() -> None:
     account = simulate_account(400, 12, 8)
-    sim, truth, events, parsed = account.sim, account.truth, account.events, account.parsed
-    months, _ = analyze(parsed, account.first, account.last)
-    ours = {p.month: p for p in payments(parsed, months)}
+    sim, truth, events = account.sim, account.truth, account.events
+    ours = {p.month: p for p in payments(account.facts, account.report.months)}
 
     reported = 0
     for month in truth["months"]:

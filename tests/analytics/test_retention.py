@@ -8,7 +8,6 @@ from fractions import Fraction
 
 import pytest
 
-from analytics.report import analyze
 from analytics.retention import retention
 from tests.analytics.simulation import simulate_account
 
@@ -20,8 +19,7 @@ def approx(value: float | None) -> object:
 def test_retention_matches_an_independent_computation() -> None:
     account = simulate_account(200, 18, 4)
     sim, truth = account.sim, account.truth
-    months, changes = analyze(account.parsed, account.first, account.last)
-    ours = retention(changes, months)
+    ours = retention(account.report.movements, account.report.months)
 
     # The simulator's changes: (time, customer, currency, kind, delta), replayed per customer.
     history = sorted(sim.changes, key=lambda c: c[0])

@@ -6,6 +6,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from analytics.engine import Facts
+from analytics.facts import facts_table
 from analytics.risk import WEIGHTS, at_risk
 from api.events.model import ParsedEvent, parse_event
 from tests.conftest import make_event, resource, subscription
@@ -64,7 +66,7 @@ def usage(user: str, period_start: int, quantity: int) -> ParsedEvent:
 
 
 def scores(events: list[ParsedEvent]) -> dict[str, tuple[int, list[str]]]:
-    return {r.customer_id: (r.score, r.reasons) for r in at_risk(events, as_of=NOW, threshold=1)}
+    return {r.customer_id: (r.score, r.reasons) for r in at_risk(Facts(facts_table(events)), as_of=NOW, threshold=1)}
 
 
 def test_each_signal() -> None:
@@ -105,7 +107,7 @@ def test_signals_add_up_and_old_ones_expire() -> None:
         ),
         *charge_and_dispute("cus_x", NOW - 120 * DAY),  # too old to count
     ]
-    found = at_risk(events, as_of=NOW)
+    found = at_risk(Facts(facts_table(events)), as_of=NOW)
     assert [(r.customer_id, r.score, r.mrr) for r in found] == [("cus_x", 75, 2900)]
 
 
@@ -115,4 +117,4 @@ def test_ended_and_non_paying_customers_are_not_at_risk() -> None:
         sub_event("sub_gone", "cus_gone", at=NOW - DAY, status="canceled", previous={"status": "active"}),
         sub_event("sub_trial", "cus_trial", status="trialing", cancel_at_period_end=True),
     ]
-    assert at_risk(events, as_of=NOW, threshold=1) == []
+    assert at_risk(Facts(facts_table(events)), as_of=NOW, threshold=1) == []

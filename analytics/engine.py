@@ -1,0 +1,269 @@
+"""The KPI engine: subscription timelines, MRR movements and the monthly series, computed with
+DuckDB (reading the facts, deduplicating) and Polars (the per-subscription and per-customer
+windows), over integer MRR in ``1/SCALE`` of a minor unit.
+
+The rules are those of :mod:`analytics.mrr` (kpis.md):
+
+- a subscription's snapshots in time order; within one second, by ``previous_attributes``
+  progression (resolved in Python for the rare seconds that need it), else the projections' tie
+  rule; nothing after an ended snapshot counts;
+- a snapshot's MRR counts for ``active`` and for ``past_due`` up to ``PAST_DUE_GRACE_DAYS``; a
+  repeating discount stops at its end; those two moments are change points of their own;
+- a customer's MRR per currency is the sum of its subscriptions'; each change of it is one movement
+  (new, reactivation, expansion, contraction, churn), caused by one event.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from analytics.facts import FACT_SCHEMA, SCALE
+from analytics.mrr import PAST_DUE_GRACE_DAYS, Movement, in_second_order
+from api.projections.ordering import Snapshot
+
+__all__ = ["MOVEMENT_KINDS", "Facts", "as_movements", "cents", "month_bounds", "month_index", "months_between"]
+
+DAY = 86_400
+GRACE = PAST_DUE_GRACE_DAYS * DAY
+_ENDED = ("canceled", "incomplete_expired")
+MOVEMENT_KINDS = ("new", "reactivation", "expansion", "contraction", "churn")
+
+
+def month_bounds(month: date) -> tuple[int, int]:
+    start = datetime(month.year, month.month, 1, tzinfo=UTC)
+    end = datetime(month.year + (month.month == 12), month.month % 12 + 1, 1, tzinfo=UTC)
+    return int(start.timestamp()), int(end.timestamp())
+
+
+def months_between(first: date, last: date) -> list[date]:
+    found, current = [], date(first.year, first.month, 1)
+    while current <= last:
+        found.append(current)
+        current = date(current.year + (current.month == 12), current.month % 12 + 1, 1)
+    return found
+
+
+def cents(scaled: int) -> int:
+    """Scaled MRR to minor units, rounded half to even like ``round(Fraction)``."""
+    return round(Fraction(scaled, SCALE))
+
+
+class Facts:
+    """The facts the KPIs read, from a Parquet export directory or an Arrow table, seen as of
+    ``cutoff`` (events created before it) when one is given."""
+
+    def __init__(self, source: Path | pa.Table, cutoff: int | None = None) -> None:
+        self.con = duckdb.connect()
+        if isinstance(source, pa.Table):
+            self.con.register("facts_input", source)
+        else:
+            files = sorted(Path(source).glob("month=*/*.parquet"))
+            if files:
+                pattern = str(Path(source) / "month=*" / "*.parquet").replace("'", "''")
+                self.con.execute(
+                    f"CREATE VIEW facts_input AS SELECT * FROM read_parquet('{pattern}', hive_partitioning = false)"
+                )
+            else:
+                self.con.register("facts_input", FACT_SCHEMA.empty_table())
+        self.cutoff: int | None = None
+        self.view = "facts_input"
+        if cutoff is not None:
+            self._restrict(cutoff)
+
+    def _restrict(self, cutoff: int) -> None:
+        self.view = f"facts_before_{int(cutoff)}"
+        self.con.execute(
+            f"CREATE OR REPLACE VIEW {self.view} AS SELECT * FROM facts_input WHERE created < {int(cutoff)}"
+        )
+        self.cutoff = cutoff
+
+    def before(self, cutoff: int) -> Facts:
+        """The same facts, as the log stood before ``cutoff`` (sharing the connection)."""
+        other = object.__new__(Facts)
+        other.con = self.con
+        other.view = self.view
+        other.cutoff = self.cutoff
+        if self.cutoff is None or cutoff < self.cutoff:
+            other._restrict(cutoff)
+        return other
+
+    def sql(self, query: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
+        frame: pl.DataFrame = self.con.sql(query, params=params).pl()
+        return frame
+
+    def horizon(self) -> int | None:
+        """``created`` of the newest event."""
+        rows = self.con.sql(f"SELECT max(created) FROM {self.view}").fetchall()
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def close(self) -> None:
+        self.con.close()
+
+    # -- subscription timelines ------------------------------------------------------------------
+    def timelines(self) -> pl.DataFrame:
+        """Every subscription's states in the order they happened, one row per state."""
+        states = self.sql(
+            f"""
+            SELECT event_id, any_value(created) AS created, any_value(object_id) AS sub,
+                   any_value(customer_id) AS customer, any_value(status) AS status,
+                   any_value(currency) AS currency, any_value(mrr) AS mrr,
+                   any_value(undiscounted_mrr) AS undiscounted, any_value(discount_ends) AS discount_ends,
+                   any_value(delinquent) AS delinquent, any_value(terminal) AS terminal,
+                   any_value(rank) AS rank, any_value(plan) AS plan, any_value(user_id) AS user_id,
+                   any_value(cancel_at_period_end) AS cancel_at_period_end,
+                   bool_or(previous_json IS NOT NULL) AS has_previous
+            FROM {self.view}
+            WHERE object_type = 'subscription' AND type LIKE 'customer.subscription.%'
+            GROUP BY event_id
+            """
+        )
+        states = states.sort(["sub", "created", "terminal", "rank", "event_id"]).with_columns(
+            pos=pl.int_range(pl.len()).over(["sub", "created"])
+        )
+        states = self._progressions(states)
+        ended = pl.col("status").is_in(_ENDED).cast(pl.Int32)
+        states = states.filter(ended.cum_sum().shift(1, fill_value=0).over("sub") == 0)
+        run = (pl.col("status") != pl.col("status").shift(1)).fill_null(True).cast(pl.Int32).cum_sum().over("sub")
+        return states.with_columns(run=run).with_columns(
+            past_due_since=pl.when(pl.col("status") == "past_due").then(pl.col("created").min().over(["sub", "run"])),
+            next_at=pl.col("created").shift(-1).over("sub"),
+        )
+
+    def _progressions(self, states: pl.DataFrame) -> pl.DataFrame:
+        """Reorder the seconds in which one update names another's values as its previous ones."""
+        groups = (
+            states.group_by(["sub", "created"])
+            .agg(n=pl.len(), progress=pl.col("has_previous").any())
+            .filter((pl.col("n") > 1) & pl.col("progress"))
+        )
+        if groups.is_empty():
+            return states
+        members = states.join(groups.select("sub", "created"), on=["sub", "created"])
+        ids = members["event_id"].to_list()
+        detail = self.sql(
+            f"SELECT DISTINCT ON (event_id) event_id, object_json, previous_json FROM {self.view} "
+            "WHERE event_id IN (SELECT unnest($1::VARCHAR[]))",
+            [ids],
+        )
+        raw = {row[0]: (row[1], row[2]) for row in detail.iter_rows()}
+        positions: dict[str, int] = {}
+        for (_, _), group in members.group_by(["sub", "created"]):
+            snapshots = [
+                Snapshot(
+                    event_id=row["event_id"],
+                    created=row["created"],
+                    event_type="",
+                    obj=json.loads(raw[row["event_id"]][0] or "{}"),
+                    previous_attributes=json.loads(raw[row["event_id"]][1] or "{}"),
+                    terminal=row["terminal"],
+                    rank=(row["rank"],),
+                )
+                for row in group.iter_rows(named=True)
+            ]
+            for index, snapshot in enumerate(in_second_order(snapshots)):
+                positions[snapshot.event_id] = index
+        override = pl.DataFrame(
+            {"event_id": list(positions), "new_pos": list(positions.values())},
+            schema={"event_id": pl.String, "new_pos": pl.Int64},
+        )
+        return (
+            states.join(override, on="event_id", how="left")
+            .with_columns(pos=pl.coalesce(pl.col("new_pos"), pl.col("pos").cast(pl.Int64)))
+            .drop("new_pos")
+            .sort(["sub", "created", "pos"])
+        )
+
+    # -- change points and movements ---------------------------------------------------------------
+    @staticmethod
+    def change_points(timelines: pl.DataFrame) -> pl.DataFrame:
+        """Each subscription's MRR at every state, and where its past-due grace or a repeating
+        discount runs out before the next state."""
+        base = timelines.with_columns(moment=pl.col("created"), point=pl.lit(0, pl.Int8))
+        inside = (pl.col("moment") > pl.col("created")) & (
+            pl.col("next_at").is_null() | (pl.col("moment") < pl.col("next_at"))
+        )
+        grace = timelines.filter(pl.col("past_due_since").is_not_null()).with_columns(
+            moment=pl.col("past_due_since") + GRACE + 1, point=pl.lit(1, pl.Int8)
+        )
+        discount = timelines.filter(pl.col("discount_ends").is_not_null()).with_columns(
+            moment=pl.col("discount_ends"), point=pl.lit(2, pl.Int8)
+        )
+        points = pl.concat([base, grace.filter(inside), discount.filter(inside)])
+        lapsed = pl.col("past_due_since").is_not_null() & (pl.col("moment") - pl.col("past_due_since") > GRACE)
+        counts = pl.col("status").is_in(["active", "past_due"]) & ~((pl.col("status") == "past_due") & lapsed)
+        value = (
+            pl.when(~counts)
+            .then(0)
+            .when(pl.col("discount_ends").is_not_null() & (pl.col("moment") >= pl.col("discount_ends")))
+            .then(pl.col("undiscounted"))
+            .otherwise(pl.col("mrr"))
+        )
+        return points.with_columns(
+            value=value.cast(pl.Int64),
+            delinquent_point=pl.col("delinquent")
+            | ((pl.col("status") == "past_due") & (pl.col("moment") > pl.col("created"))),
+        ).sort(["sub", "moment", "pos", "point"])
+
+    @staticmethod
+    def movements(points: pl.DataFrame, until: int | None = None) -> pl.DataFrame:
+        """Every change of a customer's MRR per currency, in time order, before ``until``."""
+        if until is not None:
+            points = points.filter(pl.col("moment") < until)
+        deltas = points.with_columns(delta=pl.col("value") - pl.col("value").shift(1, fill_value=0).over("sub")).sort(
+            ["customer", "currency", "moment", "sub", "pos", "point"]
+        )
+        moved = deltas.with_columns(after=pl.col("delta").cum_sum().over(["customer", "currency"])).filter(
+            pl.col("delta") != 0
+        )
+        moved = moved.with_columns(before=pl.col("after") - pl.col("delta"))
+        ever_paid = (pl.col("after") > 0).cast(pl.Int32).cum_sum().shift(1, fill_value=0).over(
+            ["customer", "currency"]
+        ) > 0
+        kind = (
+            pl.when(pl.col("before") == 0)
+            .then(pl.when(ever_paid).then(pl.lit("reactivation")).otherwise(pl.lit("new")))
+            .when(pl.col("after") == 0)
+            .then(pl.lit("churn"))
+            .when(pl.col("after") > pl.col("before"))
+            .then(pl.lit("expansion"))
+            .otherwise(pl.lit("contraction"))
+        )
+        return moved.select(
+            at=pl.col("moment"),
+            customer=pl.col("customer"),
+            currency=pl.col("currency"),
+            kind=kind,
+            before=pl.col("before"),
+            after=pl.col("after"),
+            event_id=pl.col("event_id"),
+            delinquent=pl.col("delinquent_point"),
+            sub=pl.col("sub"),
+            pos=pl.col("pos"),
+            point=pl.col("point"),
+        ).sort(["at", "customer", "currency", "sub", "pos", "point"])
+
+
+def as_movements(frame: pl.DataFrame) -> list[Movement]:
+    """Movements as objects (MRR in scaled units) for the per-customer ledgers."""
+    return [
+        Movement(at, customer, currency, kind, before, after, (event_id,), delinquent)
+        for at, customer, currency, kind, before, after, event_id, delinquent in frame.select(
+            "at", "customer", "currency", "kind", "before", "after", "event_id", "delinquent"
+        ).iter_rows()
+    ]
+
+
+def month_index(starts: Sequence[int], moments: pl.Series) -> pl.Series:
+    """For each moment, the index of the month (by their starts) it falls in; -1 before the first."""
+    found = np.searchsorted(np.asarray(starts, dtype=np.int64), moments.to_numpy(), side="right") - 1
+    return pl.Series("month_index", found, dtype=pl.Int64)

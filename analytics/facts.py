@@ -1,0 +1,172 @@
+"""The event log as typed facts: one row per event, the columns the KPI engine reads.
+
+Parsing a Stripe event (a few KB of JSON) is the expensive part of any KPI; it happens here, once
+per event, when the event is exported (:mod:`analytics.export`). Everything after reads typed
+columns through DuckDB and Polars.
+
+MRR is stored as an integer number of ``1/SCALE`` of a minor unit. ``SCALE`` (12 x 60 x 10,000)
+makes the monthly value of yearly, weekly and daily prices, of interval counts 1-6 and 12, and of
+percentage discounts with two decimals exact integers; anything else is rounded to the nearest
+1/7,200,000 of a cent, far below the cent every KPI is reported in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from fractions import Fraction
+from typing import Any
+
+import pyarrow as pa
+
+from analytics.mrr import state_of
+from api.events.model import ParsedEvent
+from api.projections.stripe_objects import expandable_id, invoice_subscription_id
+
+__all__ = ["FACT_SCHEMA", "FACT_SOURCES", "SCALE", "fact_row", "facts_table", "month_of"]
+
+SCALE = 7_200_000
+FACT_SOURCES = ("stripe", "stripe_api")
+"""Stripe's own events (deliveries and API answers); the service's events kept are ``usage.recorded``."""
+
+FACT_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("created", pa.int64()),
+        ("month", pa.string()),
+        ("type", pa.string()),
+        ("source", pa.string()),
+        ("object_type", pa.string()),
+        ("object_id", pa.string()),
+        ("customer_id", pa.string()),
+        ("currency", pa.string()),
+        # subscriptions
+        ("status", pa.string()),
+        ("mrr", pa.int64()),
+        ("undiscounted_mrr", pa.int64()),
+        ("discount_ends", pa.int64()),
+        ("cancel_at_period_end", pa.bool_()),
+        ("user_id", pa.string()),
+        ("delinquent", pa.bool_()),
+        ("terminal", pa.bool_()),
+        ("rank", pa.int64()),
+        ("trial_end", pa.int64()),
+        ("plan", pa.string()),
+        ("previous_json", pa.string()),
+        ("object_json", pa.string()),
+        # invoices, charges, refunds, disputes, checkout sessions, usage
+        ("amount", pa.int64()),
+        ("billing_reason", pa.string()),
+        ("subscription_id", pa.string()),
+        ("period_start", pa.int64()),
+        ("attempt_count", pa.int64()),
+        ("charge_id", pa.string()),
+        ("refunds_json", pa.string()),
+        ("feature", pa.string()),
+        ("period", pa.string()),
+    ]
+)
+_COLUMNS = FACT_SCHEMA.names
+
+
+def month_of(moment: int) -> str:
+    return datetime.fromtimestamp(moment, tz=UTC).strftime("%Y-%m")
+
+
+def _scaled(value: Fraction) -> int:
+    return round(value * SCALE)
+
+
+def _rank(rank: tuple[int, ...]) -> int:
+    """The subscription rank tuple (status order, cancel flag) as one sortable integer."""
+    value = 0
+    for part in rank:
+        value = value * 1_000 + int(part)
+    return value
+
+
+def fact_row(event: ParsedEvent) -> dict[str, Any] | None:
+    """The facts of one event, or None for events no KPI reads."""
+    obj = event.obj
+    if event.source == "service":
+        if event.type != "usage.recorded":
+            return None
+        row: dict[str, Any] = {
+            "user_id": str(obj.get("user_id")),
+            "feature": str(obj.get("feature")),
+            "amount": int(obj.get("quantity") or 0),
+            "period": f"{obj.get('period_start', '')}|{obj.get('period_end', '')}",
+        }
+    elif event.type.startswith("customer.subscription.") and event.object_type == "subscription":
+        snapshot, state = state_of(event)
+        row = {
+            "currency": state.currency,
+            "status": state.status,
+            "mrr": _scaled(state.full_mrr),
+            "undiscounted_mrr": _scaled(state.undiscounted_mrr),
+            "discount_ends": state.discount_ends,
+            "cancel_at_period_end": state.cancel_at_period_end,
+            "user_id": state.user_id,
+            "delinquent": state.delinquent,
+            "terminal": snapshot.terminal,
+            "rank": _rank(snapshot.rank),
+            "trial_end": int(obj["trial_end"]) if obj.get("trial_end") else None,
+            "plan": state.plan,
+            "previous_json": json.dumps(event.previous_attributes) if event.previous_attributes else None,
+            "object_json": json.dumps(obj),
+        }
+        row["customer_id"] = state.customer_id
+    elif event.object_type == "invoice" and event.type.startswith("invoice."):
+        row = {
+            "currency": obj.get("currency"),
+            "amount": int(obj.get("amount_due") or 0),
+            "billing_reason": obj.get("billing_reason"),
+            "subscription_id": invoice_subscription_id(obj),
+            "period_start": obj.get("period_start"),
+            "attempt_count": int(obj.get("attempt_count") or 0),
+        }
+    elif event.object_type in ("charge", "refund"):
+        refunds = (obj.get("refunds") or {}).get("data") or [] if event.object_type == "charge" else [obj]
+        kept = [
+            [str(r["id"]), int(r.get("created") or 0), str(r.get("currency") or ""), int(r.get("amount") or 0)]
+            for r in refunds
+            if isinstance(r, dict) and r.get("id")
+        ]
+        row = {
+            "currency": obj.get("currency"),
+            "amount": int(obj.get("amount") or 0),
+            "charge_id": event.charge_id,
+            "refunds_json": json.dumps(kept) if kept else None,
+        }
+    elif event.object_type == "dispute":
+        row = {"currency": obj.get("currency"), "amount": int(obj.get("amount") or 0), "charge_id": event.charge_id}
+    elif event.object_type == "checkout.session":
+        row = {"period_start": int(obj.get("created") or event.created)}
+    else:
+        return None
+    row.update(
+        event_id=event.event_id,
+        created=event.created,
+        month=month_of(event.created),
+        type=event.type,
+        source=event.source,
+        object_type=event.object_type,
+        object_id=event.object_id,
+    )
+    row.setdefault("customer_id", event.customer_id)
+    if event.object_type == "dispute" and row.get("charge_id") is None:
+        row["charge_id"] = expandable_id(obj.get("charge"))
+    return row
+
+
+def facts_table(events: Iterable[ParsedEvent]) -> pa.Table:
+    """The facts of ``events`` as one Arrow table (every event the KPIs read, in the order given)."""
+    columns: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
+    for event in events:
+        row = fact_row(event)
+        if row is None:
+            continue
+        for name in _COLUMNS:
+            columns[name].append(row.get(name))
+    return pa.table(columns, schema=FACT_SCHEMA)
