@@ -15,12 +15,11 @@ The rules are those of :mod:`analytics.mrr` (kpis.md):
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import duckdb
 import numpy as np
@@ -28,11 +27,11 @@ import polars as pl
 import pyarrow as pa
 
 from analytics.facts import FACT_SCHEMA, SCALE
-from analytics.mrr import PAST_DUE_GRACE_DAYS, Movement, in_second_order
-from api.projections.ordering import Snapshot
+from analytics.mrr import PAST_DUE_GRACE_DAYS, Movement
 
 __all__ = ["MOVEMENT_KINDS", "Facts", "as_movements", "cents", "month_bounds", "month_index", "months_between"]
 
+T = TypeVar("T")
 DAY = 86_400
 GRACE = PAST_DUE_GRACE_DAYS * DAY
 _ENDED = ("canceled", "incomplete_expired")
@@ -75,8 +74,12 @@ class Facts:
                 )
             else:
                 self.con.register("facts_input", FACT_SCHEMA.empty_table())
+        self.positions: str | None = None
+        if not isinstance(source, pa.Table) and any((Path(source) / "positions").glob("*.parquet")):
+            self.positions = str(Path(source) / "positions" / "*.parquet").replace("'", "''")
         self.cutoff: int | None = None
         self.view = "facts_input"
+        self._cache: dict[tuple[str, str], object] = {}
         if cutoff is not None:
             self._restrict(cutoff)
 
@@ -89,10 +92,15 @@ class Facts:
 
     def before(self, cutoff: int) -> Facts:
         """The same facts, as the log stood before ``cutoff`` (sharing the connection)."""
+        horizon = self.horizon()
+        if horizon is None or cutoff > horizon:
+            return self  # nothing to leave out: share the computed timelines too
         other = object.__new__(Facts)
         other.con = self.con
         other.view = self.view
         other.cutoff = self.cutoff
+        other.positions = self.positions
+        other._cache = self._cache
         if self.cutoff is None or cutoff < self.cutoff:
             other._restrict(cutoff)
         return other
@@ -112,6 +120,16 @@ class Facts:
     # -- subscription timelines ------------------------------------------------------------------
     def timelines(self) -> pl.DataFrame:
         """Every subscription's states in the order they happened, one row per state."""
+        return self.cached("timelines", self._timelines)
+
+    def cached(self, name: str, compute: Callable[[], T]) -> T:
+        """``compute()``, once per view (the facts do not change under an open ``Facts``)."""
+        key = (self.view, name)
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return cast(T, self._cache[key])
+
+    def _timelines(self) -> pl.DataFrame:
         states = self.sql(
             f"""
             SELECT event_id, any_value(created) AS created, any_value(object_id) AS sub,
@@ -120,67 +138,30 @@ class Facts:
                    any_value(undiscounted_mrr) AS undiscounted, any_value(discount_ends) AS discount_ends,
                    any_value(delinquent) AS delinquent, any_value(terminal) AS terminal,
                    any_value(rank) AS rank, any_value(plan) AS plan, any_value(user_id) AS user_id,
-                   any_value(cancel_at_period_end) AS cancel_at_period_end,
-                   bool_or(previous_json IS NOT NULL) AS has_previous
+                   any_value(cancel_at_period_end) AS cancel_at_period_end, max(pos) AS stored_pos
             FROM {self.view}
             WHERE object_type = 'subscription' AND type LIKE 'customer.subscription.%'
             GROUP BY event_id
             """
         )
-        states = states.sort(["sub", "created", "terminal", "rank", "event_id"]).with_columns(
-            pos=pl.int_range(pl.len()).over(["sub", "created"])
-        )
-        states = self._progressions(states)
+        if self.positions is not None:
+            moved = self.sql(
+                f"SELECT event_id, arg_max(pos, sequence) AS moved_pos FROM read_parquet('{self.positions}') "
+                "GROUP BY event_id"
+            )
+            states = states.join(moved, on="event_id", how="left").with_columns(
+                stored_pos=pl.coalesce(pl.col("moved_pos"), pl.col("stored_pos"))
+            )
+        # Within a second, the position the export computed from the objects; the projections' tie
+        # rule (terminal last, status rank, event id) orders anything it did not see together.
+        states = states.sort(["sub", "created", "stored_pos", "terminal", "rank", "event_id"], nulls_last=True)
+        states = states.with_columns(pos=pl.int_range(pl.len()).over(["sub", "created"]))
         ended = pl.col("status").is_in(_ENDED).cast(pl.Int32)
         states = states.filter(ended.cum_sum().shift(1, fill_value=0).over("sub") == 0)
         run = (pl.col("status") != pl.col("status").shift(1)).fill_null(True).cast(pl.Int32).cum_sum().over("sub")
         return states.with_columns(run=run).with_columns(
             past_due_since=pl.when(pl.col("status") == "past_due").then(pl.col("created").min().over(["sub", "run"])),
             next_at=pl.col("created").shift(-1).over("sub"),
-        )
-
-    def _progressions(self, states: pl.DataFrame) -> pl.DataFrame:
-        """Reorder the seconds in which one update names another's values as its previous ones."""
-        groups = (
-            states.group_by(["sub", "created"])
-            .agg(n=pl.len(), progress=pl.col("has_previous").any())
-            .filter((pl.col("n") > 1) & pl.col("progress"))
-        )
-        if groups.is_empty():
-            return states
-        members = states.join(groups.select("sub", "created"), on=["sub", "created"])
-        ids = members["event_id"].to_list()
-        detail = self.sql(
-            f"SELECT DISTINCT ON (event_id) event_id, object_json, previous_json FROM {self.view} "
-            "WHERE event_id IN (SELECT unnest($1::VARCHAR[]))",
-            [ids],
-        )
-        raw = {row[0]: (row[1], row[2]) for row in detail.iter_rows()}
-        positions: dict[str, int] = {}
-        for (_, _), group in members.group_by(["sub", "created"]):
-            snapshots = [
-                Snapshot(
-                    event_id=row["event_id"],
-                    created=row["created"],
-                    event_type="",
-                    obj=json.loads(raw[row["event_id"]][0] or "{}"),
-                    previous_attributes=json.loads(raw[row["event_id"]][1] or "{}"),
-                    terminal=row["terminal"],
-                    rank=(row["rank"],),
-                )
-                for row in group.iter_rows(named=True)
-            ]
-            for index, snapshot in enumerate(in_second_order(snapshots)):
-                positions[snapshot.event_id] = index
-        override = pl.DataFrame(
-            {"event_id": list(positions), "new_pos": list(positions.values())},
-            schema={"event_id": pl.String, "new_pos": pl.Int64},
-        )
-        return (
-            states.join(override, on="event_id", how="left")
-            .with_columns(pos=pl.coalesce(pl.col("new_pos"), pl.col("pos").cast(pl.Int64)))
-            .drop("new_pos")
-            .sort(["sub", "created", "pos"])
         )
 
     # -- change points and movements ---------------------------------------------------------------

@@ -52,6 +52,10 @@ def _rate(numerator: int, denominator: int) -> float | None:
 def _renewals(facts: Facts) -> pl.DataFrame:
     """Renewal invoices with an amount (not the first after a trial), with their first attempt,
     whether it failed, when they were paid and whether they were given up."""
+    return facts.cached("renewals", lambda: _query_renewals(facts))
+
+
+def _query_renewals(facts: Facts) -> pl.DataFrame:
     view = facts.view
     return facts.sql(
         f"""
@@ -94,6 +98,10 @@ def _refunds(facts: Facts) -> pl.DataFrame:
 
 
 def _counted(facts: Facts, event_type: str) -> pl.DataFrame:
+    return facts.cached(f"counted {event_type}", lambda: _query_counted(facts, event_type))
+
+
+def _query_counted(facts: Facts, event_type: str) -> pl.DataFrame:
     return facts.sql(
         f"SELECT DISTINCT event_id, created, charge_id, object_id FROM {facts.view} WHERE type = $1", [event_type]
     )
@@ -174,7 +182,7 @@ def payments(facts: Facts, months: Sequence[MonthKpis]) -> list[PaymentKpis]:
 class PaymentWindow:
     """Payments over a trailing window (e.g. the last 7 or 30 days) ending at ``until``."""
 
-    days: int
+    days: float
     until: int
     renewal_attempts: int
     payment_failures: int
@@ -185,11 +193,11 @@ class PaymentWindow:
     dispute_activity: float | None
 
 
-def payment_window(facts: Facts, days: int, until: int | None = None) -> PaymentWindow:
-    """Renewal first attempts, failures and disputes in the ``days`` before ``until`` (default: the
-    newest event)."""
+def payment_window(facts: Facts, days: float, until: int | None = None) -> PaymentWindow:
+    """Renewal first attempts, failures and disputes in the ``days`` before ``until`` (default: just
+    after the newest event)."""
     end = until if until is not None else (facts.horizon() or 0) + 1
-    start = end - days * DAY
+    start = end - int(days * DAY)
     renewals = _renewals(facts).filter((pl.col("first_attempt") >= start) & (pl.col("first_attempt") < end))
     attempts, failures = renewals.height, int(renewals["first_failed"].sum())
     charges = _counted(facts, "charge.succeeded").filter((pl.col("created") >= start) & (pl.col("created") < end))

@@ -8,6 +8,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
+from api.admin.alerts import AdminAlertsController
 from api.admin.events import AdminEventsController
 from api.admin.security import AdminSecurityController
 from api.billing.actions import BillingActions
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             UsageController,
             AdminEventsController,
             AdminSecurityController,
+            AdminAlertsController,
             *demo_pages,
         ],
         middleware=[

@@ -104,13 +104,17 @@ def serve(host: str, port: int, workers: int) -> None:
 
 
 @main.command()
-@click.option("--once", is_flag=True, help="Retry what is due once, then exit.")
+@click.option("--once", is_flag=True, help="Do one pass of everything, then exit.")
 def worker(once: bool) -> None:
-    """Retry failed events with back-off (dead after the last attempt); purge expired idempotency keys."""
+    """Retry failed events with back-off (dead after the last attempt); purge expired idempotency keys;
+    every ANALYTICS_REFRESH_SECONDS, refresh the Parquet export and KPI snapshot and evaluate the alerts."""
     settings = _settings()
 
     async def loop(processor: EventProcessor) -> None:
+        from analytics.refresh import refresh
         from api.protection.idempotency import DatabaseIdempotencyStore
+
+        last_analytics = float("-inf")
 
         idempotency = DatabaseIdempotencyStore(processor.db)  # expired keys (Redis expires its own)
         stop = asyncio.Event()
@@ -126,6 +130,18 @@ def worker(once: bool) -> None:
                 await idempotency.purge()
             except Exception as exc:  # keep the worker alive through a database outage
                 click.echo(f"worker: pass failed: {type(exc).__name__}: {exc}", err=True)
+            if time.monotonic() - last_analytics >= settings.analytics_refresh_seconds:
+                last_analytics = time.monotonic()
+                try:
+                    result = await refresh(processor.db, settings)
+                    fired = ", ".join(f"{c.kind} {c.rule}:{c.key}" for c in result.changes)
+                    click.echo(
+                        f"worker: analytics refreshed in {result.seconds:.1f} s ({result.exported} new events)"
+                        + (f"; alerts: {fired}" if fired else ""),
+                        err=True,
+                    )
+                except Exception as exc:  # an analytics failure must not stop retries
+                    click.echo(f"worker: analytics pass failed: {type(exc).__name__}: {exc}", err=True)
             if once:
                 return
             with contextlib.suppress(TimeoutError):
@@ -193,6 +209,47 @@ def kpis(
         click.echo(as_csv(report.months), nl=False)
     else:
         click.echo(as_table(report.months) if report.months else "No subscription events in the log yet.")
+
+
+@main.group()
+def alerts() -> None:
+    """Business alerts over the KPIs and the log."""
+
+
+@alerts.command("evaluate")
+def alerts_evaluate() -> None:
+    """Refresh the export and KPI snapshot, evaluate every rule, record and deliver what changed."""
+    from analytics.alerts.rules import RuleError
+    from analytics.refresh import refresh
+
+    settings = _settings()
+    try:
+        result = _with_processor(settings, lambda processor: refresh(processor.db, settings))
+    except RuleError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not result.changes:
+        click.echo("no alert changed")
+    for change in result.changes:
+        click.echo(f"{change.kind:<10} {change.severity:<8} {change.rule}:{change.key}  {change.message}")
+        if change.delivery:
+            click.echo(f"{'':<20}{change.delivery}")
+
+
+@alerts.command("rules")
+def alerts_rules() -> None:
+    """The rules in force (defaults with ALERT_RULES_FILE applied)."""
+    from analytics.alerts.rules import RuleError, load_rules
+
+    try:
+        rules = load_rules(_settings().alert_rules_file)
+    except RuleError as exc:
+        raise click.ClickException(str(exc)) from None
+    for rule in rules.values():
+        state = "" if rule.enabled else "  (disabled)"
+        click.echo(
+            f"{rule.name:<24} {rule.severity:<8} > {rule.threshold:g} (min volume {rule.min_volume}, "
+            f"cooldown {rule.cooldown_minutes} min){state}"
+        )
 
 
 def _export(settings: Settings, full: bool) -> Path:

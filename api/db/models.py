@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     Index,
     Integer,
     LargeBinary,
@@ -21,23 +22,28 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "PER_USER_TABLES",
+    "Alert",
     "Base",
     "Charge",
     "Customer",
     "Dispute",
+    "KpiSnapshot",
     "PaymentHistory",
     "Refund",
     "SubscriptionEvent",
     "SubscriptionUsage",
     "UserSubscription",
+    "alerts",
     "charges",
     "customers",
     "disputes",
+    "kpi_snapshots",
     "payment_history",
     "refunds",
     "subscription_events",
@@ -294,6 +300,60 @@ class IdempotencyKey(Base):
     __table_args__ = (Index("ix_idempotency_keys_expires_at", "expires_at"),)
 
 
+class Alert(Base):
+    """A business alert: one row per firing of a rule for a key, kept as history once resolved."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    rule: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(255))
+    """What the rule fired about: ``all``, a currency, a subscription id..."""
+    severity: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    """``firing`` or ``resolved``."""
+    value: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    message: Mapped[str] = mapped_column(Text)
+    recommendation: Mapped[str] = mapped_column(Text)
+    first_seen_at: Mapped[datetime] = mapped_column(TZDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(TZDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    notified_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    delivery: Mapped[str | None] = mapped_column(String(255))
+    """What became of the notification: delivered, suppressed by the cooldown, or failed."""
+    acknowledged_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(255))
+
+    __table_args__ = (
+        Index("ix_alerts_rule_key", "rule", "key"),
+        Index("ix_alerts_first_seen_at", "first_seen_at"),
+        Index(
+            "uq_alerts_open",
+            "rule",
+            "key",
+            unique=True,
+            sqlite_where=text("status = 'firing'"),
+            postgresql_where=text("status = 'firing'"),
+        ),
+    )
+
+
+class KpiSnapshot(Base):
+    """The KPI document as the worker last computed it (the admin dashboard reads the newest)."""
+
+    __tablename__ = "kpi_snapshots"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    computed_at: Mapped[datetime] = mapped_column(TZDateTime)
+    computed_until: Mapped[int] = mapped_column(BigInteger)
+    """``created`` of the newest event the KPIs include."""
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    document: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_kpi_snapshots_computed_at", "computed_at"),)
+
+
 def _table(model: type[Base]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
@@ -311,6 +371,8 @@ disputes = _table(Dispute)
 subscription_usage = _table(SubscriptionUsage)
 security_incidents = _table(SecurityIncident)
 idempotency_keys = _table(IdempotencyKey)
+alerts = _table(Alert)
+kpi_snapshots = _table(KpiSnapshot)
 
 PER_USER_TABLES = (
     "customers",
