@@ -9,6 +9,7 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
 from api.admin.alerts import AdminAlertsController
+from api.admin.dashboard import AdminDashboardController
 from api.admin.events import AdminEventsController
 from api.admin.security import AdminSecurityController
 from api.billing.actions import BillingActions
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AdminEventsController,
             AdminSecurityController,
             AdminAlertsController,
+            AdminDashboardController,
             *demo_pages,
         ],
         middleware=[

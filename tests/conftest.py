@@ -39,6 +39,7 @@ def service_missing(reason: str) -> None:
 
 # -- databases ----------------------------------------------------------------------------------
 def sqlite_settings(path: Path, **overrides: Any) -> Settings:
+    overrides.setdefault("var_dir", path.parent / "var")
     return Settings(
         database_url=f"sqlite+aiosqlite:///{path}",
         stripe_webhook_secrets=(SECRET,),

@@ -99,6 +99,7 @@ class SubscriptionEvent(Base):
         Index("ix_subscription_events_customer_id", "customer_id"),
         Index("ix_subscription_events_type_created", "type", "created"),
         Index("ix_subscription_events_created", "created"),
+        Index("ix_subscription_events_received_at", "received_at"),
     )
 
 

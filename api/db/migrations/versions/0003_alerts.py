@@ -6,7 +6,8 @@ Create Date: 2026-11-27
 
 ``alerts``: one row per firing of a rule for a key (history); at most one open (``firing``) row
 per rule and key, enforced by a partial unique index. ``kpi_snapshots``: the KPI document the
-worker computes, so the dashboard API answers without recomputing.
+worker computes, so the dashboard API answers without recomputing. An index on the event log's
+``received_at`` for the dashboard's 24-hour counts.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_kpi_snapshots")),
     )
     op.create_index("ix_kpi_snapshots_computed_at", "kpi_snapshots", ["computed_at"])
+    # The admin dashboard counts the last 24 hours of deliveries.
+    op.create_index("ix_subscription_events_received_at", "subscription_events", ["received_at"])
     if op.get_bind().dialect.name == "postgresql":
         for table in ("alerts", "kpi_snapshots"):
             op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO faddl_service")
@@ -70,6 +73,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_subscription_events_received_at", table_name="subscription_events")
     op.drop_index("ix_kpi_snapshots_computed_at", table_name="kpi_snapshots")
     op.drop_table("kpi_snapshots")
     op.drop_index("uq_alerts_open", table_name="alerts")
