@@ -5,11 +5,11 @@ month k, revenue retention the cohort's MRR then over its MRR at the end of its 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from analytics.mrr import Movement
-from analytics.report import MonthKpis
+import polars as pl
+
+from analytics.report import Report
 
 __all__ = ["Cohort", "cohorts"]
 
@@ -23,43 +23,44 @@ class Cohort:
     revenue_retention: dict[str, list[float | None]]
 
 
-def cohorts(changes: Sequence[Movement], months: Sequence[MonthKpis]) -> list[Cohort]:
-    customer_mrr: dict[tuple[str, str], int] = defaultdict(int)
-    first_month: dict[str, int] = {}
-    snapshots: list[dict[tuple[str, str], int]] = []
-    position = 0
-    for index, month in enumerate(months):
-        while position < len(changes) and changes[position].at < month.end:
-            change = changes[position]
-            position += 1
-            customer_mrr[(change.customer_id, change.currency)] = change.after
-            if change.after > 0 and change.customer_id not in first_month and change.at >= months[0].start:
-                first_month[change.customer_id] = index
-        snapshots.append(dict(customer_mrr))
-    members: dict[int, set[str]] = defaultdict(set)
-    for customer, index in first_month.items():
-        members[index].add(customer)
+def cohorts(report: Report) -> list[Cohort]:
+    months = report.months
+    moves = report.movement_frame
+    if not months or moves.is_empty():
+        return []
+    # A customer's cohort: the month of its first movement to MRR > 0 within the report.
+    first = (
+        moves.filter((pl.col("after") > 0) & (pl.col("month_index") >= 0))
+        .group_by("customer")
+        .agg(cohort=pl.col("month_index").min())
+    )
+    ledger = report.ledger.join(first, on="customer").filter(pl.col("point") >= pl.col("cohort") + 1)
+    sizes = dict(first.group_by("cohort").agg(pl.len()).iter_rows())
+    paying = (
+        ledger.group_by(["customer", "cohort", "point"])
+        .agg(paying=(pl.col("mrr") > 0).any())
+        .group_by(["cohort", "point"])
+        .agg(pl.col("paying").sum())
+    )
+    logo: dict[int, dict[int, int]] = defaultdict(dict)
+    for index, point, count in paying.iter_rows():
+        logo[index][point] = count
+    revenue_rows = ledger.group_by(["cohort", "currency", "point"]).agg(pl.col("mrr").sum())
+    revenue: dict[tuple[int, str], dict[int, int]] = defaultdict(dict)
+    for index, currency, point, total in revenue_rows.iter_rows():
+        revenue[(index, currency)][point] = total
     found: list[Cohort] = []
     for index, month in enumerate(months):
-        group = members.get(index, set())
-        if not group:
+        size = sizes.get(index, 0)
+        if not size:
             continue
-        logo: list[float] = []
-        revenue: dict[str, list[float | None]] = defaultdict(list)
-        base = _by_currency(snapshots[index], group)
-        for later in snapshots[index:]:
-            paying = {c for (c, _), v in later.items() if c in group and v > 0}
-            logo.append(round(len(paying) / len(group), 6))
-            now = _by_currency(later, group)
-            for currency, start in base.items():
-                revenue[currency].append(round(float(now.get(currency, 0) / start), 6) if start else None)
-        found.append(Cohort(month.month, len(group), logo, dict(revenue)))
+        points = range(index + 1, len(months) + 1)
+        shares = [round(logo[index].get(p, 0) / size, 6) for p in points]
+        by_currency: dict[str, list[float | None]] = {}
+        for (cohort_index, currency), totals in sorted(revenue.items()):
+            base = totals.get(index + 1, 0)
+            if cohort_index != index or not any(totals.values()):
+                continue
+            by_currency[currency] = [round(totals.get(p, 0) / base, 6) if base else None for p in points]
+        found.append(Cohort(month.month, size, shares, by_currency))
     return found
-
-
-def _by_currency(mrr: dict[tuple[str, str], int], group: set[str]) -> dict[str, int]:
-    totals: dict[str, int] = defaultdict(int)
-    for (customer, currency), value in mrr.items():
-        if customer in group:
-            totals[currency] += value
-    return dict(totals)

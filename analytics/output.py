@@ -120,12 +120,12 @@ def kpi_document(
     }
     months = report.months
     extra: list[Sequence[Any]] = [
-        retention(report.movements, months),
+        retention(report),
         payments(facts, months),
         conversion(facts, months),
     ]
-    meta["cohorts"] = [asdict(cohort) for cohort in cohorts(report.movements, months)]
-    risky = at_risk(facts, as_of=moment)
+    meta["cohorts"] = [asdict(cohort) for cohort in cohorts(report)]
+    risky = at_risk(facts, as_of=moment, movements=report.movement_frame if report.months else None)
     meta["at_risk"] = [asdict(customer) for customer in risky]
     at_risk_mrr: dict[str, int] = defaultdict(int)
     for customer in risky:

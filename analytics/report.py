@@ -79,6 +79,34 @@ class Report:
     def movements(self) -> list[Movement]:
         return as_movements(self.movement_frame)
 
+    @cached_property
+    def ledger(self) -> pl.DataFrame:
+        """Every customer's MRR (scaled) per currency at each month boundary: ``point`` 0 is the
+        first month's start, ``point`` i + 1 the end of month i. One row per customer, currency and
+        point (0 where it had none)."""
+        moves = self.movement_frame
+        points = len(self.months) + 1
+        if moves.is_empty():
+            return pl.DataFrame(
+                schema={"customer": pl.String, "currency": pl.String, "point": pl.Int64, "mrr": pl.Int64}
+            )
+        last = (
+            moves.with_columns(point=pl.col("month_index") + 1)
+            .group_by(["customer", "currency", "point"])
+            .agg(pl.col("after").last())
+        )
+        grid = (
+            moves.select("customer", "currency")
+            .unique()
+            .join(pl.DataFrame({"point": pl.int_range(0, points, eager=True).cast(pl.Int64)}), how="cross")
+        )
+        return (
+            grid.join(last, on=["customer", "currency", "point"], how="left")
+            .sort(["customer", "currency", "point"])
+            .with_columns(mrr=pl.col("after").forward_fill().over(["customer", "currency"]).fill_null(0))
+            .drop("after")
+        )
+
 
 def _sum_to_months(
     frame: pl.DataFrame, keys: list[str], values: list[str], count: int
@@ -194,7 +222,7 @@ def analyze(facts: Facts, first: date | None = None, last: date | None = None) -
                 subscriptions_by_plan=dict(sorted(plan_count.items())),
             )
         )
-    return Report(report, moves.drop("month_index", "delta", "paying"), timelines)
+    return Report(report, moves.drop("delta", "paying"), timelines)
 
 
 def analyze_events(events: Iterable[ParsedEvent], first: date | None = None, last: date | None = None) -> Report:

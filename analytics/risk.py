@@ -41,14 +41,20 @@ def _date(moment: int) -> str:
     return datetime.fromtimestamp(moment, tz=UTC).strftime("%Y-%m-%d")
 
 
-def at_risk(facts: Facts, as_of: int, threshold: int = THRESHOLD) -> list[AtRisk]:
-    """Paying customers scoring at least ``threshold`` as of ``as_of``, riskiest first."""
+def at_risk(
+    facts: Facts, as_of: int, threshold: int = THRESHOLD, movements: pl.DataFrame | None = None
+) -> list[AtRisk]:
+    """Paying customers scoring at least ``threshold`` as of ``as_of``, riskiest first.
+    ``movements``: the report's MRR movements when it covers ``as_of`` (saves computing them)."""
     facts = facts.before(as_of + 1)
     timelines = facts.timelines()
     reasons: dict[str, dict[str, str]] = defaultdict(dict)
     if timelines.is_empty():
         return []
-    changes = Facts.movements(Facts.change_points(timelines), until=as_of + 1)
+    if movements is None:
+        changes = Facts.movements(Facts.change_points(timelines), until=as_of + 1)
+    else:  # a movement depends only on what came before it
+        changes = movements.filter(pl.col("at") <= as_of)
     mrr = {
         (customer, currency): after
         for customer, currency, after in changes.group_by(["customer", "currency"])

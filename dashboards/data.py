@@ -1,49 +1,122 @@
-"""What the dashboard shows, read through the one KPI implementation (``analytics``) from the
-Parquet export of the event log (brought up to date on each refresh)."""
+"""What the dashboard reads. KPIs: the worker's newest snapshot when it is fresh, else computed
+now (export refresh + ``kpi_document``): either way the one KPI implementation (``analytics``),
+the same document ``faddl kpis --format json`` prints. Alerts and security incidents: the
+service's tables."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import polars as pl
+from sqlalchemy import func, select, update
 
 from analytics.engine import Facts
 from analytics.export import export_events
-from analytics.mrr import Movement
 from analytics.output import kpi_document
-from analytics.report import MonthKpis
-from analytics.retention import RetentionKpis, retention
+from analytics.refresh import latest_snapshot
+from api.admin.alerts import AlertView, recent_alerts
 from api.db.engine import Database
+from api.db.models import alerts, security_incidents
+from api.db.sql import utc
 from api.settings import Settings
 
-__all__ = ["Kpis", "load_kpis"]
+__all__ = ["Kpis", "acknowledge", "load_alerts", "load_incidents", "load_kpis"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Kpis:
-    months: list[MonthKpis]
-    retention: list[RetentionKpis]
-    movements: list[Movement]
     document: dict[str, Any]
     """The whole KPI set, as ``faddl kpis --format json`` prints it."""
+    as_of: datetime
+    source: str
+    """``snapshot`` (the worker's) or ``computed`` (now)."""
+
+    @property
+    def months(self) -> list[dict[str, Any]]:
+        months: list[dict[str, Any]] = self.document.get("months") or []
+        return months
 
     @property
     def currencies(self) -> list[str]:
-        return sorted({c for month in self.months for c in month.mrr})
+        return sorted({c for month in self.months for c in month["mrr"]})
+
+    @property
+    def plans(self) -> list[str]:
+        return sorted({p for month in self.months for by in month.get("mrr_by_plan", {}).values() for p in by})
 
 
-def load_kpis(settings: Settings) -> Kpis:
-    async def refresh() -> None:
+def _run(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    async def main() -> T:
         db = Database(settings)
         try:
-            await export_events(db, settings.analytics_path)
+            return await work(db)
         finally:
             await db.dispose()
 
-    asyncio.run(refresh())
+    return asyncio.run(main())
+
+
+def load_kpis(settings: Settings) -> Kpis:
+    async def snapshot(db: Database) -> tuple[dict[str, Any], Any] | None:
+        return await latest_snapshot(db)
+
+    found = _run(settings, snapshot)
+    fresh_after = datetime.now(UTC) - timedelta(seconds=2 * settings.analytics_refresh_seconds)
+    if found is not None and utc(found[1]) >= fresh_after:
+        return Kpis(found[0], utc(found[1]), "snapshot")
+
+    async def export(db: Database) -> None:
+        await export_events(db, settings.analytics_path)
+
+    _run(settings, export)
     facts = Facts(settings.analytics_path)
     try:
-        report, document = kpi_document(facts)
+        _, document = kpi_document(facts)
     finally:
         facts.close()
-    return Kpis(report.months, retention(report.movements, report.months), report.movements, document)
+    return Kpis(document, datetime.now(UTC), "computed")
+
+
+def load_alerts(settings: Settings, limit: int = 200) -> list[AlertView]:
+    return _run(settings, lambda db: recent_alerts(db, limit))
+
+
+def acknowledge(settings: Settings, alert_id: int, who: str) -> None:
+    async def work(db: Database) -> None:
+        async with db.write() as conn:
+            await conn.execute(
+                update(alerts)
+                .where((alerts.c.id == alert_id) & alerts.c.acknowledged_at.is_(None))
+                .values(acknowledged_at=datetime.now(UTC), acknowledged_by=who)
+            )
+
+    _run(settings, work)
+
+
+def load_incidents(settings: Settings, days: int) -> pl.DataFrame:
+    """Security incidents per day and kind over the last ``days`` days."""
+
+    async def work(db: Database) -> list[tuple[Any, ...]]:
+        since = datetime.now(UTC) - timedelta(days=days)
+        day = func.date(security_incidents.c.created_at)
+        query = (
+            select(day, security_incidents.c.kind, func.count())
+            .where(security_incidents.c.created_at >= since)
+            .group_by(day, security_incidents.c.kind)
+            .order_by(day)
+        )
+        async with db.read() as conn:
+            return [tuple(row) for row in (await conn.execute(query)).all()]
+
+    rows = _run(settings, work)
+    return pl.DataFrame(
+        [(str(d), k, int(c)) for d, k, c in rows],
+        schema={"day": pl.String, "kind": pl.String, "incidents": pl.Int64},
+        orient="row",
+    )

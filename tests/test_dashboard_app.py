@@ -1,10 +1,11 @@
-"""The Streamlit dashboard runs over a real event log, without exceptions, and shows the same MRR
-as ``faddl kpis`` (Streamlit's own AppTest runs the script; the browser test comes with the
-dashboard's other pages)."""
+"""The Streamlit dashboard runs over a real event log, every page without exceptions, and shows the
+same MRR as ``faddl kpis`` (Streamlit's own AppTest runs the scripts; ``test_dashboard_browser``
+opens the pages in a real browser)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,14 +18,18 @@ from tests.processes import faddl, service_env
 ROOT = Path(__file__).parents[1]
 
 
-@pytest.fixture
-def loaded_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+@pytest.fixture(scope="module")
+def loaded_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """One simulated log for the module (the pages only read it)."""
+    tmp_path = tmp_path_factory.mktemp("dashboard")
     env = service_env(tmp_path, STRIPE_API_KEY="sk_test_x", STRIPE_WEBHOOK_SECRET="whsec_x")
     upgrade(sqlite_settings(tmp_path / "faddl.db"))
     faddl(env, "simulate", "--customers", "40", "--months", "6", "--seed", "12", "--out", str(tmp_path / "sim"))
     faddl(env, "events", "load", str(tmp_path / "sim" / "events.jsonl"))
-    monkeypatch.setenv("DATABASE_URL", env["DATABASE_URL"])
-    return env
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DATABASE_URL", env["DATABASE_URL"])
+        patch.setenv("VAR_DIR", env["VAR_DIR"])
+        yield env
 
 
 def test_overview_shows_the_kpis_of_the_cli(loaded_log: dict[str, str]) -> None:
@@ -40,3 +45,11 @@ def test_overview_shows_the_kpis_of_the_cli(loaded_log: dict[str, str]) -> None:
     assert not app.exception
     mrr = next(metric for metric in app.metric if metric.label == "MRR")
     assert mrr.value == f"{last['mrr']['eur'] / 100:,.2f} EUR"
+
+
+@pytest.mark.parametrize("page", ["revenue", "retention", "payments", "security", "alerts"])
+def test_every_page_runs(loaded_log: dict[str, str], page: str) -> None:
+    app = AppTest.from_file(str(ROOT / "dashboards" / "app.py"), default_timeout=60).run()
+    app.switch_page(f"pages/{page}.py").run()
+    assert not app.exception, app.exception
+    assert app.title[0].value == page.capitalize()

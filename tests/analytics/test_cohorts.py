@@ -13,7 +13,7 @@ from tests.analytics.simulation import simulate_account
 def test_cohorts_match_an_independent_computation() -> None:
     account = simulate_account(200, 12, 6)
     sim, truth = account.sim, account.truth
-    ours = {c.month: c for c in cohorts(account.report.movements, account.report.months)}
+    ours = {c.month: c for c in cohorts(account.report)}
 
     history = sorted(sim.changes, key=lambda c: c[0])
     ends = [m["end"] for m in truth["months"]]

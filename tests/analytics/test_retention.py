@@ -19,7 +19,7 @@ def approx(value: float | None) -> object:
 def test_retention_matches_an_independent_computation() -> None:
     account = simulate_account(200, 18, 4)
     sim, truth = account.sim, account.truth
-    ours = retention(account.report.movements, account.report.months)
+    ours = retention(account.report)
 
     # The simulator's changes: (time, customer, currency, kind, delta), replayed per customer.
     history = sorted(sim.changes, key=lambda c: c[0])

@@ -1,0 +1,74 @@
+"""What every page shares: the cached KPIs, the sidebar filters, formatting, and tables with a
+CSV download."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+import streamlit as st
+
+from api.settings import Settings
+from dashboards.data import Kpis, load_kpis
+
+__all__ = ["Filters", "filters", "kpis", "money", "percent", "settings", "table"]
+
+
+@st.cache_resource
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@st.cache_data(ttl=60, show_spinner="Reading the KPIs...")
+def kpis() -> Kpis:
+    return load_kpis(settings())
+
+
+def money(cents: int | float | None, currency: str) -> str:
+    return "-" if cents is None else f"{cents / 100:,.2f} {currency.upper()}"
+
+
+def percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate * 100:.1f}%"
+
+
+@dataclass(frozen=True)
+class Filters:
+    currency: str
+    months: list[dict[str, Any]]
+    """The months of the chosen period, oldest first."""
+    plans: list[str]
+
+
+def filters(data: Kpis) -> Filters:
+    """The sidebar: period, currency and plan (kept across pages)."""
+    currencies = data.currencies
+    currency = st.sidebar.selectbox(
+        "Currency", currencies, index=currencies.index("usd") if "usd" in currencies else 0, key="currency"
+    )
+    labels = [m["month"] for m in data.months]
+    first, last = st.sidebar.select_slider(
+        "Period", options=labels, value=(labels[max(0, len(labels) - 12)], labels[-1]), key="period"
+    )
+    plans = [p for p in data.plans if currency in p] or data.plans
+    chosen = st.sidebar.multiselect("Plans", plans, default=plans, key=f"plans-{currency}")
+    st.sidebar.caption(
+        f"KPIs as of {data.as_of:%Y-%m-%d %H:%M} UTC ({data.source}); log up to "
+        f"{_date(data.document.get('computed_until'))}."
+    )
+    return Filters(currency, [m for m in data.months if first <= m["month"] <= last], chosen)
+
+
+def _date(moment: int | None) -> str:
+    from datetime import UTC, datetime
+
+    return "-" if not moment else datetime.fromtimestamp(moment, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def table(frame: pl.DataFrame, name: str) -> None:
+    """A table and its CSV download."""
+    st.dataframe(frame, hide_index=True, use_container_width=True)
+    st.download_button(
+        f"Download {name} (CSV)", frame.write_csv(), file_name=f"faddl-{name}.csv", mime="text/csv", key=f"csv-{name}"
+    )

@@ -1,0 +1,92 @@
+"""Overview: MRR, ARR, active subscriptions, logo churn and NRR, each against the month before."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from dashboards.common import filters, kpis, money, percent, table
+
+data = kpis()
+st.title("Overview")
+if not data.months:
+    st.info("No subscription events in the log yet.")
+    st.stop()
+chosen = filters(data)
+currency, months = chosen.currency, chosen.months
+current, previous = months[-1], (months[-2] if len(months) > 1 else None)
+
+st.caption(f"At the end of {current['month']}; change against {previous['month'] if previous else 'nothing'}.")
+columns = st.columns(5)
+mrr_now = current["mrr"].get(currency, 0)
+mrr_before = previous["mrr"].get(currency, 0) if previous else None
+columns[0].metric(
+    "MRR", money(mrr_now, currency), None if mrr_before is None else money(mrr_now - mrr_before, currency)
+)
+arr_before = previous["arr"].get(currency, 0) if previous else None
+columns[1].metric(
+    "ARR",
+    money(current["arr"].get(currency, 0), currency),
+    None if arr_before is None else money(current["arr"].get(currency, 0) - arr_before, currency),
+)
+subs_before = previous["active_subscriptions"] if previous else None
+columns[2].metric(
+    "Active subscriptions",
+    current["active_subscriptions"],
+    None if subs_before is None else current["active_subscriptions"] - subs_before,
+)
+churn_now = current["logo_churn_rate"].get(currency)
+churn_before = previous["logo_churn_rate"].get(currency) if previous else None
+columns[3].metric(
+    "Logo churn",
+    percent(churn_now),
+    None if churn_now is None or churn_before is None else f"{(churn_now - churn_before) * 100:+.1f} pts",
+    delta_color="inverse",
+)
+nrr_now, nrr_before = current["nrr"].get(currency), previous["nrr"].get(currency) if previous else None
+columns[4].metric(
+    "NRR (12 months)",
+    percent(nrr_now),
+    None if nrr_now is None or nrr_before is None else f"{(nrr_now - nrr_before) * 100:+.1f} pts",
+)
+
+frame = pl.DataFrame(
+    [
+        {
+            "month": m["month"],
+            "mrr": m["mrr"].get(currency, 0) / 100,
+            "arr": m["arr"].get(currency, 0) / 100,
+            "active_subscriptions": m["active_subscriptions"],
+            "paying_customers": m["paying_customers"].get(currency, 0),
+            "arpa": (m["arpa"].get(currency) or 0) / 100,
+            "logo_churn_rate": m["logo_churn_rate"].get(currency),
+            "net_revenue_churn": m["net_revenue_churn"].get(currency),
+            "nrr": m["nrr"].get(currency),
+            "ltv": (m["ltv"].get(currency) or 0) / 100,
+        }
+        for m in months
+    ]
+)
+st.subheader(f"MRR by month ({currency.upper()})")
+st.line_chart(frame, x="month", y="mrr")
+table(frame, f"overview-{currency}")
+
+risky = [r for r in data.document.get("at_risk", []) if r["currency"] == currency]
+st.subheader(f"At-risk customers ({len(risky)}, {money(data.document['at_risk_mrr'].get(currency, 0), currency)} MRR)")
+if risky:
+    table(
+        pl.DataFrame(
+            [
+                {
+                    "customer": r["customer_id"],
+                    "mrr": r["mrr"] / 100,
+                    "score": r["score"],
+                    "reasons": "; ".join(r["reasons"]),
+                }
+                for r in risky
+            ]
+        ),
+        f"at-risk-{currency}",
+    )
+else:
+    st.write("None.")
