@@ -46,13 +46,19 @@ wide = pl.DataFrame(
     [
         {
             "month": m["month"],
-            "start_mrr": (months[i - 1]["mrr"].get(currency, 0) if i else None),
             **{k: m["mrr_movements"].get(currency, {}).get(k, 0) / 100 for k in MOVES},
             "end_mrr": m["mrr"].get(currency, 0) / 100,
         }
-        for i, m in enumerate(months)
+        for m in months
     ]
-).with_columns(pl.col("start_mrr") / 100)
+)
+# The movement identity read backwards: start = end - gains + losses.
+gains = pl.col("new") + pl.col("reactivation") + pl.col("expansion")
+wide = wide.select(
+    "month",
+    (pl.col("end_mrr") - gains + pl.col("contraction") + pl.col("churn")).round(2).alias("start_mrr"),
+    pl.exclude("month"),
+)
 table(wide, f"mrr-movements-{currency}")
 
 st.subheader(f"MRR by plan ({currency.upper()})")
