@@ -31,13 +31,13 @@ def cohorts(report: Report) -> list[Cohort]:
     # A customer's cohort: the month of its first movement to MRR > 0 within the report.
     first = (
         moves.filter((pl.col("after") > 0) & (pl.col("month_index") >= 0))
-        .group_by("customer")
+        .group_by("cust_k")
         .agg(cohort=pl.col("month_index").min())
     )
-    ledger = report.ledger.join(first, on="customer").filter(pl.col("point") >= pl.col("cohort") + 1)
+    ledger = report.ledger.join(first, on="cust_k").filter(pl.col("point") >= pl.col("cohort") + 1)
     sizes = dict(first.group_by("cohort").agg(pl.len()).iter_rows())
     paying = (
-        ledger.group_by(["customer", "cohort", "point"])
+        ledger.group_by(["cust_k", "cohort", "point"])
         .agg(paying=(pl.col("mrr") > 0).any())
         .group_by(["cohort", "point"])
         .agg(pl.col("paying").sum())

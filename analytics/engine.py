@@ -132,17 +132,21 @@ class Facts:
     def _timelines(self) -> pl.DataFrame:
         states = self.sql(
             f"""
-            SELECT event_id, any_value(created) AS created, any_value(object_id) AS sub,
-                   any_value(customer_id) AS customer, any_value(status) AS status,
-                   any_value(currency) AS currency, any_value(mrr) AS mrr,
-                   any_value(undiscounted_mrr) AS undiscounted, any_value(discount_ends) AS discount_ends,
-                   any_value(delinquent) AS delinquent, any_value(terminal) AS terminal,
-                   any_value(rank) AS rank, any_value(plan) AS plan, any_value(user_id) AS user_id,
-                   any_value(cancel_at_period_end) AS cancel_at_period_end, max(pos) AS stored_pos
+            SELECT event_id, created, object_id AS sub, coalesce(customer_id, '') AS customer, status,
+                   coalesce(currency, 'unknown') AS currency, mrr, undiscounted_mrr AS undiscounted,
+                   discount_ends, delinquent, terminal, rank, plan, user_id, cancel_at_period_end,
+                   pos AS stored_pos
             FROM {self.view}
             WHERE object_type = 'subscription' AND type LIKE 'customer.subscription.%'
-            GROUP BY event_id
             """
+        ).unique("event_id", keep="any")  # a redelivered event counts once
+        # Integer keys in the strings' own order: sorting and windows on them are far cheaper, and
+        # the order (hence every tie-break) stays that of the ids.
+        states = states.with_columns(
+            sub_k=pl.col("sub").rank("dense").cast(pl.UInt32),
+            cust_k=pl.col("customer").rank("dense").cast(pl.UInt32),
+            cur_k=pl.col("currency").rank("dense").cast(pl.UInt32),
+            ev_k=pl.col("event_id").rank("dense").cast(pl.UInt32),
         )
         if self.positions is not None:
             moved = self.sql(
@@ -154,14 +158,14 @@ class Facts:
             )
         # Within a second, the position the export computed from the objects; the projections' tie
         # rule (terminal last, status rank, event id) orders anything it did not see together.
-        states = states.sort(["sub", "created", "stored_pos", "terminal", "rank", "event_id"], nulls_last=True)
-        states = states.with_columns(pos=pl.int_range(pl.len()).over(["sub", "created"]))
+        states = states.sort(["sub_k", "created", "stored_pos", "terminal", "rank", "ev_k"], nulls_last=True)
+        states = states.with_columns(pos=pl.int_range(pl.len()).over(["sub_k", "created"]))
         ended = pl.col("status").is_in(_ENDED).cast(pl.Int32)
-        states = states.filter(ended.cum_sum().shift(1, fill_value=0).over("sub") == 0)
-        run = (pl.col("status") != pl.col("status").shift(1)).fill_null(True).cast(pl.Int32).cum_sum().over("sub")
+        states = states.filter(ended.cum_sum().shift(1, fill_value=0).over("sub_k") == 0)
+        run = (pl.col("status") != pl.col("status").shift(1)).fill_null(True).cast(pl.Int32).cum_sum().over("sub_k")
         return states.with_columns(run=run).with_columns(
-            past_due_since=pl.when(pl.col("status") == "past_due").then(pl.col("created").min().over(["sub", "run"])),
-            next_at=pl.col("created").shift(-1).over("sub"),
+            past_due_since=pl.when(pl.col("status") == "past_due").then(pl.col("created").min().over(["sub_k", "run"])),
+            next_at=pl.col("created").shift(-1).over("sub_k"),
         )
 
     # -- change points and movements ---------------------------------------------------------------
@@ -193,23 +197,21 @@ class Facts:
             value=value.cast(pl.Int64),
             delinquent_point=pl.col("delinquent")
             | ((pl.col("status") == "past_due") & (pl.col("moment") > pl.col("created"))),
-        ).sort(["sub", "moment", "pos", "point"])
+        ).sort(["sub_k", "moment", "pos", "point"])
 
     @staticmethod
     def movements(points: pl.DataFrame, until: int | None = None) -> pl.DataFrame:
         """Every change of a customer's MRR per currency, in time order, before ``until``."""
         if until is not None:
             points = points.filter(pl.col("moment") < until)
-        deltas = points.with_columns(delta=pl.col("value") - pl.col("value").shift(1, fill_value=0).over("sub")).sort(
-            ["customer", "currency", "moment", "sub", "pos", "point"]
+        deltas = points.with_columns(delta=pl.col("value") - pl.col("value").shift(1, fill_value=0).over("sub_k")).sort(
+            ["cust_k", "cur_k", "moment", "sub_k", "pos", "point"]
         )
-        moved = deltas.with_columns(after=pl.col("delta").cum_sum().over(["customer", "currency"])).filter(
+        moved = deltas.with_columns(after=pl.col("delta").cum_sum().over(["cust_k", "cur_k"])).filter(
             pl.col("delta") != 0
         )
         moved = moved.with_columns(before=pl.col("after") - pl.col("delta"))
-        ever_paid = (pl.col("after") > 0).cast(pl.Int32).cum_sum().shift(1, fill_value=0).over(
-            ["customer", "currency"]
-        ) > 0
+        ever_paid = (pl.col("after") > 0).cast(pl.Int32).cum_sum().shift(1, fill_value=0).over(["cust_k", "cur_k"]) > 0
         kind = (
             pl.when(pl.col("before") == 0)
             .then(pl.when(ever_paid).then(pl.lit("reactivation")).otherwise(pl.lit("new")))
@@ -231,7 +233,10 @@ class Facts:
             sub=pl.col("sub"),
             pos=pl.col("pos"),
             point=pl.col("point"),
-        ).sort(["at", "customer", "currency", "sub", "pos", "point"])
+            cust_k=pl.col("cust_k"),
+            cur_k=pl.col("cur_k"),
+            sub_k=pl.col("sub_k"),
+        ).sort(["at", "cust_k", "cur_k", "sub_k", "pos", "point"])
 
 
 def as_movements(frame: pl.DataFrame) -> list[Movement]:

@@ -59,8 +59,8 @@ def _query_renewals(facts: Facts) -> pl.DataFrame:
     view = facts.view
     return facts.sql(
         f"""
-        WITH invoice_events AS (
-            SELECT DISTINCT ON (event_id) * FROM {view} WHERE object_type = 'invoice' AND type LIKE 'invoice.%'
+        WITH invoice_events AS (  -- every aggregate below is blind to a duplicated event
+            SELECT * FROM {view} WHERE object_type = 'invoice' AND type LIKE 'invoice.%'
         ), invoices AS (
             SELECT object_id, any_value(currency) AS currency, max(amount) AS amount,
                    any_value(billing_reason) AS reason, any_value(subscription_id) AS subscription,

@@ -87,23 +87,28 @@ class Report:
         moves = self.movement_frame
         points = len(self.months) + 1
         if moves.is_empty():
-            return pl.DataFrame(
-                schema={"customer": pl.String, "currency": pl.String, "point": pl.Int64, "mrr": pl.Int64}
-            )
+            schema = {"cust_k": pl.UInt32, "cur_k": pl.UInt32, "customer": pl.String, "currency": pl.String}
+            return pl.DataFrame(schema=schema | {"point": pl.Int64, "mrr": pl.Int64})
+        keys = ["cust_k", "cur_k"]
         last = (
-            moves.with_columns(point=pl.col("month_index") + 1)
-            .group_by(["customer", "currency", "point"])
-            .agg(pl.col("after").last())
+            moves.with_columns(point=pl.col("month_index") + 1).group_by([*keys, "point"]).agg(pl.col("after").last())
         )
         grid = (
-            moves.select("customer", "currency")
-            .unique()
+            moves.select(*keys, "customer", "currency")
+            .unique(keys)
             .join(pl.DataFrame({"point": pl.int_range(0, points, eager=True).cast(pl.Int64)}), how="cross")
         )
+        # Sorted by key then point, and 0 where a key starts without a value, a plain forward fill
+        # never crosses from one customer to the next.
         return (
-            grid.join(last, on=["customer", "currency", "point"], how="left")
-            .sort(["customer", "currency", "point"])
-            .with_columns(mrr=pl.col("after").forward_fill().over(["customer", "currency"]).fill_null(0))
+            grid.join(last, on=[*keys, "point"], how="left")
+            .sort([*keys, "point"])
+            .with_columns(
+                mrr=pl.when((pl.col("point") == 0) & pl.col("after").is_null())
+                .then(0)
+                .otherwise(pl.col("after"))
+                .forward_fill()
+            )
             .drop("after")
         )
 
@@ -161,9 +166,9 @@ def analyze(facts: Facts, first: date | None = None, last: date | None = None) -
     flagged = points.with_columns(
         month_index(starts, points["moment"]), flag=(pl.col("value") > 0).cast(pl.Int64)
     ).with_columns(
-        prev_value=pl.col("value").shift(1, fill_value=0).over("sub"),
-        prev_flag=pl.col("flag").shift(1, fill_value=0).over("sub"),
-        prev_plan=pl.col("plan").shift(1).over("sub"),
+        prev_value=pl.col("value").shift(1, fill_value=0).over("sub_k"),
+        prev_flag=pl.col("flag").shift(1, fill_value=0).over("sub_k"),
+        prev_plan=pl.col("plan").shift(1).over("sub_k"),
     )
     by_plan = pl.concat(
         [

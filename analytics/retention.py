@@ -41,13 +41,13 @@ def retention(report: Report) -> list[RetentionKpis]:
     if not months:
         return []
     ledger = report.ledger.with_columns(
-        before=pl.col("mrr").shift(1).over(["customer", "currency"]),
-        year_before=pl.col("mrr").shift(12).over(["customer", "currency"]),
+        before=pl.col("mrr").shift(1).over(["cust_k", "cur_k"]),
+        year_before=pl.col("mrr").shift(12).over(["cust_k", "cur_k"]),
     ).filter(pl.col("point") >= 1)
     # The reason of each lost customer's last churn in the month: payment failure or choice.
     churned = (
         report.movement_frame.filter(pl.col("kind") == "churn")
-        .group_by(["customer", "currency", "month_index"])
+        .group_by(["cust_k", "cur_k", "month_index"])
         .agg(pl.col("delinquent").last())
         .with_columns(point=pl.col("month_index") + 1)
         .drop("month_index")
@@ -56,7 +56,7 @@ def retention(report: Report) -> list[RetentionKpis]:
     lost = paying_before & (pl.col("mrr") == 0)
     cohort = pl.col("year_before") > 0
     per_month = (
-        ledger.join(churned, on=["customer", "currency", "point"], how="left")
+        ledger.join(churned, on=["cust_k", "cur_k", "point"], how="left")
         .group_by(["point", "currency"])
         .agg(
             paying_start=paying_before.sum(),

@@ -68,7 +68,7 @@ def at_risk(
         .iter_rows()
     ):
         reasons[customer]["contraction"] = f"downgraded on {_date(moment)}"
-    latest = timelines.group_by("sub").agg(pl.all().last())
+    latest = timelines.group_by("sub_k").agg(pl.all().last())
     users: dict[str, str] = {}
     for state in latest.iter_rows(named=True):
         if state["user_id"]:
