@@ -142,12 +142,8 @@ class Facts:
         ).unique("event_id", keep="any")  # a redelivered event counts once
         # Integer keys in the strings' own order: sorting and windows on them are far cheaper, and
         # the order (hence every tie-break) stays that of the ids.
-        states = states.with_columns(
-            sub_k=pl.col("sub").rank("dense").cast(pl.UInt32),
-            cust_k=pl.col("customer").rank("dense").cast(pl.UInt32),
-            cur_k=pl.col("currency").rank("dense").cast(pl.UInt32),
-            ev_k=pl.col("event_id").rank("dense").cast(pl.UInt32),
-        )
+        for column, key in (("sub", "sub_k"), ("customer", "cust_k"), ("currency", "cur_k")):
+            states = states.join(_dense_keys(states[column], key), on=column, how="left")
         if self.positions is not None:
             moved = self.sql(
                 f"SELECT event_id, arg_max(pos, sequence) AS moved_pos FROM read_parquet('{self.positions}') "
@@ -158,7 +154,11 @@ class Facts:
             )
         # Within a second, the position the export computed from the objects; the projections' tie
         # rule (terminal last, status rank, event id) orders anything it did not see together.
-        states = states.sort(["sub_k", "created", "stored_pos", "terminal", "rank", "ev_k"], nulls_last=True)
+        order = ["sub_k", "created", "stored_pos", "terminal", "rank"]
+        unplaced = states.filter(pl.col("stored_pos").is_null()).select("sub_k", "created").is_duplicated().any()
+        # The export places every second it saw shared; only facts written without positions need
+        # the event id as the last tie-break (a string sort, so only then).
+        states = states.sort([*order, "event_id"] if unplaced else order, nulls_last=True)
         states = states.with_columns(pos=pl.int_range(pl.len()).over(["sub_k", "created"]))
         ended = pl.col("status").is_in(_ENDED).cast(pl.Int32)
         states = states.filter(ended.cum_sum().shift(1, fill_value=0).over("sub_k") == 0)
@@ -247,6 +247,12 @@ def as_movements(frame: pl.DataFrame) -> list[Movement]:
             "at", "customer", "currency", "kind", "before", "after", "event_id", "delinquent"
         ).iter_rows()
     ]
+
+
+def _dense_keys(values: pl.Series, name: str) -> pl.DataFrame:
+    """Each distinct value and its position in sorted order (sorting the distinct values only)."""
+    distinct = values.unique().sort().to_frame()
+    return distinct.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias(name))
 
 
 def month_index(starts: Sequence[int], moments: pl.Series) -> pl.Series:

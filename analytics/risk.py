@@ -68,17 +68,14 @@ def at_risk(
         .iter_rows()
     ):
         reasons[customer]["contraction"] = f"downgraded on {_date(moment)}"
-    latest = timelines.group_by("sub_k").agg(pl.all().last())
-    users: dict[str, str] = {}
-    for state in latest.iter_rows(named=True):
-        if state["user_id"]:
-            users[state["user_id"]] = state["customer"]
-        if state["status"] in ("canceled", "incomplete_expired"):
-            continue
-        if state["cancel_at_period_end"]:
-            reasons[state["customer"]]["cancel_at_period_end"] = "set to cancel at the end of the period"
-        if state["status"] in ("past_due", "unpaid"):
-            reasons[state["customer"]]["dunning"] = f"payment failing ({state['status']})"
+    latest = timelines.group_by("sub_k").agg(pl.col("customer", "status", "cancel_at_period_end", "user_id").last())
+    live = latest.filter(~pl.col("status").is_in(["canceled", "incomplete_expired"]))
+    for customer in live.filter(pl.col("cancel_at_period_end"))["customer"]:
+        reasons[customer]["cancel_at_period_end"] = "set to cancel at the end of the period"
+    for customer, status in (
+        live.filter(pl.col("status").is_in(["past_due", "unpaid"])).select("customer", "status").iter_rows()
+    ):
+        reasons[customer]["dunning"] = f"payment failing ({status})"
     disputes = facts.sql(
         f"""
         SELECT c.customer_id, max(d.created) FROM {facts.view} d
@@ -99,6 +96,11 @@ def at_risk(
         GROUP BY ALL ORDER BY user_id, feature, period_start
         """,
         [datetime.fromtimestamp(as_of, tz=UTC).isoformat()],
+    )
+    users: dict[str, str] = (
+        dict(latest.filter(pl.col("user_id").is_not_null()).select("user_id", "customer").iter_rows())
+        if not usage.is_empty()
+        else {}
     )
     for (user, feature), periods in usage.group_by(["user_id", "feature"], maintain_order=True):
         ordered = periods["quantity"].to_list()

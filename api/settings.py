@@ -285,7 +285,7 @@ class Settings:
 
     alert_rules_file: Path | None = None
     """``ALERT_RULES_FILE``: a TOML file of business alert rules replacing the built-in defaults
-    (``api/alerts/rules.toml``); rules it leaves out keep their defaults."""
+    (``analytics/alerts/rules.toml``); rules it leaves out keep their defaults."""
 
     alert_channels: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """``ALERT_CHANNELS_CRITICAL``, ``_HIGH``, ``_MEDIUM``, ``_LOW``: apprise URLs (space or comma
