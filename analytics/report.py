@@ -22,6 +22,7 @@ from analytics.engine import (
     month_bounds,
     month_index,
     months_between,
+    previous,
 )
 from analytics.facts import SCALE, facts_table
 from analytics.mrr import Movement
@@ -166,9 +167,9 @@ def analyze(facts: Facts, first: date | None = None, last: date | None = None) -
     flagged = points.with_columns(
         month_index(starts, points["moment"]), flag=(pl.col("value") > 0).cast(pl.Int64)
     ).with_columns(
-        prev_value=pl.col("value").shift(1, fill_value=0).over("sub_k"),
-        prev_flag=pl.col("flag").shift(1, fill_value=0).over("sub_k"),
-        prev_plan=pl.col("plan").shift(1).over("sub_k"),
+        prev_value=previous("value", ["sub_k"], 0),
+        prev_flag=previous("flag", ["sub_k"], 0),
+        prev_plan=previous("plan", ["sub_k"]),
     )
     by_plan = pl.concat(
         [

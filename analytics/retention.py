@@ -41,8 +41,9 @@ def retention(report: Report) -> list[RetentionKpis]:
     if not months:
         return []
     ledger = report.ledger.with_columns(
-        before=pl.col("mrr").shift(1).over(["cust_k", "cur_k"]),
-        year_before=pl.col("mrr").shift(12).over(["cust_k", "cur_k"]),
+        # The ledger is sorted by customer, currency and point, and every key has every point.
+        before=pl.when(pl.col("point") >= 1).then(pl.col("mrr").shift(1)),
+        year_before=pl.when(pl.col("point") >= 12).then(pl.col("mrr").shift(12)),
     ).filter(pl.col("point") >= 1)
     # The reason of each lost customer's last churn in the month: payment failure or choice.
     churned = (
