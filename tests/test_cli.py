@@ -193,3 +193,28 @@ def test_kpis_from_the_log_and_from_a_file(env: dict[str, str], tmp_path: Path) 
     bad = faddl(env, "kpis", "--from", "March", check=False)
     assert bad.returncode == 2
     assert "is not a month like 2026-03" in bad.stderr
+
+
+def test_export_and_alerts_commands(env: dict[str, str], tmp_path: Path) -> None:
+    import sqlite3
+
+    faddl(env, "db", "upgrade")
+    faddl(env, "simulate", "--customers", "30", "--months", "4", "--seed", "3", "--out", str(tmp_path / "sim"))
+    faddl(env, "events", "load", str(tmp_path / "sim" / "events.jsonl"))
+    assert "export up to date" in faddl(env, "export").stdout
+    assert any((Path(env["VAR_DIR"]) / "analytics").glob("month=*/*.parquet"))
+    rules = faddl(env, "alerts", "rules").stdout.splitlines()
+    assert len(rules) == 9
+    assert rules[0].startswith("payment_failure_rate")
+    evaluated = faddl(env, "alerts", "evaluate")
+    assert evaluated.stdout.strip()
+    database = env["DATABASE_URL"].removeprefix("sqlite:///")
+    with sqlite3.connect(database) as conn:
+        (snapshots,) = conn.execute("SELECT count(*) FROM kpi_snapshots").fetchone()
+    assert snapshots == 1
+    bad = tmp_path / "rules.toml"
+    bad.write_text("[mrr_drop]\nseverity = 'urgent'\n")
+    refused = faddl({**env, "ALERT_RULES_FILE": str(bad)}, "alerts", "evaluate", check=False)
+    assert refused.returncode == 1
+    assert "severity must be one of low, medium, high, critical" in refused.stderr
+    assert "Traceback" not in refused.stderr
