@@ -60,7 +60,10 @@ def _query_renewals(facts: Facts) -> pl.DataFrame:
     return facts.sql(
         f"""
         WITH invoice_events AS (  -- every aggregate below is blind to a duplicated event
-            SELECT * FROM {view} WHERE object_type = 'invoice' AND type LIKE 'invoice.%'
+            SELECT * FROM {view}
+            WHERE object_type = 'invoice' AND billing_reason = 'subscription_cycle' AND type IN (
+                'invoice.payment_failed', 'invoice.paid', 'invoice.payment_succeeded',
+                'invoice.marked_uncollectible', 'invoice.voided')
         ), invoices AS (
             SELECT object_id, any_value(currency) AS currency, max(amount) AS amount,
                    any_value(billing_reason) AS reason, any_value(subscription_id) AS subscription,
