@@ -12,7 +12,7 @@ import streamlit as st
 from api.settings import Settings
 from dashboards.data import Kpis, load_kpis
 
-__all__ = ["Filters", "filters", "kpis", "money", "percent", "settings", "table"]
+__all__ = ["Filters", "filters", "kpis", "money", "page", "percent", "settings", "table"]
 
 
 @st.cache_resource
@@ -72,3 +72,14 @@ def table(frame: pl.DataFrame, name: str) -> None:
     st.download_button(
         f"Download {name} (CSV)", frame.write_csv(), file_name=f"faddl-{name}.csv", mime="text/csv", key=f"csv-{name}"
     )
+
+
+def page(title: str) -> tuple[Kpis, Filters]:
+    """A KPI page's start: its title, the KPIs and the sidebar filters (or a note when the log has
+    no subscription yet, and the page stops there)."""
+    data = kpis()
+    st.title(title)
+    if not data.months:
+        st.info("No subscription events in the log yet.")
+        st.stop()
+    return data, filters(data)

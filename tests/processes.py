@@ -48,10 +48,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_ready(base: str, attempts: int = 300) -> None:
+def wait_ready(base: str, attempts: int = 300, path: str = "/api/health/ready") -> None:
+    """Poll ``base + path`` until it answers 200 (the API's readiness by default)."""
     for _ in range(attempts):
         try:
-            if httpx.get(f"{base}/api/health/ready", timeout=1).status_code == 200:
+            if httpx.get(f"{base}{path}", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

@@ -10,16 +10,14 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from api.db.migrate import upgrade
 from tests.conftest import service_missing, sqlite_settings
-from tests.processes import faddl, free_port, service_env, stop
+from tests.processes import faddl, free_port, service_env, stop, wait_ready
 
 ROOT = Path(__file__).parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -55,15 +53,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, d
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/_stcore/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        else:
-            raise AssertionError("the dashboard did not start")
+        wait_ready(base, path="/_stcore/health")
         yield base, env
     finally:
         stop(process)

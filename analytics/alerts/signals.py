@@ -55,24 +55,22 @@ def _pct(value: float) -> str:
     return f"{value:.1%}"
 
 
+def _share(rule: Rule, part: int, whole: int, what: str, days: float) -> Observation:
+    rate = part / whole if whole else 0.0
+    message = f"{what} in the last {days:g} days ({_pct(rate)}, threshold {_pct(rule.threshold)})."
+    return Observation(rule.name, "all", rate, whole, message)
+
+
 async def payment_failure_rate(ctx: Context, rule: Rule) -> list[Observation]:
-    window = payment_window(ctx.facts, rule.window_minutes / 1440, ctx.log_now)
-    rate = window.payment_failures / window.renewal_attempts if window.renewal_attempts else 0.0
-    message = (
-        f"{window.payment_failures} of {window.renewal_attempts} renewal payments failed on the first attempt "
-        f"in the last {window.days:g} days ({_pct(rate)}, threshold {_pct(rule.threshold)})."
-    )
-    return [Observation(rule.name, "all", rate, window.renewal_attempts, message)]
+    w = payment_window(ctx.facts, rule.window_minutes / 1440, ctx.log_now)
+    what = f"{w.payment_failures} of {w.renewal_attempts} renewal payments failed on the first attempt"
+    return [_share(rule, w.payment_failures, w.renewal_attempts, what, w.days)]
 
 
 async def dispute_activity(ctx: Context, rule: Rule) -> list[Observation]:
-    window = payment_window(ctx.facts, rule.window_minutes / 1440, ctx.log_now)
-    rate = window.disputes_created / window.successful_charges if window.successful_charges else 0.0
-    message = (
-        f"{window.disputes_created} disputes over {window.successful_charges} successful charges in the last "
-        f"{window.days:g} days ({_pct(rate)}, threshold {_pct(rule.threshold)})."
-    )
-    return [Observation(rule.name, "all", rate, window.successful_charges, message)]
+    w = payment_window(ctx.facts, rule.window_minutes / 1440, ctx.log_now)
+    what = f"{w.disputes_created} disputes over {w.successful_charges} successful charges"
+    return [_share(rule, w.disputes_created, w.successful_charges, what, w.days)]
 
 
 async def dead_webhook_events(ctx: Context, rule: Rule) -> list[Observation]:

@@ -5,14 +5,9 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboards.common import filters, kpis, money, percent, table
+from dashboards.common import money, page, percent, table
 
-data = kpis()
-st.title("Overview")
-if not data.months:
-    st.info("No subscription events in the log yet.")
-    st.stop()
-chosen = filters(data)
+data, chosen = page("Overview")
 currency, months = chosen.currency, chosen.months
 current, previous = months[-1], (months[-2] if len(months) > 1 else None)
 

@@ -6,14 +6,9 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboards.common import filters, kpis, money, percent, table
+from dashboards.common import money, page, percent, table
 
-data = kpis()
-st.title("Payments")
-if not data.months:
-    st.info("No subscription events in the log yet.")
-    st.stop()
-chosen = filters(data)
+data, chosen = page("Payments")
 currency, months = chosen.currency, chosen.months
 
 windows = data.document.get("payment_windows", {})

@@ -7,14 +7,9 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from dashboards.common import filters, kpis, table
+from dashboards.common import page, table
 
-data = kpis()
-st.title("Retention")
-if not data.months:
-    st.info("No subscription events in the log yet.")
-    st.stop()
-chosen = filters(data)
+data, chosen = page("Retention")
 currency, months = chosen.currency, chosen.months
 
 rates = pl.DataFrame(

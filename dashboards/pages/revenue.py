@@ -6,15 +6,10 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from dashboards.common import filters, kpis, table
+from dashboards.common import page, table
 
 MOVES = ("new", "reactivation", "expansion", "contraction", "churn")
-data = kpis()
-st.title("Revenue")
-if not data.months:
-    st.info("No subscription events in the log yet.")
-    st.stop()
-chosen = filters(data)
+data, chosen = page("Revenue")
 currency, months = chosen.currency, chosen.months
 
 movements = pl.DataFrame(
