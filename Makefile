@@ -1,6 +1,10 @@
 # faddl: `make run` (API + worker on the embedded default, with demo data) and `make test`.
 SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
+# Let Python cache compiled modules (some machines set PYTHONDONTWRITEBYTECODE=1): the tests start
+# the service as real processes dozens of times, and compiling every import each time tripled the
+# run. The caches go to __pycache__/ folders, which git ignores.
+export PYTHONDONTWRITEBYTECODE :=
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
 .PHONY: run test lint typecheck install bench clean

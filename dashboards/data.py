@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from analytics.engine import Facts
 from analytics.export import export_events
 from analytics.output import kpi_document
-from analytics.refresh import latest_snapshot
+from analytics.snapshots import latest_snapshot
 from api.admin.alerts import AlertView, recent_alerts
 from api.db.engine import Database
 from api.db.models import alerts, security_incidents

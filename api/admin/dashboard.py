@@ -12,7 +12,7 @@ import msgspec
 from litestar import Controller, Request, get
 from sqlalchemy import and_, func, select
 
-from analytics.refresh import latest_snapshot
+from analytics.snapshots import latest_snapshot
 from api.admin.alerts import AlertView, recent_alerts
 from api.db.engine import Database
 from api.db.models import security_incidents, subscription_events
