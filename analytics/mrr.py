@@ -1,23 +1,14 @@
-"""MRR from subscription snapshots, and its movements per customer.
-
-Each Stripe event about a subscription is a snapshot of it. A subscription's timeline is its
-snapshots in time order: by ``created``; within one second, the newest by the projections' own
-rule (:func:`api.projections.ordering.newest`), so delivery order and duplicates never matter; and
-once a subscription has ended, nothing later revives it. A snapshot's MRR follows kpis.md: unit
-price x quantity normalised to a month, less recurring discounts in force, for ``active``
-subscriptions and ``past_due`` ones for at most ``PAST_DUE_GRACE_DAYS``. Amounts are exact
-fractions of a cent until they are reported.
-
-A customer's MRR (per currency) is the sum of its subscriptions'; every change of it is one
-movement (new, reactivation, expansion, contraction, churn) with the event ids that caused it.
+"""One subscription event as the KPIs see it: its state (MRR per kpis.md: unit price x quantity
+normalised to a month, less the recurring discounts in force, exact as a fraction) and its place
+among the events of the same second (the projections' own progression rule,
+:func:`api.projections.ordering.follows`). :mod:`analytics.facts` stores both with each event;
+:mod:`analytics.engine` builds the timelines and the movements (:class:`Movement`) from them.
 """
 
 from __future__ import annotations
 
-import bisect
 import json
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -33,16 +24,13 @@ __all__ = [
     "Movement",
     "SubscriptionState",
     "in_second_order",
-    "state_before",
     "state_of",
-    "subscription_timelines",
 ]
 
 PAST_DUE_GRACE_DAYS = 30
 DAY = 86_400
 _SUBSCRIPTION = KINDS["subscription"]
 MONTHS_PER_INTERVAL = {"day": Fraction(12, 365), "week": Fraction(12, 52), "month": Fraction(1), "year": Fraction(12)}
-_ENDED = ("canceled", "incomplete_expired")
 
 
 @dataclass(frozen=True)
@@ -67,14 +55,6 @@ class SubscriptionState:
     with ``cancellation_details.reason == "payment_failed"``), not by the customer's choice."""
     plan: str | None = None
     """The price's ``lookup_key`` (else its id): what the plan distribution groups by."""
-
-    def mrr_at(self, moment: int, past_due_since: int | None) -> Fraction:
-        lapsed = past_due_since is not None and moment - past_due_since > PAST_DUE_GRACE_DAYS * DAY
-        if self.status not in ("active", "past_due") or (self.status == "past_due" and lapsed):
-            return Fraction(0)
-        if self.discount_ends is not None and moment >= self.discount_ends:
-            return self.undiscounted_mrr
-        return self.full_mrr
 
 
 def _monthly(row: dict[str, Any]) -> Fraction:
@@ -165,34 +145,6 @@ def in_second_order(snapshots: Sequence[Snapshot]) -> list[Snapshot]:
     return ordered
 
 
-def subscription_timelines(events: Iterable[ParsedEvent]) -> dict[str, list[SubscriptionState]]:
-    """Each subscription's states in the order they happened (several may share a second)."""
-    by_second: dict[str, dict[int, list[tuple[Snapshot, SubscriptionState]]]] = defaultdict(lambda: defaultdict(list))
-    seen: set[str] = set()
-    for event in events:
-        if (
-            event.object_type != "subscription"
-            or event.event_id in seen
-            or not event.type.startswith("customer.subscription.")
-        ):
-            continue
-        seen.add(event.event_id)
-        snapshot, state = state_of(event)
-        by_second[state.subscription_id][event.created].append((snapshot, state))
-    timelines: dict[str, list[SubscriptionState]] = {}
-    for subscription_id, seconds in by_second.items():
-        timeline: list[SubscriptionState] = []
-        for second in sorted(seconds):
-            states = {snapshot.event_id: state for snapshot, state in seconds[second]}
-            for snapshot in in_second_order([snapshot for snapshot, _ in seconds[second]]):
-                state = states[snapshot.event_id]
-                if timeline and timeline[-1].status in _ENDED:
-                    break  # an ended subscription is never revived by a late update
-                timeline.append(state)
-        timelines[subscription_id] = timeline
-    return timelines
-
-
 @dataclass(frozen=True)
 class Movement:
     at: int
@@ -211,16 +163,3 @@ class Movement:
     @property
     def amount(self) -> int:
         return abs(self.after - self.before)
-
-
-def state_before(timeline: Sequence[SubscriptionState], moment: int) -> tuple[SubscriptionState, int | None] | None:
-    """The state in force just before ``moment``, and since when it has been ``past_due`` (if it is)."""
-    index = bisect.bisect_left([s.at for s in timeline], moment) - 1
-    if index < 0:
-        return None
-    state = timeline[index]
-    if state.status != "past_due":
-        return state, None
-    while index > 0 and timeline[index - 1].status == "past_due":
-        index -= 1
-    return state, timeline[index].at
