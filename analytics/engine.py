@@ -1,12 +1,12 @@
 """The KPI engine: subscription timelines, MRR movements and the monthly series, computed with
-DuckDB (reading the facts, deduplicating) and Polars (the per-subscription and per-customer
+DuckDB (reading the facts) and Polars (deduplicating; the per-subscription and per-customer
 windows), over integer MRR in ``1/SCALE`` of a minor unit.
 
-The rules are those of :mod:`analytics.mrr` (kpis.md):
+The rules (kpis.md):
 
-- a subscription's snapshots in time order; within one second, by ``previous_attributes``
-  progression (resolved in Python for the rare seconds that need it), else the projections' tie
-  rule; nothing after an ended snapshot counts;
+- a subscription's snapshots in time order; within one second, by the position the export stored
+  (the ``previous_attributes`` progression, :func:`analytics.mrr.in_second_order`), else the
+  projections' tie rule; nothing after an ended snapshot counts;
 - a snapshot's MRR counts for ``active`` and for ``past_due`` up to ``PAST_DUE_GRACE_DAYS``; a
   repeating discount stops at its end; those two moments are change points of their own;
 - a customer's MRR per currency is the sum of its subscriptions'; each change of it is one movement
@@ -27,12 +27,11 @@ import polars as pl
 import pyarrow as pa
 
 from analytics.facts import FACT_SCHEMA, SCALE
-from analytics.mrr import PAST_DUE_GRACE_DAYS, Movement
+from analytics.mrr import PAST_DUE_GRACE_DAYS
 
 __all__ = [
     "MOVEMENT_KINDS",
     "Facts",
-    "as_movements",
     "cents",
     "month_bounds",
     "month_index",
@@ -252,16 +251,6 @@ class Facts:
             cur_k=pl.col("cur_k"),
             sub_k=pl.col("sub_k"),
         ).sort(["at", "cust_k", "cur_k", "sub_k", "pos", "point"])
-
-
-def as_movements(frame: pl.DataFrame) -> list[Movement]:
-    """Movements as objects (MRR in scaled units) for the per-customer ledgers."""
-    return [
-        Movement(at, customer, currency, kind, before, after, (event_id,), delinquent)
-        for at, customer, currency, kind, before, after, event_id, delinquent in frame.select(
-            "at", "customer", "currency", "kind", "before", "after", "event_id", "delinquent"
-        ).iter_rows()
-    ]
 
 
 def same_group(keys: Sequence[str]) -> pl.Expr:

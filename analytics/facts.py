@@ -25,7 +25,7 @@ import pyarrow as pa
 from analytics.mrr import in_second_order, state_of
 from api.events.model import ParsedEvent
 from api.projections.ordering import Snapshot
-from api.projections.stripe_objects import expandable_id, invoice_subscription_id
+from api.projections.stripe_objects import invoice_subscription_id
 
 __all__ = ["FACT_SCHEMA", "FACT_SOURCES", "SCALE", "fact_row", "facts_table", "month_of", "positions_in_second"]
 
@@ -71,7 +71,6 @@ FACT_SCHEMA = pa.schema(
         ("period", pa.string()),
     ]
 )
-_COLUMNS = FACT_SCHEMA.names
 
 
 def month_of(moment: int) -> str:
@@ -160,8 +159,6 @@ def fact_row(event: ParsedEvent) -> dict[str, Any] | None:
         object_id=event.object_id,
     )
     row.setdefault("customer_id", event.customer_id)
-    if event.object_type == "dispute" and row.get("charge_id") is None:
-        row["charge_id"] = expandable_id(obj.get("charge"))
     return row
 
 
@@ -188,9 +185,6 @@ def facts_table(events: Iterable[ParsedEvent]) -> pa.Table:
     """The facts of ``events`` as one Arrow table (every event the KPIs read, in the order given)."""
     rows = [row for row in map(fact_row, events) if row is not None]
     positions = positions_in_second(rows)
-    columns: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
     for row in rows:
         row["pos"] = positions.get(row["event_id"])
-        for name in _COLUMNS:
-            columns[name].append(row.get(name))
-    return pa.table(columns, schema=FACT_SCHEMA)
+    return pa.Table.from_pylist(rows, schema=FACT_SCHEMA)  # only the schema's columns are kept

@@ -2,14 +2,14 @@
 normalised to a month, less the recurring discounts in force, exact as a fraction) and its place
 among the events of the same second (the projections' own progression rule,
 :func:`api.projections.ordering.follows`). :mod:`analytics.facts` stores both with each event;
-:mod:`analytics.engine` builds the timelines and the movements (:class:`Movement`) from them.
+:mod:`analytics.engine` builds the timelines and the movements from them.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -21,7 +21,6 @@ from api.projections.stripe_objects import subscription_row
 __all__ = [
     "MONTHS_PER_INTERVAL",
     "PAST_DUE_GRACE_DAYS",
-    "Movement",
     "SubscriptionState",
     "in_second_order",
     "state_of",
@@ -143,23 +142,3 @@ def in_second_order(snapshots: Sequence[Snapshot]) -> list[Snapshot]:
         ordered.append(pick)
         remaining.remove(pick)
     return ordered
-
-
-@dataclass(frozen=True)
-class Movement:
-    at: int
-    customer_id: str
-    currency: str
-    kind: str
-    """new, reactivation, expansion, contraction or churn."""
-    before: int
-    """The customer's MRR in the currency before the change, in ``1/SCALE`` of a minor unit."""
-    after: int
-    event_ids: tuple[str, ...] = field(default=())
-    delinquent: bool = False
-    """For churn and contraction: caused by failed payment (past-due grace run out, ``unpaid``,
-    canceled for non-payment) rather than by the customer."""
-
-    @property
-    def amount(self) -> int:
-        return abs(self.after - self.before)

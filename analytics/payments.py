@@ -52,13 +52,8 @@ def _rate(numerator: int, denominator: int) -> float | None:
 def _renewals(facts: Facts) -> pl.DataFrame:
     """Renewal invoices with an amount (not the first after a trial), with their first attempt,
     whether it failed, when they were paid and whether they were given up."""
-    return facts.cached("renewals", lambda: _query_renewals(facts))
-
-
-def _query_renewals(facts: Facts) -> pl.DataFrame:
     view = facts.view
-    return facts.sql(
-        f"""
+    query = f"""
         WITH invoice_events AS (  -- every aggregate below is blind to a duplicated event
             SELECT * FROM {view}
             WHERE object_type = 'invoice' AND billing_reason = 'subscription_cycle' AND type IN (
@@ -66,7 +61,7 @@ def _query_renewals(facts: Facts) -> pl.DataFrame:
                 'invoice.marked_uncollectible', 'invoice.voided')
         ), invoices AS (
             SELECT object_id, any_value(currency) AS currency, max(amount) AS amount,
-                   any_value(billing_reason) AS reason, any_value(subscription_id) AS subscription,
+                   any_value(subscription_id) AS subscription,
                    any_value(period_start) AS period_start,
                    min(created) FILTER (attempt_count = 1 AND type IN
                        ('invoice.payment_failed', 'invoice.paid', 'invoice.payment_succeeded')) AS first_attempt,
@@ -79,10 +74,10 @@ def _query_renewals(facts: Facts) -> pl.DataFrame:
             WHERE object_type = 'subscription' AND trial_end IS NOT NULL
         )
         SELECT i.* FROM invoices i
-        WHERE i.reason = 'subscription_cycle' AND i.first_attempt IS NOT NULL AND i.amount > 0
+        WHERE i.first_attempt IS NOT NULL AND i.amount > 0
           AND NOT EXISTS (SELECT 1 FROM trials t WHERE t.subscription = i.subscription AND t.trial_end = i.period_start)
         """
-    )
+    return facts.cached("renewals", lambda: facts.sql(query))
 
 
 def _refunds(facts: Facts) -> pl.DataFrame:
@@ -101,13 +96,9 @@ def _refunds(facts: Facts) -> pl.DataFrame:
 
 
 def _counted(facts: Facts, event_type: str) -> pl.DataFrame:
-    return facts.cached(f"counted {event_type}", lambda: _query_counted(facts, event_type))
-
-
-def _query_counted(facts: Facts, event_type: str) -> pl.DataFrame:
-    return facts.sql(
-        f"SELECT DISTINCT event_id, created, charge_id, object_id FROM {facts.view} WHERE type = $1", [event_type]
-    )
+    """Each event of ``event_type`` once, with when it happened and the charge it is about."""
+    query = f"SELECT DISTINCT event_id, created, charge_id, object_id FROM {facts.view} WHERE type = $1"
+    return facts.cached(f"counted {event_type}", lambda: facts.sql(query, [event_type]))
 
 
 def payments(facts: Facts, months: Sequence[MonthKpis]) -> list[PaymentKpis]:

@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from analytics.alerts.delivery import Notifier
 from analytics.alerts.evaluation import Change, evaluate
 from analytics.alerts.rules import load_rules
-from analytics.alerts.signals import Context, utcnow
+from analytics.alerts.signals import Context
 from analytics.engine import Facts
 from analytics.export import export_events
 from analytics.output import kpi_document
@@ -38,7 +39,7 @@ async def refresh(db: Database, settings: Settings, *, alerts: bool = True) -> R
     try:
         _, document = await asyncio.to_thread(kpi_document, facts)
         seconds = time.perf_counter() - started
-        now = utcnow()
+        now = datetime.now(UTC)
         await store_snapshot(db, document, now, seconds)
         changes: list[Change] = []
         if alerts:

@@ -17,7 +17,6 @@ import polars as pl
 from analytics.engine import (
     MOVEMENT_KINDS,
     Facts,
-    as_movements,
     cents,
     month_bounds,
     month_index,
@@ -25,7 +24,6 @@ from analytics.engine import (
     previous,
 )
 from analytics.facts import SCALE, facts_table
-from analytics.mrr import Movement
 from api.events.model import ParsedEvent
 
 __all__ = ["MOVEMENT_KINDS", "MonthKpis", "Report", "analyze", "analyze_events", "month_bounds", "monthly_kpis"]
@@ -75,10 +73,6 @@ class Report:
     """Every MRR movement up to the last month's end (MRR in ``1/SCALE`` of a minor unit)."""
     timelines: pl.DataFrame
     """Every subscription state, in order."""
-
-    @cached_property
-    def movements(self) -> list[Movement]:
-        return as_movements(self.movement_frame)
 
     @cached_property
     def ledger(self) -> pl.DataFrame:

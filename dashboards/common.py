@@ -4,6 +4,7 @@ CSV download."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
@@ -61,8 +62,6 @@ def filters(data: Kpis) -> Filters:
 
 
 def _date(moment: int | None) -> str:
-    from datetime import UTC, datetime
-
     return "-" if not moment else datetime.fromtimestamp(moment, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 

@@ -12,15 +12,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import polars as pl
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from analytics.engine import Facts
 from analytics.export import export_events
 from analytics.output import kpi_document
 from analytics.snapshots import latest_snapshot
-from api.admin.alerts import AlertView, recent_alerts
+from api.admin.alerts import AlertView, acknowledge_alert, recent_alerts
 from api.db.engine import Database
-from api.db.models import alerts, security_incidents
+from api.db.models import security_incidents
 from api.db.sql import utc
 from api.settings import Settings
 
@@ -88,15 +88,7 @@ def load_alerts(settings: Settings, limit: int = 200) -> list[AlertView]:
 
 
 def acknowledge(settings: Settings, alert_id: int, who: str) -> None:
-    async def work(db: Database) -> None:
-        async with db.write() as conn:
-            await conn.execute(
-                update(alerts)
-                .where((alerts.c.id == alert_id) & alerts.c.acknowledged_at.is_(None))
-                .values(acknowledged_at=datetime.now(UTC), acknowledged_by=who)
-            )
-
-    _run(settings, work)
+    _run(settings, lambda db: acknowledge_alert(db, alert_id, who))
 
 
 def load_incidents(settings: Settings, days: int) -> pl.DataFrame:

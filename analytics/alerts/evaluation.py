@@ -119,11 +119,11 @@ async def deliver(
         body = change.message if change.kind == "resolved" else f"{change.message}\n\nWhat to do: {rule.recommendation}"
         outcome = await notifier.send(change.severity, title, body, resolved=change.kind == "resolved")
         async with db.write() as conn:
-            values: dict[str, Any] = {"delivery": outcome}
-            if change.kind == "fired":
+            values: dict[str, Any] = {"delivery": outcome.summary}
+            if change.kind == "fired" and outcome.sent:  # the cooldown counts from a delivery that happened
                 values["notified_at"] = now
             await conn.execute(update(alerts).where(alerts.c.id == change.alert_id).values(**values))
-        delivered.append(replace(change, delivery=outcome))
+        delivered.append(replace(change, delivery=outcome.summary))
     return delivered
 
 

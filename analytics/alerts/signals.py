@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, select
@@ -17,10 +17,10 @@ from analytics.payments import payment_window
 from api.db.engine import Database
 from api.db.models import security_incidents, subscription_events
 from api.projections.projector import ESCALATION_EVENT
+from api.protection.screening import THREAT_KINDS
 
-__all__ = ["ATTACK_KINDS", "Context", "Observation", "observe"]
+__all__ = ["Context", "Observation", "observe"]
 
-ATTACK_KINDS = ("sql_injection", "xss", "path_traversal", "command_injection", "oversized")
 DAY = 86_400
 
 
@@ -124,7 +124,7 @@ async def _incidents(ctx: Context, rule: Rule, kinds: tuple[str, ...]) -> int:
 
 
 async def security_incident_burst(ctx: Context, rule: Rule) -> list[Observation]:
-    count = await _incidents(ctx, rule, ATTACK_KINDS)
+    count = await _incidents(ctx, rule, THREAT_KINDS)
     message = f"{count} attacks detected in the last {rule.window_minutes} minutes."
     return [Observation(rule.name, "all", count, count, message)]
 
@@ -216,7 +216,3 @@ async def observe(ctx: Context, rules: dict[str, Rule]) -> list[Observation]:
         if rule.enabled:
             found.extend(await MEASURES[name](ctx, rule))
     return found
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

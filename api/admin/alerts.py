@@ -17,7 +17,7 @@ from api.db.sql import utc
 from api.security.middleware import requires_admin
 from api.security.tokens import Principal
 
-__all__ = ["AdminAlertsController", "AlertView", "recent_alerts"]
+__all__ = ["AdminAlertsController", "AlertView", "acknowledge_alert", "recent_alerts"]
 
 
 class AlertView(msgspec.Struct):
@@ -56,6 +56,19 @@ async def recent_alerts(db: Database, limit: int, status: str | None = None) -> 
         return [_view(row) for row in (await conn.execute(query)).all()]
 
 
+async def acknowledge_alert(db: Database, alert_id: int, who: str) -> AlertView | None:
+    """Record who acknowledged an alert, and when (the first acknowledgement stands); None when
+    there is no such alert."""
+    async with db.write() as conn:
+        await conn.execute(
+            update(alerts)
+            .where((alerts.c.id == alert_id) & alerts.c.acknowledged_at.is_(None))
+            .values(acknowledged_at=datetime.now(UTC), acknowledged_by=who)
+        )
+        row = (await conn.execute(select(alerts).where(alerts.c.id == alert_id))).first()
+    return _view(row) if row is not None else None
+
+
 class AdminAlertsController(Controller):
     path = "/api/admin/alerts"
     tags = ["admin"]
@@ -77,16 +90,7 @@ class AdminAlertsController(Controller):
         description="Records who acknowledged it and when; an open alert stays open until it resolves.",
     )
     async def acknowledge(self, request: Request[Principal, Any, Any], alert_id: FromPath[int]) -> AlertView:
-        db: Database = request.app.state.db
-        async with db.write() as conn:
-            row = (await conn.execute(select(alerts).where(alerts.c.id == alert_id))).first()
-            if row is None:
-                raise NotFoundException(detail=f"There is no alert {alert_id}.")
-            if row.acknowledged_at is None:
-                await conn.execute(
-                    update(alerts)
-                    .where(alerts.c.id == alert_id)
-                    .values(acknowledged_at=datetime.now(UTC), acknowledged_by=request.user.user_id)
-                )
-            row = (await conn.execute(select(alerts).where(alerts.c.id == alert_id))).one()
-        return _view(row)
+        found = await acknowledge_alert(request.app.state.db, alert_id, request.user.user_id)
+        if found is None:
+            raise NotFoundException(detail=f"There is no alert {alert_id}.")
+        return found

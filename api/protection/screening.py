@@ -28,7 +28,7 @@ from api.protection.clients import ClientResolver
 from api.protection.guard import client_key
 from api.protection.incidents import Incident
 
-__all__ = ["RequestScreener", "Threat", "find_threat", "strings_in"]
+__all__ = ["THREAT_KINDS", "RequestScreener", "Threat", "find_threat", "strings_in"]
 
 
 @dataclass(frozen=True)
@@ -259,3 +259,5 @@ _DESCRIPTIONS = {
     "command_injection": "a command injection attempt",
     "oversized": "more text than is accepted",
 }
+THREAT_KINDS = tuple(_DESCRIPTIONS)
+"""Every kind of incident the screener records."""

@@ -306,6 +306,9 @@ async def test_a_failing_channel_is_reported_without_its_secret(db: Database) ->
     [change] = await evaluate(ctx, rules, notifier)
     assert change.delivery == "delivered to 0 of 1 channels; failed: json://"
     assert "secret" not in change.delivery
+    async with db.read() as conn:
+        notified = (await conn.execute(select(alerts.c.notified_at))).scalar_one()
+    assert notified is None, "nothing was delivered, so no cooldown starts"
 
 
 async def set_dead(db: Database, event_id: str, dead: bool) -> None:
