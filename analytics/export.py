@@ -8,9 +8,8 @@ exported; each refresh therefore looks back ``LOOKBACK`` ids and takes what it h
 (the ids it has are kept in the state).
 Duplicates cannot skew a KPI anyway: the engine counts each event id once.
 
-Subscription events that share a second are ordered here, while their objects are parsed anyway
-(``pos``); when a second gains a member after its first export, the new positions of the older
-members go to ``positions/`` and win over the stored ones.
+Subscription events keep their object and ``previous_attributes`` (JSON), which the engine reads
+only for the few that share a second with another event of their subscription, to order them.
 
 A full export (``full=True``, or a missing state) writes the same files from scratch; the KPIs of a
 full and of an incremental export are the same (tested).
@@ -27,23 +26,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import and_, or_, select
 
-from analytics.facts import FACT_SCHEMA, FACT_SOURCES, fact_row, positions_in_second
+from analytics.facts import FACT_SCHEMA, FACT_SOURCES, fact_row
 from api.db.engine import Database
 from api.events.log import events
 from api.events.model import InvalidEvent, parse_event
-from api.projections.ordering import Snapshot
 
-__all__ = ["BATCH", "LOOKBACK", "POSITIONS", "ExportResult", "export_events"]
+__all__ = ["BATCH", "FORMAT", "LOOKBACK", "ExportResult", "export_events"]
 
 BATCH = 20_000
 LOOKBACK = 2_000
 _STATE = "_export.json"
-POSITIONS = "positions"
+FORMAT = 2
+"""The layout of the files; an export of another format is rewritten in full."""
 KPI_OBJECTS = ("subscription", "invoice", "charge", "refund", "dispute", "checkout.session")
 KPI_SERVICE_EVENTS = ("usage.recorded",)
 
@@ -64,7 +62,9 @@ def _read_state(directory: Path) -> dict[str, Any] | None:
         state = json.loads((directory / _STATE).read_text())
     except (OSError, ValueError):
         return None
-    return state if isinstance(state, dict) and isinstance(state.get("last_id"), int) else None
+    if not isinstance(state, dict) or not isinstance(state.get("last_id"), int) or state.get("format") != FORMAT:
+        return None
+    return state
 
 
 def _write_state(directory: Path, state: dict[str, Any]) -> None:
@@ -84,58 +84,6 @@ def _write(directory: Path, rows: list[dict[str, Any]], sequence: int) -> int:
         # A crash before the state is saved rewrites the batch under the same sequence number.
         pq.write_table(table, folder / f"part-{sequence:08d}.parquet", compression="zstd")
     return len(by_month)
-
-
-def _exported_neighbours(directory: Path, rows: list[dict[str, Any]]) -> list[Snapshot]:
-    """Already exported subscription events in the same seconds as the batch's (rare: a second
-    split across batches, or an event delivered late)."""
-    keys = {(row["object_id"], row["created"]) for row in rows if row.get("_snapshot") is not None}
-    if not keys or not any(directory.glob("month=*/*.parquet")):
-        return []
-    con = duckdb.connect()
-    try:
-        con.register("batch_keys", pa.table({"object_id": [k[0] for k in keys], "created": [k[1] for k in keys]}))
-        found = con.sql(
-            f"""
-            SELECT DISTINCT ON (f.event_id) f.event_id, f.created, f.terminal, f.rank, f.object_json, f.previous_json
-            FROM read_parquet('{_glob(directory)}') f JOIN batch_keys k USING (object_id, created)
-            WHERE f.object_type = 'subscription' AND f.type LIKE 'customer.subscription.%'
-            """
-        ).fetchall()
-    finally:
-        con.close()
-    return [
-        Snapshot(
-            event_id=event_id,
-            created=created,
-            event_type="",
-            obj=json.loads(obj or "{}"),
-            previous_attributes=json.loads(previous or "{}"),
-            terminal=bool(terminal),
-            rank=(int(rank or 0),),
-        )
-        for event_id, created, terminal, rank, obj, previous in found
-    ]
-
-
-def _glob(directory: Path) -> str:
-    return str(directory / "month=*" / "*.parquet").replace("'", "''")
-
-
-def _write_positions(directory: Path, positions: dict[str, int], sequence: int) -> None:
-    """Positions of already exported events whose second gained a member: they replace the ones
-    stored with the events (the newest sequence wins)."""
-    folder = directory / POSITIONS
-    folder.mkdir(parents=True, exist_ok=True)
-    table = pa.table(
-        {
-            "event_id": list(positions),
-            "pos": list(positions.values()),
-            "sequence": [sequence] * len(positions),
-        },
-        schema=pa.schema([("event_id", pa.string()), ("pos", pa.int64()), ("sequence", pa.int64())]),
-    )
-    pq.write_table(table, folder / f"part-{sequence:08d}.parquet", compression="zstd")
 
 
 def _prepare(directory: Path, fresh: bool) -> None:
@@ -186,21 +134,14 @@ async def export_events(
                 rows.append(fact)
         if rows:
             sequence += 1
-            known = _exported_neighbours(directory, rows)
-            positions = positions_in_second(rows, known)
-            for fact in rows:
-                fact["pos"] = positions.get(fact["event_id"])
-            moved = {s.event_id: positions[s.event_id] for s in known if s.event_id in positions}
-            if moved:
-                _write_positions(directory, moved, sequence)
             files += _write(directory, rows, sequence)
         exported += len(rows)
         recent.update(row.id for row in fresh)
         last_id = max(last_id, cursor)
         recent = {i for i in recent if i > last_id - LOOKBACK}
-        _write_state(directory, {"last_id": last_id, "sequence": sequence, "recent": sorted(recent)})
+        _write_state(directory, {"format": FORMAT, "last_id": last_id, "sequence": sequence, "recent": sorted(recent)})
         if progress is not None:
             progress(len(batch))
     if state is None:
-        _write_state(directory, {"last_id": last_id, "sequence": sequence, "recent": sorted(recent)})
+        _write_state(directory, {"format": FORMAT, "last_id": last_id, "sequence": sequence, "recent": sorted(recent)})
     return ExportResult(directory, exported, last_id, files)

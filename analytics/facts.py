@@ -13,21 +13,18 @@ percentage discounts with two decimals exact integers; anything else is rounded 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import replace
 from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
 
 import pyarrow as pa
 
-from analytics.mrr import in_second_order, state_of
+from analytics.mrr import state_of
 from api.events.model import ParsedEvent
-from api.projections.ordering import Snapshot
 from api.projections.stripe_objects import invoice_subscription_id
 
-__all__ = ["FACT_SCHEMA", "FACT_SOURCES", "SCALE", "fact_row", "facts_table", "month_of", "positions_in_second"]
+__all__ = ["FACT_SCHEMA", "FACT_SOURCES", "SCALE", "fact_row", "facts_table", "month_of"]
 
 SCALE = 7_200_000
 FACT_SOURCES = ("stripe", "stripe_api")
@@ -56,7 +53,6 @@ FACT_SCHEMA = pa.schema(
         ("rank", pa.int64()),
         ("trial_end", pa.int64()),
         ("plan", pa.string()),
-        ("pos", pa.int64()),
         ("previous_json", pa.string()),
         ("object_json", pa.string()),
         # invoices, charges, refunds, disputes, checkout sessions, usage
@@ -118,7 +114,6 @@ def fact_row(event: ParsedEvent) -> dict[str, Any] | None:
             "plan": state.plan,
             "previous_json": json.dumps(event.previous_attributes) if event.previous_attributes else None,
             "object_json": json.dumps(obj),
-            "_snapshot": snapshot,
         }
         row["customer_id"] = state.customer_id
     elif event.object_type == "invoice" and event.type.startswith("invoice."):
@@ -162,29 +157,7 @@ def fact_row(event: ParsedEvent) -> dict[str, Any] | None:
     return row
 
 
-def positions_in_second(rows: Iterable[dict[str, Any]], known: Iterable[Snapshot] = ()) -> dict[str, int]:
-    """For subscription events that share a second with another event of the same subscription:
-    their position in it (:func:`analytics.mrr.in_second_order`), computed here, once, while the
-    objects are parsed anyway. ``known``: snapshots already exported that may share a second."""
-    groups: dict[tuple[str, int], dict[str, Snapshot]] = defaultdict(dict)
-    for snapshot in known:
-        groups[(str(snapshot.obj.get("id")), snapshot.created)][snapshot.event_id] = snapshot
-    for row in rows:
-        parsed: Snapshot | None = row.get("_snapshot")
-        if parsed is not None:  # ranks compared as stored (one integer), like the known ones
-            groups[(row["object_id"], row["created"])][row["event_id"]] = replace(parsed, rank=(_rank(parsed.rank),))
-    positions: dict[str, int] = {}
-    for members in groups.values():
-        if len(members) > 1:
-            for index, snapshot in enumerate(in_second_order(list(members.values()))):
-                positions[snapshot.event_id] = index
-    return positions
-
-
 def facts_table(events: Iterable[ParsedEvent]) -> pa.Table:
     """The facts of ``events`` as one Arrow table (every event the KPIs read, in the order given)."""
     rows = [row for row in map(fact_row, events) if row is not None]
-    positions = positions_in_second(rows)
-    for row in rows:
-        row["pos"] = positions.get(row["event_id"])
     return pa.Table.from_pylist(rows, schema=FACT_SCHEMA)  # only the schema's columns are kept

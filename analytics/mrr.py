@@ -1,28 +1,26 @@
-"""One subscription event as the KPIs see it: its state (MRR per kpis.md: unit price x quantity
-normalised to a month, less the recurring discounts in force, exact as a fraction) and its place
-among the events of the same second (the projections' own progression rule,
-:func:`api.projections.ordering.follows`). :mod:`analytics.facts` stores both with each event;
-:mod:`analytics.engine` builds the timelines and the movements from them.
+"""One subscription event as the KPIs see it: its state (MRR per docs/kpis.md: unit price x
+quantity normalised to a month, less the recurring discounts in force, exact as a fraction) and its
+snapshot for ordering (the projections' own rule, :mod:`api.projections.ordering`).
+:mod:`analytics.facts` stores both with each event; :mod:`analytics.engine` builds the timelines
+and the movements from them.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 from api.events.model import ParsedEvent
 from api.projections.kinds import KINDS
-from api.projections.ordering import Snapshot, follows
+from api.projections.ordering import Snapshot
 from api.projections.stripe_objects import subscription_row
 
 __all__ = [
     "MONTHS_PER_INTERVAL",
     "PAST_DUE_GRACE_DAYS",
     "SubscriptionState",
-    "in_second_order",
     "state_of",
 ]
 
@@ -128,17 +126,3 @@ def state_of(event: ParsedEvent) -> tuple[Snapshot, SubscriptionState]:
         plan=_plan(event.obj),
     )
     return snapshot, state
-
-
-def in_second_order(snapshots: Sequence[Snapshot]) -> list[Snapshot]:
-    """Snapshots of one subscription within one second, in the order they happened: each after
-    the one whose values its ``previous_attributes`` name; otherwise by the projections' tie rule
-    (terminal last, then status rank, then event id)."""
-    remaining = list(snapshots)
-    ordered: list[Snapshot] = []
-    while remaining:
-        firsts = [item for item in remaining if not any(o is not item and follows(item, o) for o in remaining)]
-        pick = min(firsts or remaining, key=lambda item: (item.terminal, item.rank, item.event_id))
-        ordered.append(pick)
-        remaining.remove(pick)
-    return ordered

@@ -559,6 +559,12 @@ class Simulation:
             previous = self.sub_previous(customer, cancel_at_period_end=False, cancel_at=None, canceled_at=None)
             sub.update(cancel_at_period_end=True, cancel_at=sub["period_end"], canceled_at=now)
             self.emit_sub(now, customer, "customer.subscription.updated", previous)
+            if rng.random() < 0.2:  # taken back within the same second: two events, one `created`
+                previous = self.sub_previous(
+                    customer, cancel_at_period_end=True, cancel_at=sub["cancel_at"], canceled_at=now
+                )
+                sub.update(cancel_at_period_end=False, cancel_at=None, canceled_at=None)
+                self.emit_sub(now, customer, "customer.subscription.updated", previous)
         elif roll < 0.225:
             sub["canceled_at"] = now
             self.end_subscription(now, customer, reason="cancellation_requested")

@@ -7,7 +7,7 @@ The payload of a row never changes once written; processing only moves ``status`
 from __future__ import annotations
 
 import json
-from collections.abc import Container, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -28,7 +28,6 @@ __all__ = [
     "StoredState",
     "events",
     "events_about",
-    "events_for_objects",
     "has_event",
     "insert_event",
     "insert_events",
@@ -271,17 +270,6 @@ async def record_failure(
     return status
 
 
-async def events_for_objects(
-    conn: AsyncConnection, object_ids: Sequence[str], seconds: Sequence[int], *, besides: Container[str] = ()
-) -> list[ParsedEvent]:
-    """Stripe events about any of ``object_ids`` created in any of ``seconds`` (tie groups), in one
-    query, except those in ``besides`` (which the caller holds already); callers pick the pairs
-    they need."""
-    params = {"objects": sorted(set(object_ids)), "seconds": sorted(set(seconds))}
-    rows = await conn.execute(_tie_statement(conn.dialect.name), params)
-    return [parse_event(row.payload, row.source) for row in rows if row.event_id not in besides]
-
-
 async def events_about(conn: AsyncConnection, object_ids: Sequence[str]) -> list[ParsedEvent]:
     """Every Stripe event whose ``data.object`` is one of ``object_ids``."""
     if not object_ids:
@@ -294,15 +282,4 @@ async def events_about(conn: AsyncConnection, object_ids: Sequence[str]) -> list
 def _about_statement(dialect: str) -> Any:
     return select(events.c.payload, events.c.source).where(
         and_(one_of(events.c.object_id, "objects", dialect), events.c.source.in_(STRIPE_SOURCES))
-    )
-
-
-@cache
-def _tie_statement(dialect: str) -> Any:
-    return select(events.c.event_id, events.c.payload, events.c.source).where(
-        and_(
-            one_of(events.c.object_id, "objects", dialect),
-            one_of(events.c.created, "seconds", dialect),
-            events.c.source.in_(STRIPE_SOURCES),
-        )
     )

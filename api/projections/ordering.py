@@ -1,27 +1,34 @@
-"""Which of several snapshots of one Stripe object is the newest: a pure function of the set.
+"""The order of the snapshots of one Stripe object: a pure function of the set of them.
 
-Stripe's ``created`` is in whole seconds, so two events about one object often share it. The order
-used here, from strongest to weakest:
+Stripe's ``created`` is in whole seconds, so two events about one object often share it. The
+history of an object (:func:`history`) is its snapshots by ``created``; within one second, the
+chain that starts from the object's state before that second (the last snapshot of an earlier
+second, or nothing before its creation), each step the snapshot whose ``previous_attributes``
+match the state before it (:func:`in_second_order`). So a change and its reversal within one
+second (cancel at period end, then take it back: each one's ``previous_attributes`` are the other's
+values, a cycle if looked at alone) keep the order they happened in.
 
-1. A terminal snapshot (a deleted customer, an ended subscription, a paid invoice) beats every
-   non-terminal one, so a late ``updated`` never resurrects a deleted object.
-2. A later ``created``.
-3. Within one second, the object's own progression: an event whose ``previous_attributes`` equal
-   another event's values comes after that event.
-4. Then the object's status order (e.g. ``incomplete`` < ``active``; ``open`` < ``paid``).
-5. Only then a fixed rule: the greater event id.
+Where the chain cannot decide (no snapshot's ``previous_attributes`` match the state before it,
+or two do), the snapshot that follows no other remaining one comes first, then the lower status
+rank (terminal last), then the smaller event id: a fixed rule, never the arrival order.
 
-Because the result depends only on the set of snapshots, never on the order they arrived in, live
-processing (any order, with duplicates) and replay agree.
+The newest snapshot (:func:`newest`, what a projection row shows) is the last of the history,
+except that a terminal one (a deleted customer, an ended subscription, a paid invoice) beats every
+non-terminal one, so a late ``updated`` never resurrects a deleted object.
+
+Because every result depends only on the set of snapshots, live processing (any order, with
+duplicates, in any batches) and replay agree; the projections and the KPI engine use this one
+module for both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import Any
 
-__all__ = ["Snapshot", "follows", "newest"]
+__all__ = ["Snapshot", "follows", "history", "in_second_order", "newest"]
 
 
 @dataclass(frozen=True)
@@ -38,15 +45,23 @@ class Snapshot:
 
     @property
     def order_key(self) -> tuple[bool, int]:
-        """The coarse position: terminal first, then time. Ties need :func:`newest`."""
+        """The coarse position for :func:`newest`: terminal first, then time."""
         return (self.terminal, self.created)
+
+    @property
+    def tie_key(self) -> tuple[bool, tuple[int, ...], str]:
+        """The fixed rule where the chain cannot decide: the smaller key comes first."""
+        return (self.terminal, self.rank, self.event_id)
 
 
 def _matches(previous: Any, current: Any) -> bool:
     """True when a previous value equals the current one; nested dicts compare only the keys
-    the previous value names (Stripe sends partial nested objects in ``previous_attributes``)."""
+    the previous value names, lists item by item (Stripe sends partial nested objects in
+    ``previous_attributes``, e.g. a subscription's items with only the fields that changed)."""
     if isinstance(previous, dict) and isinstance(current, dict):
         return all(key in current and _matches(value, current[key]) for key, value in previous.items())
+    if isinstance(previous, list) and isinstance(current, list):
+        return len(previous) == len(current) and all(map(_matches, previous, current))
     return bool(previous == current)
 
 
@@ -61,16 +76,42 @@ def follows(later: Snapshot, earlier: Snapshot) -> bool:
     return any(not _matches(later.obj.get(key), earlier.obj.get(key)) for key in previous)
 
 
+def in_second_order(members: Sequence[Snapshot], before: Snapshot | None = None) -> list[Snapshot]:
+    """Snapshots of one object within one second, in the order they happened, starting from
+    ``before``: the object as it stood before that second (None before its creation)."""
+    remaining = list({snap.event_id: snap for snap in members}.values())
+    ordered: list[Snapshot] = []
+    state = before
+    while remaining:
+        steps = [snap for snap in remaining if state is not None and follows(snap, state)]
+        if len(steps) != 1:
+            pool = steps or remaining
+            # The chain cannot decide: what follows no other remaining snapshot comes first.
+            firsts = [snap for snap in pool if not any(o is not snap and follows(snap, o) for o in remaining)]
+            steps = [min(firsts or pool, key=lambda snap: snap.tie_key)]
+        (state,) = steps
+        ordered.append(state)
+        remaining.remove(state)
+    return ordered
+
+
+def history(snapshots: Iterable[Snapshot]) -> list[Snapshot]:
+    """Every snapshot of one object (duplicates by event id once) in the order they happened."""
+    unique = sorted({snap.event_id: snap for snap in snapshots}.values(), key=lambda snap: snap.created)
+    ordered: list[Snapshot] = []
+    for _, second in groupby(unique, key=lambda snap: snap.created):
+        members = list(second)
+        if len(members) == 1:
+            ordered.extend(members)
+        else:
+            ordered.extend(in_second_order(members, ordered[-1] if ordered else None))
+    return ordered
+
+
 def newest(snapshots: Iterable[Snapshot]) -> Snapshot:
-    """The newest snapshot of a non-empty set (duplicates by event id count once)."""
-    unique = {snap.event_id: snap for snap in snapshots}
-    if not unique:
+    """The newest snapshot of a non-empty set: the last of its history, a terminal one first."""
+    ordered = history(snapshots)
+    if not ordered:
         raise ValueError("newest() needs at least one snapshot")
-    top = max(snap.order_key for snap in unique.values())
-    group = [snap for snap in unique.values() if snap.order_key == top]
-    if len(group) == 1:
-        return group[0]
-    followed = {a.event_id for a in group for b in group if a is not b and follows(b, a)}
-    # Everything followed by another (a cycle of flip-flops) leaves no sink: fall back to all.
-    sinks = [snap for snap in group if snap.event_id not in followed] or group
-    return max(sinks, key=lambda snap: (snap.rank, snap.event_id))
+    terminal = [snap for snap in ordered if snap.terminal]
+    return (terminal or ordered)[-1]

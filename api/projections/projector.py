@@ -21,7 +21,7 @@ from api.db.models import charges, customers, disputes, refunds
 from api.db.models import payment_history as invoices
 from api.db.models import user_subscriptions as subscriptions
 from api.db.sql import one_of
-from api.events.log import events_about, events_for_objects, insert_service_event
+from api.events.log import events_about, insert_service_event
 from api.events.model import ParsedEvent
 from api.projections import stripe_objects as so
 from api.projections.kinds import KINDS, Kind
@@ -172,6 +172,8 @@ async def current_objects(conn: AsyncConnection, object_ids: Sequence[str]) -> d
     wanted = set(object_ids)
     snapshots: dict[str, list[Snapshot]] = {}
     for event in await events_about(conn, sorted(wanted)):
+        if not handles(event):
+            continue
         for candidate in _candidates(event):
             key = candidate.kind.key_of(candidate.values)
             if key in wanted:
@@ -228,33 +230,30 @@ async def _apply_kind(
     found = await conn.execute(statements.select_current, {"keys": list(incoming)})
     current = {row[kind.key]: row for row in found.mappings()}
     decided: dict[str, _Candidate | None] = {}
-    ties: dict[str, tuple[tuple[bool, int], dict[str, _Candidate]]] = {}
+    recheck: dict[str, dict[str, _Candidate]] = {}
     for key, candidates in incoming.items():
         row = current.get(key)
         top = max(c.snapshot.order_key for c in candidates)
+        contenders = [c for c in candidates if c.snapshot.order_key == top]
         current_key = (kind.terminal(row), row["last_event_created"]) if row is not None else None
-        contenders = {c.snapshot.event_id: c for c in candidates if c.snapshot.order_key == top}
-        if current_key is not None and current_key > top:
-            decided[key] = None  # the row already holds something newer
-        elif current_key == top or len(contenders) > 1:
-            ties[key] = (top, contenders)
+        if len(contenders) == 1 and (current_key is None or current_key < top):
+            decided[key] = contenders[0]  # newer than anything stored, alone in its second
         else:
-            (decided[key],) = contenders.values()
-    if ties:
-        # Same second: decide among every stored snapshot of the object from that second.
-        probes = [next(iter(contenders.values())) for _, contenders in ties.values()]
+            # A second shared with another snapshot, or a late one that may be the state another
+            # second's chain starts from: decide over every stored snapshot of the object.
+            recheck[key] = {c.snapshot.event_id: c for c in candidates}
+    if recheck:
+        probes = [next(iter(group.values())) for group in recheck.values()]
         object_ids = [object_id for probe in probes for object_id in _group_object_ids(probe)]
-        # Snapshots from this batch are candidates already; only the stored others need reading.
-        in_batch = {c.snapshot.event_id for candidates in incoming.values() for c in candidates}
-        seconds = [top[1] for top, _ in ties.values()]
-        stored = await events_for_objects(conn, object_ids, seconds, besides=in_batch)
-        for event in stored:
+        for event in await events_about(conn, sorted(set(object_ids))):
+            if not handles(event):
+                continue
             for c in _candidates(event):
                 key = c.kind.key_of(c.values)
-                if c.kind is kind and key in ties and c.snapshot.order_key == ties[key][0]:
-                    ties[key][1].setdefault(c.snapshot.event_id, c)
-        for key, (_, contenders) in ties.items():
-            decided[key] = contenders[newest(c.snapshot for c in contenders.values()).event_id]
+                if c.kind is kind and key in recheck:
+                    recheck[key].setdefault(c.snapshot.event_id, c)
+        for key, group in recheck.items():
+            decided[key] = group[newest(c.snapshot for c in group.values()).event_id]
     written: list[tuple[_Candidate, Any]] = []
     for key, winner in decided.items():
         row = current.get(key)

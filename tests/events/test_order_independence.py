@@ -13,19 +13,24 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 from litestar.testing import AsyncTestClient
+from sqlalchemy import delete
 
 from api.app import create_app
 from api.db.engine import Database
 from api.db.migrate import upgrade
+from api.events.log import events
 from api.events.model import parse_event
 from api.events.processing import EventProcessor
+from api.projections.projector import PROJECTION_TABLES, subscriptions
 from api.settings import Settings
 from simulator.engine import SimConfig, simulate
 from tests.conftest import sign, sqlite_settings
 from tests.state import projection_state
+from tests.tricky import EXPECTED_SUBSCRIPTIONS, tricky_events
 
 SMALL_EVENTS, SMALL_TRUTH = simulate(SimConfig(customers=6, months=6, seed=11))
-SMALL_BODIES = [json.dumps(e) for e in SMALL_EVENTS]
+# The simulated history, and the hand-made ones where arrival order used to matter.
+SMALL_BODIES = [json.dumps(e) for e in tricky_events() + SMALL_EVENTS]
 
 
 async def ingest_all(settings: Settings, bodies: list[str], chunks: list[int] | None = None) -> dict[str, Any]:
@@ -61,61 +66,98 @@ def in_order_state(directory: Path) -> dict[str, Any]:
 _BASELINE: dict[str, Any] = {}
 
 
-@hyp_settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+async def wipe(settings: Settings) -> None:
+    """Empty the log and every projection, so one database serves every example."""
+    db = Database(settings)
+    try:
+        async with db.write() as conn:
+            for table in (*PROJECTION_TABLES, events):
+                await conn.execute(delete(table))
+    finally:
+        await db.dispose()
+
+
+def deliver_plan(settings: Settings, plan: list[str], chunks: list[int] | None = None) -> dict[str, Any]:
+    asyncio.run(wipe(settings))
+    return asyncio.run(ingest_all(settings, plan, chunks))
+
+
+def replayed_state(settings: Settings) -> dict[str, Any]:
+    async def run() -> dict[str, Any]:
+        db = Database(settings)
+        try:
+            report = await EventProcessor(db, settings).replay()
+            assert report.failed == []
+            return await projection_state(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+def baseline() -> dict[str, Any]:
+    if not _BASELINE:
+        with tempfile.TemporaryDirectory() as tmp:
+            _BASELINE.update(in_order_state(Path(tmp)))
+    return _BASELINE
+
+
+_EXAMPLES = hyp_settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+
+
+@_EXAMPLES
 @given(
     order=st.permutations(range(len(SMALL_BODIES))),
     duplicates=st.lists(st.integers(0, len(SMALL_BODIES) - 1), max_size=25),
 )
-def test_any_permutation_with_any_duplicates_gives_the_in_order_state(order: list[int], duplicates: list[int]) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        directory = Path(tmp)
-        if not _BASELINE:
-            _BASELINE.update(in_order_state(directory))
-        plan = [SMALL_BODIES[i] for i in order]
-        for position, index in enumerate(duplicates):
-            plan.insert((position * 7919) % (len(plan) + 1), SMALL_BODIES[index])
-        assert asyncio.run(ingest_all(fresh_sqlite(directory, "shuffled"), plan)) == _BASELINE
+def test_any_permutation_with_any_duplicates_gives_the_in_order_state(
+    settings: Settings, order: list[int], duplicates: list[int]
+) -> None:
+    plan = [SMALL_BODIES[i] for i in order]
+    for position, index in enumerate(duplicates):
+        plan.insert((position * 7919) % (len(plan) + 1), SMALL_BODIES[index])
+    assert deliver_plan(settings, plan) == baseline()
 
 
-@hyp_settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@_EXAMPLES
 @given(
     order=st.permutations(range(len(SMALL_BODIES))),
     duplicates=st.lists(st.integers(0, len(SMALL_BODIES) - 1), max_size=25),
     chunks=st.lists(st.integers(1, 40), min_size=1, max_size=30),
 )
-def test_any_order_in_any_batches_gives_the_in_order_state(
-    order: list[int], duplicates: list[int], chunks: list[int]
+def test_any_order_in_any_batches_gives_the_in_order_state_and_replay_agrees(
+    settings: Settings, order: list[int], duplicates: list[int], chunks: list[int]
 ) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        directory = Path(tmp)
-        if not _BASELINE:
-            _BASELINE.update(in_order_state(directory))
-        plan = [SMALL_BODIES[i] for i in order] + [SMALL_BODIES[i] for i in duplicates]
-        random.Random(len(chunks)).shuffle(plan)
-        assert asyncio.run(ingest_all(fresh_sqlite(directory, "batched"), plan, chunks)) == _BASELINE
+    plan = [SMALL_BODIES[i] for i in order] + [SMALL_BODIES[i] for i in duplicates]
+    random.Random(len(chunks)).shuffle(plan)
+    assert deliver_plan(settings, plan, chunks) == baseline()
+    assert replayed_state(settings) == baseline()
 
 
 def test_in_order_state_matches_the_simulators_truth(tmp_path: Path) -> None:
     state = in_order_state(tmp_path)
-    columns = ["stripe_subscription_id", "user_id", "stripe_customer_id", "status", "price_id"]
-    assert len(state["user_subscriptions"]) == len(SMALL_TRUTH["subscriptions"])
-    from api.projections.projector import subscriptions
-
+    columns = ["stripe_subscription_id", "user_id", "stripe_customer_id", "status", "price_id", "quantity"]
+    columns.append("cancel_at_period_end")
+    assert len(state["user_subscriptions"]) == len(SMALL_TRUTH["subscriptions"]) + len(EXPECTED_SUBSCRIPTIONS)
     names = [c.name for c in subscriptions.c if c.name not in ("id", "updated_at")]
     found = {
         row[names.index("stripe_subscription_id")]: {c: row[names.index(c)] for c in columns}
         for row in state["user_subscriptions"]
     }
-    for sub_id, truth in SMALL_TRUTH["subscriptions"].items():
+    for sub_id, truth in (SMALL_TRUTH["subscriptions"] | EXPECTED_SUBSCRIPTIONS).items():
         assert found[sub_id]["status"] == truth["status"]
-        assert found[sub_id]["price_id"] == truth["price_id"]
-        assert found[sub_id]["user_id"] == truth["user_id"]
+        assert found[sub_id]["price_id"] == truth.get("price_id", "price_pro")
+        assert found[sub_id]["user_id"] == truth.get("user_id", f"user_{sub_id}")
+        assert found[sub_id]["quantity"] == truth["quantity"]
+        assert found[sub_id]["cancel_at_period_end"] == truth["cancel_at_period_end"], sub_id
 
 
 async def test_live_shuffled_concurrent_http_equals_replay_equals_in_order(settings: Settings, tmp_path: Path) -> None:
     """Over HTTP, 16 deliveries in flight, shuffled with 30% duplicates, on each database."""
     events, truth = simulate(SimConfig(customers=25, months=8, seed=5))
-    bodies = [json.dumps(e) for e in events]
+    bodies = [json.dumps(e) for e in tricky_events() + events]
     baseline_settings = sqlite_settings(tmp_path / "baseline.db")
     await asyncio.to_thread(upgrade, baseline_settings)
     baseline = await ingest_all(baseline_settings, bodies)
@@ -146,5 +188,16 @@ async def test_live_shuffled_concurrent_http_equals_replay_equals_in_order(setti
     assert report.events == len(bodies)
     assert live == baseline
     assert replayed == live
-    statuses = {row[0]: row for row in live["user_subscriptions"]}
-    assert len(statuses) == len(truth["subscriptions"])
+    names = [c.name for c in subscriptions.c if c.name not in ("id", "updated_at")]
+    found = {
+        row[names.index("stripe_subscription_id")]: dict(zip(names, row, strict=True))
+        for row in live["user_subscriptions"]
+    }
+    assert len(found) == len(truth["subscriptions"]) + len(EXPECTED_SUBSCRIPTIONS)
+    for sub_id, expected in (truth["subscriptions"] | EXPECTED_SUBSCRIPTIONS).items():
+        got = found[sub_id]
+        assert (got["status"], got["cancel_at_period_end"], got["quantity"]) == (
+            expected["status"],
+            expected["cancel_at_period_end"],
+            expected["quantity"],
+        ), sub_id
