@@ -4,9 +4,10 @@ windows), over integer MRR in ``1/SCALE`` of a minor unit.
 
 The rules (kpis.md):
 
-- a subscription's snapshots in the order they happened (:func:`api.projections.ordering.history`,
-  the projections' own rule: within one second, the ``previous_attributes`` chain from the state
-  before it); nothing after an ended snapshot counts;
+- a subscription's snapshots in time order; within one second, by the position the export stored
+  (the projections' own rule, :func:`api.projections.ordering.in_second_order`: the
+  ``previous_attributes`` chain from the state before that second), else the projections' tie
+  rule; nothing after an ended snapshot counts;
 - a snapshot's MRR counts for ``active`` and for ``past_due`` up to ``PAST_DUE_GRACE_DAYS``; a
   repeating discount stops at its end; those two moments are change points of their own;
 - a customer's MRR per currency is the sum of its subscriptions'; each change of it is one movement
@@ -15,12 +16,9 @@ The rules (kpis.md):
 
 from __future__ import annotations
 
-import json
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from fractions import Fraction
-from itertools import groupby
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -31,7 +29,6 @@ import pyarrow as pa
 
 from analytics.facts import FACT_SCHEMA, SCALE
 from analytics.mrr import PAST_DUE_GRACE_DAYS
-from api.projections.ordering import Snapshot, history
 
 __all__ = [
     "MOVEMENT_KINDS",
@@ -88,6 +85,9 @@ class Facts:
                 )
             else:
                 self.con.register("facts_input", FACT_SCHEMA.empty_table())
+        self.positions: str | None = None
+        if not isinstance(source, pa.Table) and any((Path(source) / "positions").glob("*.parquet")):
+            self.positions = str(Path(source) / "positions" / "*.parquet").replace("'", "''")
         self.cutoff: int | None = None
         self.view = "facts_input"
         self._cache: dict[tuple[str, str], object] = {}
@@ -110,6 +110,7 @@ class Facts:
         other.con = self.con
         other.view = self.view
         other.cutoff = self.cutoff
+        other.positions = self.positions
         other._cache = self._cache
         if self.cutoff is None or cutoff < self.cutoff:
             other._restrict(cutoff)
@@ -144,7 +145,8 @@ class Facts:
             f"""
             SELECT event_id, created, object_id AS sub, coalesce(customer_id, '') AS customer, status,
                    coalesce(currency, 'unknown') AS currency, mrr, undiscounted_mrr AS undiscounted,
-                   discount_ends, delinquent, terminal, rank, plan, user_id, cancel_at_period_end
+                   discount_ends, delinquent, terminal, rank, plan, user_id, cancel_at_period_end,
+                   pos AS stored_pos
             FROM {self.view}
             WHERE object_type = 'subscription' AND type LIKE 'customer.subscription.%'
             """
@@ -153,10 +155,21 @@ class Facts:
         # the order (hence every tie-break) stays that of the ids.
         for column, key in (("sub", "sub_k"), ("customer", "cust_k"), ("currency", "cur_k")):
             states = states.join(_dense_keys(states[column], key), on=column, how="left")
-        # Within a second, the chain from the state before it (api.projections.ordering), for the
-        # few seconds that hold more than one event of a subscription.
-        states = states.join(self._positions_in_second(states), on="event_id", how="left")
-        states = states.sort(["sub_k", "created", "in_second"], nulls_last=True)
+        if self.positions is not None:
+            moved = self.sql(
+                f"SELECT event_id, arg_max(pos, sequence) AS moved_pos FROM read_parquet('{self.positions}') "
+                "GROUP BY event_id"
+            )
+            states = states.join(moved, on="event_id", how="left").with_columns(
+                stored_pos=pl.coalesce(pl.col("moved_pos"), pl.col("stored_pos"))
+            )
+        # Within a second, the position the export computed from the objects; the projections' tie
+        # rule (terminal last, status rank, event id) orders anything it did not see together.
+        order = ["sub_k", "created", "stored_pos", "terminal", "rank"]
+        unplaced = states.filter(pl.col("stored_pos").is_null()).select("sub_k", "created").is_duplicated().any()
+        # The export places every second it saw shared; only facts written without positions need
+        # the event id as the last tie-break (a string sort, so only then).
+        states = states.sort([*order, "event_id"] if unplaced else order, nulls_last=True)
         # The frame is sorted by subscription: windows are "same group as the row before", cheaper
         # than ``over`` with a million small groups.
         states = states.with_columns(pos=rank_within(["sub_k", "created"]))
@@ -169,60 +182,6 @@ class Facts:
             ),
             next_at=pl.when(pl.col("sub_k").shift(-1) == pl.col("sub_k")).then(pl.col("created").shift(-1)),
         )
-
-    def _positions_in_second(self, states: pl.DataFrame) -> pl.DataFrame:
-        """``in_second``: the position of each event that shares a second with another event of its
-        subscription, by :func:`api.projections.ordering.history` over those events and the one
-        just before (the state the second starts from), whose objects are read only for them."""
-        shared = states.select("sub", "created").filter(pl.struct("sub", "created").is_duplicated()).unique()
-        empty = pl.DataFrame(schema={"event_id": pl.String, "in_second": pl.Int64})
-        if shared.is_empty():
-            return empty
-        seconds = states.select("sub", "created").unique().sort("sub", "created")
-        seconds = seconds.with_columns(before=pl.col("created").shift(1).over("sub"))
-        wanted = shared.join(seconds, on=["sub", "created"]).select(
-            pl.col("sub").alias("object_id"), pl.col("created"), pl.col("before")
-        )
-        keys = pl.concat(
-            [
-                wanted.select("object_id", "created"),
-                wanted.filter(pl.col("before").is_not_null()).select("object_id", created=pl.col("before")),
-            ]
-        ).unique()
-        self.con.register("_shared_seconds", keys.to_arrow())
-        try:
-            rows = self.con.sql(
-                f"""
-                SELECT DISTINCT ON (f.event_id) f.event_id, f.object_id, f.created, f.terminal, f.rank,
-                       f.object_json, f.previous_json
-                FROM {self.view} f JOIN _shared_seconds k USING (object_id, created)
-                WHERE f.object_type = 'subscription' AND f.type LIKE 'customer.subscription.%'
-                """
-            ).fetchall()
-        finally:
-            self.con.unregister("_shared_seconds")
-        by_sub: dict[str, list[Snapshot]] = defaultdict(list)
-        for event_id, sub, created, terminal, rank, obj, previous_json in rows:
-            by_sub[sub].append(
-                Snapshot(
-                    event_id=event_id,
-                    created=created,
-                    event_type="",
-                    obj=json.loads(obj or "{}"),
-                    previous_attributes=json.loads(previous_json or "{}"),
-                    terminal=bool(terminal),
-                    rank=(int(rank or 0),),
-                )
-            )
-        placed: dict[str, int] = {}
-        for snapshots in by_sub.values():
-            ordered = history(snapshots)
-            for _, members in groupby(ordered, key=lambda snap: snap.created):
-                for index, snap in enumerate(members):
-                    placed[snap.event_id] = index
-        if not placed:
-            return empty
-        return pl.DataFrame({"event_id": list(placed), "in_second": list(placed.values())}, schema=empty.schema)
 
     # -- change points and movements ---------------------------------------------------------------
     @staticmethod

@@ -13,18 +13,22 @@ percentage discounts with two decimals exact integers; anything else is rounded 
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from fractions import Fraction
+from itertools import groupby
 from typing import Any
 
 import pyarrow as pa
 
 from analytics.mrr import state_of
 from api.events.model import ParsedEvent
+from api.projections.ordering import Snapshot, in_second_order
 from api.projections.stripe_objects import invoice_subscription_id
 
-__all__ = ["FACT_SCHEMA", "FACT_SOURCES", "SCALE", "fact_row", "facts_table", "month_of"]
+__all__ = ["FACT_SCHEMA", "FACT_SOURCES", "SCALE", "fact_row", "facts_table", "month_of", "positions_in_second"]
 
 SCALE = 7_200_000
 FACT_SOURCES = ("stripe", "stripe_api")
@@ -53,6 +57,7 @@ FACT_SCHEMA = pa.schema(
         ("rank", pa.int64()),
         ("trial_end", pa.int64()),
         ("plan", pa.string()),
+        ("pos", pa.int64()),
         ("previous_json", pa.string()),
         ("object_json", pa.string()),
         # invoices, charges, refunds, disputes, checkout sessions, usage
@@ -114,6 +119,7 @@ def fact_row(event: ParsedEvent) -> dict[str, Any] | None:
             "plan": state.plan,
             "previous_json": json.dumps(event.previous_attributes) if event.previous_attributes else None,
             "object_json": json.dumps(obj),
+            "_snapshot": snapshot,
         }
         row["customer_id"] = state.customer_id
     elif event.object_type == "invoice" and event.type.startswith("invoice."):
@@ -157,7 +163,47 @@ def fact_row(event: ParsedEvent) -> dict[str, Any] | None:
     return row
 
 
+def positions_in_second(
+    rows: Iterable[dict[str, Any]], known: Iterable[tuple[Snapshot, int | None]] = ()
+) -> dict[str, int]:
+    """For subscription events that share a second with another event of the same subscription:
+    their position in it, the chain from the state before that second
+    (:func:`api.projections.ordering.in_second_order`), computed here, once, while the objects are
+    parsed anyway.
+
+    ``known``: exported snapshots of the batch's subscriptions, with their exported positions, from
+    the last second before each subscription's earliest new event on (see
+    :func:`analytics.export`): that second is the state the rest starts from, taken as exported;
+    every later second is ordered again, since a late event may have joined it or changed the state
+    it starts from. Returns the positions of new events and of known ones that now share a second."""
+    by_sub: dict[str, dict[str, tuple[Snapshot, int | None, bool]]] = defaultdict(dict)
+    for snapshot, position in known:
+        by_sub[str(snapshot.obj.get("id"))][snapshot.event_id] = (snapshot, position, True)
+    for row in rows:
+        parsed: Snapshot | None = row.get("_snapshot")
+        if parsed is not None:  # ranks compared as stored (one integer), like the known ones
+            by_sub[row["object_id"]][row["event_id"]] = (replace(parsed, rank=(_rank(parsed.rank),)), None, False)
+    positions: dict[str, int] = {}
+    for entries in by_sub.values():
+        before: Snapshot | None = None
+        seconds = groupby(sorted(entries.values(), key=lambda entry: entry[0].created), lambda entry: entry[0].created)
+        for index, (_, second) in enumerate(seconds):
+            members = list(second)
+            if index == 0 and all(is_known for _, _, is_known in members):
+                # The state the batch starts from, in the order it was exported in.
+                ordered = [snap for snap, _, _ in sorted(members, key=lambda entry: (entry[1] or 0, entry[0].tie_key))]
+            else:
+                ordered = in_second_order([snap for snap, _, _ in members], before)
+                if len(ordered) > 1:
+                    positions.update((snap.event_id, place) for place, snap in enumerate(ordered))
+            before = ordered[-1]
+    return positions
+
+
 def facts_table(events: Iterable[ParsedEvent]) -> pa.Table:
     """The facts of ``events`` as one Arrow table (every event the KPIs read, in the order given)."""
     rows = [row for row in map(fact_row, events) if row is not None]
+    positions = positions_in_second(rows)
+    for row in rows:
+        row["pos"] = positions.get(row["event_id"])
     return pa.Table.from_pylist(rows, schema=FACT_SCHEMA)  # only the schema's columns are kept

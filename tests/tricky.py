@@ -17,7 +17,7 @@ T0 = 1_740_000_000
 T1 = T0 + 100
 
 
-def _cancel_flips(sub_id: str, customer: str, flips: int) -> list[dict[str, Any]]:
+def cancel_flips(sub_id: str, customer: str, flips: int) -> list[dict[str, Any]]:
     """Created at T0; at T1, ``flips`` updates each toggling ``cancel_at_period_end``; event ids
     sort against the order they happened in."""
     evts = [
@@ -49,39 +49,30 @@ def _cancel_flips(sub_id: str, customer: str, flips: int) -> list[dict[str, Any]
     return evts
 
 
-def _seat_flip(sub_id: str, customer: str) -> list[dict[str, Any]]:
-    """Seats 1 -> 3 -> 1 within one second."""
+def seat_flip(sub_id: str, customer: str) -> list[dict[str, Any]]:
+    """Created at T0 with one seat; at T1, seats 1 -> 3 -> 1 (ids sort against that order)."""
     user = f"user_{sub_id}"
-    return [
-        make_event(
-            "customer.subscription.created",
-            subscription(sub_id, customer, user=user),
-            created=T0,
-            event_id=f"evt_{sub_id}_0",
-        ),
-        make_event(
-            "customer.subscription.updated",
-            subscription(sub_id, customer, user=user, quantity=3),
-            created=T1,
-            event_id=f"evt_{sub_id}_9",
-            previous={"items": {"data": [{"quantity": 1}]}},
-        ),
-        make_event(
-            "customer.subscription.updated",
-            subscription(sub_id, customer, user=user, quantity=1),
-            created=T1,
-            event_id=f"evt_{sub_id}_1",
-            previous={"items": {"data": [{"quantity": 3}]}},
-        ),
-    ]
+    created = subscription(sub_id, customer, user=user)
+    evts = [make_event("customer.subscription.created", created, created=T0, event_id=f"evt_{sub_id}_0")]
+    for event_suffix, (before, after) in (("9", (1, 3)), ("1", (3, 1))):
+        evts.append(
+            make_event(
+                "customer.subscription.updated",
+                subscription(sub_id, customer, user=user, quantity=after),
+                created=T1,
+                event_id=f"evt_{sub_id}_{event_suffix}",
+                previous={"items": {"data": [{"quantity": before}]}},
+            )
+        )
+    return evts
 
 
 def tricky_events() -> list[dict[str, Any]]:
     """Every hand-made history, in the order it happened."""
     return [
-        *_cancel_flips("sub_tk_flip2", "cus_tk_flip2", 2),
-        *_cancel_flips("sub_tk_flip3", "cus_tk_flip3", 3),
-        *_seat_flip("sub_tk_seats", "cus_tk_seats"),
+        *cancel_flips("sub_tk_flip2", "cus_tk_flip2", 2),
+        *cancel_flips("sub_tk_flip3", "cus_tk_flip3", 3),
+        *seat_flip("sub_tk_seats", "cus_tk_seats"),
     ]
 
 

@@ -17,9 +17,10 @@ from analytics.output import kpi_document
 from analytics.report import analyze
 from api.db.engine import Database
 from api.events.log import EventStatus, events, insert_events
-from api.events.model import ParsedEvent
+from api.events.model import ParsedEvent, parse_event
 from api.settings import Settings
 from tests.analytics.simulation import simulate_account
+from tests.tricky import seat_flip
 
 
 async def store(db: Database, batch: list[ParsedEvent]) -> None:
@@ -53,6 +54,7 @@ async def test_incremental_equals_full_equals_memory(settings: Settings, tmp_pat
     finally:
         await db.dispose()
     assert again.exported == 0, "a refresh with nothing new appends nothing"
+    assert any((incremental / "positions").glob("*.parquet")), "some seconds were split between refreshes"
     assert appended == whole.exported == account.facts.con.sql("SELECT count(*) FROM facts_input").fetchall()[0][0]
     assert kpis(incremental) == kpis(full)
     in_memory = analyze(account.facts).months
@@ -91,3 +93,24 @@ async def test_an_event_committed_late_under_a_lower_id_is_exported(sqlite_only:
     assert [m.as_dict() for m in analyze(Facts(directory)).months] == [
         m.as_dict() for m in analyze(account.facts).months
     ]
+
+
+async def test_a_late_starting_state_reorders_an_exported_second(sqlite_only: Settings, tmp_path: Path) -> None:
+    """Seats 1 -> 3 -> 1 within one second, exported before the subscription's creation arrives:
+    alone, the two updates form a cycle; once the state before them is known, the export orders
+    them again, and the KPIs equal a full export's."""
+    created, up, down = (parse_event(json.dumps(e)) for e in seat_flip("sub_A", "cus_A"))
+    db = Database(sqlite_only)
+    incremental, full = tmp_path / "incremental", tmp_path / "full"
+    try:
+        await store(db, [up, down])
+        await export_events(db, incremental)
+        await store(db, [created])
+        await export_events(db, incremental)
+        await export_events(db, full, full=True)
+    finally:
+        await db.dispose()
+    assert any((incremental / "positions").glob("*.parquet"))
+    for directory in (incremental, full):
+        (month,) = analyze(Facts(directory)).months
+        assert month.mrr == {"usd": 2900}

@@ -19,28 +19,8 @@ from api.events.model import parse_event
 from api.events.processing import EventProcessor
 from api.projections.ordering import Snapshot, history, in_second_order, newest
 from api.projections.projector import subscriptions
-from tests.conftest import make_event, subscription
 from tests.projections.test_projector import rows
-
-T0, T1 = 1_750_000_000, 1_750_000_100
-
-
-def cancel_flips(flips: int) -> list[dict[str, Any]]:
-    """Created at T0; then, all at T1, ``flips`` updates each toggling ``cancel_at_period_end``
-    (set, taken back, set, ...). Ids sort against the order they happened in."""
-    evts = [make_event("customer.subscription.created", subscription(), created=T0, event_id="evt_000_created")]
-    for step in range(1, flips + 1):
-        cancelling = step % 2 == 1
-        evts.append(
-            make_event(
-                "customer.subscription.updated",
-                subscription(cancel_at_period_end=cancelling, cancel_at=T0 + 2_600_000 if cancelling else None),
-                created=T1,
-                event_id=f"evt_{9 - step}_flip",
-                previous={"cancel_at_period_end": not cancelling, "cancel_at": None if cancelling else T0 + 2_600_000},
-            )
-        )
-    return evts
+from tests.tricky import cancel_flips, seat_flip
 
 
 def snap(event_id: str, created: int, obj: dict[str, Any], previous: dict[str, Any] | None = None) -> Snapshot:
@@ -74,7 +54,7 @@ def test_a_longer_chain_from_creation() -> None:
 async def test_projection_follows_the_chain_in_any_order_and_batching(
     processor: EventProcessor, db: Database, flips: int
 ) -> None:
-    evts = cancel_flips(flips)
+    evts = cancel_flips("sub_A", "cus_A", flips)
     expected = flips % 2 == 1  # an odd number of toggles ends cancelling
     parsed = [parse_event(json.dumps(e)) for e in evts]
     for order in itertools.permutations(range(len(parsed))):
@@ -96,22 +76,7 @@ async def test_projection_follows_the_chain_in_any_order_and_batching(
 
 def test_kpis_follow_the_chain_in_any_order() -> None:
     """Seats 1 -> 3 -> 1 within one second: the MRR is one seat's, whatever the ids say."""
-    created = make_event("customer.subscription.created", subscription(quantity=1), created=T0, event_id="evt_c")
-    up = make_event(
-        "customer.subscription.updated",
-        subscription(quantity=3),
-        created=T1,
-        event_id="evt_b_up",
-        previous={"items": {"data": [{"quantity": 1}]}},
-    )
-    down = make_event(
-        "customer.subscription.updated",
-        subscription(quantity=1),
-        created=T1,
-        event_id="evt_a_down",
-        previous={"items": {"data": [{"quantity": 3}]}},
-    )
-    for order in itertools.permutations([created, up, down]):
+    for order in itertools.permutations(seat_flip("sub_A", "cus_A")):
         facts = Facts(facts_table(parse_event(json.dumps(e)) for e in order))
         try:
             (month,) = analyze(facts).months
