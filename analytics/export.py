@@ -39,6 +39,7 @@ from api.db.engine import Database
 from api.events.log import events
 from api.events.model import InvalidEvent, parse_event
 from api.projections.ordering import Snapshot
+from api.projections.stripe_objects import InvalidObject
 
 __all__ = ["BATCH", "LOOKBACK", "POSITIONS", "ExportResult", "export_events"]
 
@@ -222,8 +223,8 @@ async def export_events(
         for row in fresh:
             try:
                 fact = fact_row(parse_event(row.payload, row.source))
-            except InvalidEvent:
-                continue  # the log only holds events that parsed when received
+            except (InvalidEvent, InvalidObject):
+                continue  # parsed when received; an object refused then (InvalidObject) counts for nothing
             if fact is not None:
                 rows.append(fact)
         if rows:

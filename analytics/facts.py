@@ -26,7 +26,7 @@ import pyarrow as pa
 from analytics.mrr import state_of
 from api.events.model import ParsedEvent
 from api.projections.ordering import Snapshot, in_second_order
-from api.projections.stripe_objects import invoice_subscription_id
+from api.projections.stripe_objects import invoice_subscription_id, whole
 
 __all__ = ["FACT_SCHEMA", "FACT_SOURCES", "SCALE", "fact_row", "facts_table", "month_of", "positions_in_second"]
 
@@ -125,27 +125,27 @@ def fact_row(event: ParsedEvent) -> dict[str, Any] | None:
     elif event.object_type == "invoice" and event.type.startswith("invoice."):
         row = {
             "currency": obj.get("currency"),
-            "amount": int(obj.get("amount_due") or 0),
+            "amount": whole(obj, "amount_due"),
             "billing_reason": obj.get("billing_reason"),
             "subscription_id": invoice_subscription_id(obj),
             "period_start": obj.get("period_start"),
-            "attempt_count": int(obj.get("attempt_count") or 0),
+            "attempt_count": whole(obj, "attempt_count"),
         }
     elif event.object_type in ("charge", "refund"):
         refunds = (obj.get("refunds") or {}).get("data") or [] if event.object_type == "charge" else [obj]
         kept = [
-            [str(r["id"]), int(r.get("created") or 0), str(r.get("currency") or ""), int(r.get("amount") or 0)]
+            [str(r["id"]), int(r.get("created") or 0), str(r.get("currency") or ""), whole(r, "amount")]
             for r in refunds
             if isinstance(r, dict) and r.get("id")
         ]
         row = {
             "currency": obj.get("currency"),
-            "amount": int(obj.get("amount") or 0),
+            "amount": whole(obj, "amount"),
             "charge_id": event.charge_id,
             "refunds_json": json.dumps(kept) if kept else None,
         }
     elif event.object_type == "dispute":
-        row = {"currency": obj.get("currency"), "amount": int(obj.get("amount") or 0), "charge_id": event.charge_id}
+        row = {"currency": obj.get("currency"), "amount": whole(obj, "amount"), "charge_id": event.charge_id}
     elif event.object_type == "checkout.session":
         row = {"period_start": int(obj.get("created") or event.created)}
     else:

@@ -120,7 +120,7 @@ def state_of(event: ParsedEvent) -> tuple[Snapshot, SubscriptionState]:
         discount_ends=ends,
         undiscounted_mrr=monthly,
         cancel_at_period_end=bool(row.get("cancel_at_period_end")),
-        user_id=row.get("user_id"),
+        user_id=row.get("metadata_user_id"),
         delinquent=row["status"] == "unpaid"
         or (event.obj.get("cancellation_details") or {}).get("reason") == "payment_failed",
         plan=_plan(event.obj),

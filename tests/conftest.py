@@ -269,7 +269,11 @@ def invoice(
             "subscription_details": {"metadata": {}, "subscription": sub_id},
         }
         payment = resource("invoice_payment")
-        payment.update(invoice=invoice_id, payment={"type": "payment_intent", "payment_intent": payment_intent})
+        payment.update(
+            id=f"inpay_{invoice_id}",
+            invoice=invoice_id,
+            payment={"type": "payment_intent", "payment_intent": payment_intent},
+        )
         inv["payments"] = {"object": "list", "data": [payment] if payment_intent else [], "has_more": False}
     return inv
 

@@ -33,6 +33,7 @@ __all__ = [
     "Charge",
     "Customer",
     "Dispute",
+    "InvoicePayment",
     "KpiSnapshot",
     "PaymentHistory",
     "Refund",
@@ -43,6 +44,7 @@ __all__ = [
     "charges",
     "customers",
     "disputes",
+    "invoice_payments",
     "kpi_snapshots",
     "payment_history",
     "refunds",
@@ -119,6 +121,13 @@ class Customer(_Watermarked, Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     stripe_customer_id: Mapped[str] = mapped_column(String(255), unique=True)
     user_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    """The user this customer belongs to: ``metadata_user_id``, else ``claim_user_id``."""
+    metadata_user_id: Mapped[str | None] = mapped_column(String(255))
+    """``metadata.user_id`` of the customer's newest snapshot."""
+    claim_user_id: Mapped[str | None] = mapped_column(String(255))
+    """The user named by the earliest claim (a checkout session, a subscription's metadata)."""
+    claim_created: Mapped[int | None] = mapped_column(BigInteger)
+    claim_event_id: Mapped[str | None] = mapped_column(String(255))
     email: Mapped[str | None] = mapped_column(String(512))
     name: Mapped[str | None] = mapped_column(String(512))
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -133,6 +142,8 @@ class UserSubscription(_Watermarked, Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     stripe_subscription_id: Mapped[str] = mapped_column(String(255), unique=True)
     user_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    metadata_user_id: Mapped[str | None] = mapped_column(String(255))
+    """``metadata.user_id`` of the object's newest snapshot; ``user_id`` is its customer's user, else this."""
     stripe_customer_id: Mapped[str] = mapped_column(String(255), index=True)
     status: Mapped[str] = mapped_column(String(32), index=True)
     price_id: Mapped[str | None] = mapped_column(String(255))
@@ -165,6 +176,8 @@ class PaymentHistory(_Watermarked, Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     stripe_invoice_id: Mapped[str] = mapped_column(String(255), unique=True)
     user_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    metadata_user_id: Mapped[str | None] = mapped_column(String(255))
+    """``metadata.user_id`` of the object's newest snapshot; ``user_id`` is its customer's user, else this."""
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255), index=True)
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), index=True)
     payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True)
@@ -179,11 +192,35 @@ class PaymentHistory(_Watermarked, Base):
     next_payment_attempt: Mapped[datetime | None] = mapped_column(TZDateTime)
     action_required: Mapped[bool] = mapped_column(Boolean, default=False)
     failure_code: Mapped[str | None] = mapped_column(String(128))
+    """The decline reason of the invoice's newest failed charge, else ``own_failure_code``."""
     failure_message: Mapped[str | None] = mapped_column(Text)
+    own_failure_code: Mapped[str | None] = mapped_column(String(128))
+    """The decline reason the invoice's newest snapshot carries itself (an expanded intent or charge)."""
+    own_failure_message: Mapped[str | None] = mapped_column(Text)
     hosted_invoice_url: Mapped[str | None] = mapped_column(Text)
     period_start: Mapped[datetime | None] = mapped_column(TZDateTime)
     period_end: Mapped[datetime | None] = mapped_column(TZDateTime)
     paid_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    created: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+class InvoicePayment(_Watermarked, Base):
+    """Which payments pay which invoice: Stripe's invoice payments (``invoice.payments``, the
+    ``invoice_payment.*`` events), and the links older API versions carry (``invoice.payment_intent``,
+    ``invoice.charge``, ``charge.invoice``, keyed ``<invoice>:<payment>``). A link, once seen, stays:
+    a newer snapshot that leaves the field out does not remove it."""
+
+    __tablename__ = "invoice_payments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    stripe_invoice_payment_id: Mapped[str] = mapped_column(String(255), unique=True)
+    stripe_invoice_id: Mapped[str] = mapped_column(String(255), index=True)
+    payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    stripe_charge_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    status: Mapped[str | None] = mapped_column(String(32))
+    amount_requested: Mapped[int | None] = mapped_column(BigInteger)
+    amount_paid: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(8))
     created: Mapped[datetime | None] = mapped_column(TZDateTime)
 
 
@@ -195,6 +232,8 @@ class Charge(_Watermarked, Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     stripe_charge_id: Mapped[str] = mapped_column(String(255), unique=True)
     user_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    metadata_user_id: Mapped[str | None] = mapped_column(String(255))
+    """``metadata.user_id`` of the object's newest snapshot; ``user_id`` is its customer's user, else this."""
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255), index=True)
     payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True)
     amount: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -213,6 +252,8 @@ class _OfCharge(_Watermarked):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     stripe_charge_id: Mapped[str | None] = mapped_column(String(255), index=True)
     user_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    metadata_user_id: Mapped[str | None] = mapped_column(String(255))
+    """``metadata.user_id`` of the object's newest snapshot; ``user_id`` is its customer's user, else this."""
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255), index=True)
     amount: Mapped[int] = mapped_column(BigInteger, default=0)
     currency: Mapped[str | None] = mapped_column(String(8))
@@ -366,6 +407,7 @@ subscription_events = _table(SubscriptionEvent)
 customers = _table(Customer)
 user_subscriptions = _table(UserSubscription)
 payment_history = _table(PaymentHistory)
+invoice_payments = _table(InvoicePayment)
 charges = _table(Charge)
 refunds = _table(Refund)
 disputes = _table(Dispute)

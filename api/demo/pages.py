@@ -124,7 +124,12 @@ class DemoPagesController(Controller):
             invoices = (
                 await conn.execute(
                     select(payment_history)
-                    .where(and_(payment_history.c.stripe_customer_id == customer))
+                    .where(
+                        and_(
+                            payment_history.c.stripe_customer_id == customer,
+                            payment_history.c.status.is_distinct_from("deleted"),  # a deleted draft is gone
+                        )
+                    )
                     .order_by(payment_history.c.created.desc())
                     .limit(24)
                 )

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from api.projections.stripe_objects import customer_id_of, expandable_id
+from api.projections.stripe_objects import customer_id_of, expandable_id, object_id_of
 
 __all__ = ["InvalidEvent", "ParsedEvent", "parse_event"]
 
@@ -42,8 +42,7 @@ class ParsedEvent:
 
     @property
     def object_id(self) -> str | None:
-        value = self.obj.get("id")
-        return value if isinstance(value, str) else None
+        return object_id_of(self.obj)
 
     @property
     def customer_id(self) -> str | None:

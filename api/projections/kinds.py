@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Table
 
-from api.db.models import charges, customers, disputes, payment_history, refunds, user_subscriptions
+from api.db.models import charges, customers, disputes, invoice_payments, payment_history, refunds, user_subscriptions
 from api.projections import stripe_objects as so
 
 __all__ = ["KINDS", "Kind"]
@@ -44,7 +44,8 @@ def _order(*statuses: str) -> dict[str, int]:
 _SUBSCRIPTION_STATUS = _order(
     "incomplete", "trialing", "active", "past_due", "unpaid", "paused", "incomplete_expired", "canceled"
 )
-_INVOICE_STATUS = _order("draft", "open", "uncollectible", "void", "paid")
+_INVOICE_STATUS = _order("draft", "open", "uncollectible", "void", "paid", "deleted")
+_INVOICE_PAYMENT_STATUS = _order("open", "canceled", "paid")
 _CHARGE_STATUS = _order("pending", "failed", "succeeded")
 _REFUND_STATUS = _order("pending", "requires_action", "failed", "canceled", "succeeded")
 _DISPUTE_STATUS = _order(
@@ -53,9 +54,12 @@ _DISPUTE_STATUS = _order(
     "warning_under_review",
     "under_review",
     "warning_closed",
+    "prevented",
+    "charge_refunded",
     "won",
     "lost",
 )
+_DISPUTE_CLOSED = ("won", "lost", "warning_closed", "prevented", "charge_refunded")
 
 
 def _status_rank(order: dict[str, int]) -> Callable[[Obj], int]:
@@ -64,6 +68,7 @@ def _status_rank(order: dict[str, int]) -> Callable[[Obj], int]:
 
 _sub_rank = _status_rank(_SUBSCRIPTION_STATUS)
 _inv_rank = _status_rank(_INVOICE_STATUS)
+_invoice_payment_rank = _status_rank(_INVOICE_PAYMENT_STATUS)
 _charge_rank = _status_rank(_CHARGE_STATUS)
 _refund_rank = _status_rank(_REFUND_STATUS)
 _dispute_rank = _status_rank(_DISPUTE_STATUS)
@@ -92,8 +97,16 @@ KINDS: dict[str, Kind] = {
             payment_history,
             "stripe_invoice_id",
             so.invoice_row,
-            terminal=lambda v: v["status"] in ("paid", "void"),
+            terminal=lambda v: v["status"] in ("paid", "void", "deleted"),
             rank=lambda v: (_inv_rank(v), v["attempt_count"], v["amount_paid"]),
+        ),
+        Kind(
+            "invoice_payment",
+            invoice_payments,
+            "stripe_invoice_payment_id",
+            so.invoice_payment_row,
+            terminal=lambda v: False,
+            rank=lambda v: (_invoice_payment_rank(v),),
         ),
         Kind(
             "charge",
@@ -116,7 +129,7 @@ KINDS: dict[str, Kind] = {
             disputes,
             "stripe_dispute_id",
             so.dispute_row,
-            terminal=lambda v: v["status"] in ("won", "lost", "warning_closed"),
+            terminal=lambda v: v["status"] in _DISPUTE_CLOSED,
             rank=lambda v: (_dispute_rank(v),),
         ),
     )

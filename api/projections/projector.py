@@ -10,27 +10,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
-from sqlalchemy import ARRAY, Text, and_, bindparam, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ARRAY, Text, bindparam, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.db.models import charges, customers, disputes, refunds
+from api.db.models import charges, customers, disputes, invoice_payments, refunds
 from api.db.models import payment_history as invoices
 from api.db.models import user_subscriptions as subscriptions
-from api.db.sql import one_of
 from api.events.log import events_about, insert_service_event
 from api.events.model import ParsedEvent
 from api.projections import stripe_objects as so
 from api.projections.kinds import KINDS, Kind
 from api.projections.ordering import Snapshot, newest
 from api.projections.statements import (
-    adopt_charge_customer,
+    claim_users,
+    invoices_paid_by,
     kind_statements,
+    link_users,
     params_for,
-    refresh_invoice_failures,
+    rederive_charge_dependents,
+    rederive_invoice_failures,
+    rederive_users,
 )
 
 __all__ = [
@@ -67,6 +68,7 @@ HANDLED_TYPES = frozenset(
         "invoice.payment_action_required",
         "invoice.marked_uncollectible",
         "invoice.voided",
+        "invoice.deleted",
         "charge.succeeded",
         "charge.failed",
         "charge.captured",
@@ -81,14 +83,17 @@ HANDLED_TYPES = frozenset(
         "refund.created",
         "refund.updated",
         "refund.failed",
+        "invoice_payment.paid",
     }
 )
 
 
-PROJECTION_TABLES = (customers, subscriptions, invoices, charges, refunds, disputes)
+PROJECTION_TABLES = (customers, subscriptions, invoices, invoice_payments, charges, refunds, disputes)
 """Everything :func:`apply_events` writes, and so everything replay rebuilds."""
 
-_OWNED_BY_CUSTOMER = (subscriptions, invoices, charges, refunds, disputes)
+# Rows that take their user from their customer; charges before the refunds and disputes that
+# fall back to their charge's user.
+_OWNED_BY_CUSTOMER = ("subscription", "invoice", "charge", "refund", "dispute")
 
 ESCALATION_EVENT = "billing.payment_escalated"
 
@@ -99,10 +104,12 @@ def handles(event: ParsedEvent) -> bool:
 
 
 def lock_keys(event: ParsedEvent) -> list[str]:
-    """What a transaction applying ``event`` must hold exclusively: the customer, and for charge,
-    refund and dispute events the charge (a dispute names no customer). Taken in sorted order, so
-    two transactions can never wait on each other in a cycle."""
-    keys = {key for key in (event.customer_id, event.charge_id) if key}
+    """What a transaction applying ``event`` must hold exclusively: the customer, for charge,
+    refund and dispute events the charge (a dispute names no customer), and the invoice an invoice,
+    invoice payment or charge event writes links of (an invoice payment names no customer). Taken
+    in sorted order, so two transactions can never wait on each other in a cycle."""
+    invoice = event.object_id if event.object_type == "invoice" else so.expandable_id(event.obj.get("invoice"))
+    keys = {key for key in (event.customer_id, event.charge_id, invoice) if key}
     if not keys and event.object_id:
         keys.add(event.object_id)
     return sorted(keys)
@@ -150,19 +157,32 @@ def _candidates(event: ParsedEvent) -> list[_Candidate]:
         return []
     found = [_candidate(kind, event, event.obj, event.previous_attributes)]
     if kind.name == "charge":
-        refund_list = event.obj.get("refunds")
-        items = refund_list.get("data") if isinstance(refund_list, dict) else None
-        for refund in items or []:
-            if isinstance(refund, dict) and isinstance(refund.get("id"), str):
-                found.append(_candidate(KINDS["refund"], event, refund, {}))
+        for refund in so.refunds_of(event.obj):
+            found.append(_candidate(KINDS["refund"], event, refund, {}))
+    for payment in so.invoice_payments_of(event.obj):
+        found.append(_candidate(KINDS["invoice_payment"], event, payment, {}))
     return found
+
+
+def _stored_candidates(event: ParsedEvent) -> list[_Candidate]:
+    """The snapshots of an event read back from the log; one refused when it arrived (a value the
+    service cannot take) counts as none, as it did then."""
+    if not handles(event):
+        return []
+    try:
+        return _candidates(event)
+    except so.InvalidObject:
+        return []
 
 
 def _group_object_ids(candidate: _Candidate) -> list[str]:
     """Log ``object_id`` values whose events may carry a snapshot of this object."""
-    ids = [candidate.kind.key_of(candidate.values)]
-    if candidate.kind.name == "refund" and candidate.values.get("stripe_charge_id"):
-        ids.append(candidate.values["stripe_charge_id"])
+    values = candidate.values
+    ids = [candidate.kind.key_of(values)]
+    if candidate.kind.name == "refund" and values.get("stripe_charge_id"):
+        ids.append(values["stripe_charge_id"])
+    if candidate.kind.name == "invoice_payment":
+        ids.extend(value for value in (values["stripe_invoice_id"], values["stripe_charge_id"]) if value)
     return ids
 
 
@@ -172,54 +192,69 @@ async def current_objects(conn: AsyncConnection, object_ids: Sequence[str]) -> d
     wanted = set(object_ids)
     snapshots: dict[str, list[Snapshot]] = {}
     for event in await events_about(conn, sorted(wanted)):
-        if not handles(event):
-            continue
-        for candidate in _candidates(event):
+        for candidate in _stored_candidates(event):
             key = candidate.kind.key_of(candidate.values)
             if key in wanted:
                 snapshots.setdefault(key, []).append(candidate.snapshot)
     return {key: newest(snaps) for key, snaps in snapshots.items()}
 
 
-# Kinds are written in this order so that the subqueries of later kinds see earlier rows: refunds
-# and disputes find their charge's customer, invoices their newest failed charge.
-_WRITE_ORDER = ("customer", "charge", "refund", "dispute", "invoice", "subscription")
+# Kinds are written in this order so that the statements of later kinds see earlier rows:
+# customers and their user links first, charges before the refunds and disputes that take their
+# customer, invoice payments before the invoices whose decline reason they link to.
+_WRITE_ORDER = ("customer", "charge", "refund", "dispute", "invoice_payment", "invoice", "subscription")
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """A user named for a customer by something other than the customer: the earliest counts."""
+
+    created: int
+    event_id: str
+    user: str
 
 
 async def apply_events(conn: AsyncConnection, batch: Sequence[ParsedEvent], *, escalation_attempts: int = 3) -> None:
     """Apply stored Stripe events to the projections, with their locks held. The result is the
     same as applying them one at a time in any order: each object ends as the newest of its stored
-    row and the batch's snapshots of it. Reads and writes go a kind at a time (one statement for
-    the current rows, one for the inserts, one for the updates), not an event at a time."""
+    row and the batch's snapshots of it, and every derived value is written again from the rows it
+    derives from. Reads and writes go a kind at a time (one statement for the current rows, one for
+    the inserts, one for the updates), not an event at a time."""
     by_object: dict[tuple[str, str], list[_Candidate]] = {}
-    claims: dict[str, str] = {}  # customer -> the first user a checkout or subscription names
+    claims: dict[str, _Claim] = {}
     for event in batch:
         if event.object_type == "checkout.session":
             user, customer = so.user_id_claim(event.obj), event.customer_id
             if user and customer:
-                claims.setdefault(customer, user)
+                _add_claim(claims, customer, _Claim(event.created, event.event_id, user))
             continue
         for candidate in _candidates(event):
             by_object.setdefault((candidate.kind.name, candidate.kind.key_of(candidate.values)), []).append(candidate)
-            values = candidate.values
-            if candidate.kind.name == "subscription" and values.get("user_id") and values.get("stripe_customer_id"):
-                claims.setdefault(values["stripe_customer_id"], values["user_id"])
-    written: list[tuple[_Candidate, Any]] = []  # (what was written, the row it replaced or None)
+            user, customer = candidate.values.get("metadata_user_id"), candidate.values.get("stripe_customer_id")
+            if candidate.kind.name == "subscription" and user and customer:
+                _add_claim(claims, customer, _Claim(event.created, event.event_id, user))
+    written: dict[str, list[tuple[_Candidate, Any]]] = {}  # kind -> (what was written, the row it replaced)
     for kind_name in _WRITE_ORDER:
         keys = [key for name, key in by_object if name == kind_name]
         if keys:
-            written.extend(
-                await _apply_kind(conn, KINDS[kind_name], {key: by_object[(kind_name, key)] for key in keys})
-            )
-    await _after_writes(conn, written)
-    owners = {
-        c.values["stripe_customer_id"]: c.values["user_id"]
-        for c, _ in written
-        if c.kind.name == "customer" and c.values.get("user_id")
-    }
-    await _link_users(conn, owners, claims)
+            incoming = {key: by_object[(kind_name, key)] for key in keys}
+            written[kind_name] = await _apply_kind(conn, KINDS[kind_name], incoming)
+        if kind_name == "customer":
+            touched = {c.kind.key_of(c.values) for c, _ in written.get("customer", [])}
+            await _link_users(conn, touched, claims)
+        elif kind_name == "charge" and written.get("charge"):
+            charge_ids = [c.kind.key_of(c.values) for c, _ in written["charge"]]
+            for name in ("refund", "dispute"):
+                await conn.execute(rederive_charge_dependents(name, conn.dialect.name), {"charges": charge_ids})
+    await _rederive_invoice_failures(conn, written)
     for event in batch:
         await _record_escalations(conn, event, escalation_attempts)
+
+
+def _add_claim(claims: dict[str, _Claim], customer: str, claim: _Claim) -> None:
+    known = claims.get(customer)
+    if known is None or (claim.created, claim.event_id) < (known.created, known.event_id):
+        claims[customer] = claim
 
 
 async def _apply_kind(
@@ -246,9 +281,7 @@ async def _apply_kind(
         probes = [next(iter(group.values())) for group in recheck.values()]
         object_ids = [object_id for probe in probes for object_id in _group_object_ids(probe)]
         for event in await events_about(conn, sorted(set(object_ids))):
-            if not handles(event):
-                continue
-            for c in _candidates(event):
+            for c in _stored_candidates(event):
                 key = c.kind.key_of(c.values)
                 if c.kind is kind and key in recheck:
                     recheck[key].setdefault(c.snapshot.event_id, c)
@@ -267,101 +300,50 @@ async def _apply_kind(
     return written
 
 
-async def _after_writes(conn: AsyncConnection, written: list[tuple[_Candidate, Any]]) -> None:
-    adopting: list[str] = []
-    failed_intents: list[str] = []
-    for candidate, replaced in written:
-        kind, values = candidate.kind, candidate.values
-        if kind.name == "charge":
-            if replaced is None or replaced["stripe_customer_id"] is None:
-                adopting.append(values["stripe_charge_id"])
-            if values.get("payment_intent_id") and values.get("status") == "failed":
-                failed_intents.append(values["payment_intent_id"])
-    if adopting:  # refunds and disputes stored before their charge's customer was known learn it now
-        for name in ("refund", "dispute"):
-            await conn.execute(adopt_charge_customer(name, conn.dialect.name), {"charges": adopting})
-    if failed_intents:
-        await conn.execute(refresh_invoice_failures(conn.dialect.name), {"intents": failed_intents})
-
-
-async def _link_users(conn: AsyncConnection, owners: dict[str, str], claims: dict[str, str]) -> None:
-    """Record which user each customer belongs to, and give that user the customer's rows that had
-    none. ``owners`` come from customers' own ``metadata.user_id`` and win, whatever their order;
-    ``claims`` (checkout sessions, subscriptions) only fill a missing link."""
-    if not owners and not claims:
-        return
-    found = await conn.execute(_links_statement(conn.dialect.name), {"customers": sorted(set(owners) | set(claims))})
-    existing = {row.stripe_customer_id: row.user_id for row in found}
-    fills = {customer: user for customer, user in owners.items() if existing.get(customer) is None}
-    for customer, user in claims.items():
-        if customer not in owners and existing.get(customer) is None:
-            fills[customer] = user
-    if fills:
-        params = [{"customer": customer, "user": user} for customer, user in fills.items()]
-        claimed = await conn.execute(_claim_statement(conn.dialect.name), params)
-        linked = sorted({row.stripe_customer_id for row in claimed})
-        if linked:
-            for table in _OWNED_BY_CUSTOMER:
-                await conn.execute(_adopt_link_statement(table, conn.dialect.name), {"customers": linked})
-    for customer, user in owners.items():
-        previous = existing.get(customer)
-        if previous is not None and previous != user:
-            await _replace_link(conn, customer, previous, user)
-
-
-async def _replace_link(conn: AsyncConnection, customer_id: str, previous: str, user_id: str) -> None:
-    """The customer's own metadata names another user than the link had: move the link, and the
-    rows that had the old user or none."""
-    await conn.execute(update(customers).where(customers.c.stripe_customer_id == customer_id).values(user_id=user_id))
-    for table in _OWNED_BY_CUSTOMER:
-        await conn.execute(
-            update(table)
-            .where(
-                and_(
-                    table.c.stripe_customer_id == customer_id,
-                    or_(table.c.user_id.is_(None), table.c.user_id == previous),
-                )
-            )
-            .values(user_id=user_id)
+async def _rederive_invoice_failures(conn: AsyncConnection, written: dict[str, list[tuple[_Candidate, Any]]]) -> None:
+    """Invoices whose linked payments changed, or whose charges did, get their decline reason again."""
+    invoice_ids = {c.values["stripe_invoice_id"] for c, _ in written.get("invoice_payment", [])}
+    intents: set[str] = set()
+    charge_ids: set[str] = set()
+    for candidate, replaced in written.get("charge", []):
+        charge_ids.add(candidate.values["stripe_charge_id"])
+        for row in (candidate.values, replaced):
+            if row is not None and row["payment_intent_id"]:
+                intents.add(row["payment_intent_id"])
+    if intents or charge_ids:
+        found = await conn.execute(
+            invoices_paid_by(conn.dialect.name), {"intents": sorted(intents), "charges": sorted(charge_ids)}
         )
+        invoice_ids.update(found.scalars())
+    invoice_ids -= {c.values["stripe_invoice_id"] for c, _ in written.get("invoice", [])}  # derived as written
+    if invoice_ids:
+        await conn.execute(rederive_invoice_failures(conn.dialect.name), {"invoices": sorted(invoice_ids)})
 
 
-@cache
-def _adopt_link_statement(table: Any, dialect: str) -> Any:
-    """Give the rows without a user, of the customers bound as ``customers``, their customer's user."""
-    owner = select(customers.c.user_id).where(customers.c.stripe_customer_id == table.c.stripe_customer_id)
-    return (
-        update(table)
-        .where(and_(one_of(table.c.stripe_customer_id, "customers", dialect), table.c.user_id.is_(None)))
-        .values(user_id=owner.scalar_subquery())
+async def _link_users(conn: AsyncConnection, touched: set[str], claims: dict[str, _Claim]) -> None:
+    """Record the batch's claims, then give each touched customer the user due to it (its newest
+    snapshot's ``metadata.user_id``, else the earliest claim's user); where that changed, every row
+    of the customer takes its user again."""
+    if claims:
+        params = [
+            {"c_customer": customer, "c_user": c.user, "c_created": c.created, "c_event_id": c.event_id}
+            for customer, c in sorted(claims.items())
+        ]
+        await conn.execute(claim_users(conn.dialect.name), params)
+    customer_ids = sorted(touched | set(claims))
+    if not customer_ids:
+        return
+    found = await conn.execute(link_users(conn.dialect.name), {"customers": customer_ids})
+    changed = {row.stripe_customer_id: row.due for row in found if row.due != row.user_id}
+    if not changed:
+        return
+    set_link = update(customers).where(customers.c.stripe_customer_id == bindparam("customer"))
+    await conn.execute(
+        set_link.values(user_id=bindparam("user")),
+        [{"customer": customer, "user": user} for customer, user in changed.items()],
     )
-
-
-@cache
-def _links_statement(dialect: str) -> Any:
-    return select(customers.c.stripe_customer_id, customers.c.user_id).where(
-        one_of(customers.c.stripe_customer_id, "customers", dialect)
-    )
-
-
-@cache
-def _claim_statement(dialect: str) -> Any:
-    """Insert the link, or fill a missing user on an existing row; returns a row only when it did.
-    A row known only through a claim has no snapshot (empty id, watermark 0): any real customer
-    snapshot wins, and the row does not depend on which claim came first."""
-    module = sqlite if dialect == "sqlite" else postgresql
-    stmt = module.insert(customers).values(
-        stripe_customer_id=bindparam("customer"),
-        user_id=bindparam("user"),
-        deleted=False,
-        last_event_id="",
-        last_event_created=0,
-    )
-    return stmt.on_conflict_do_update(
-        index_elements=[customers.c.stripe_customer_id],
-        set_={"user_id": stmt.excluded.user_id},
-        where=customers.c.user_id.is_(None),
-    ).returning(customers.c.stripe_customer_id)
+    for kind_name in _OWNED_BY_CUSTOMER:
+        await conn.execute(rederive_users(kind_name, conn.dialect.name), {"customers": sorted(changed)})
 
 
 async def _record_escalations(conn: AsyncConnection, event: ParsedEvent, attempts_threshold: int) -> None:

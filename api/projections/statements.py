@@ -1,10 +1,19 @@
 """Prebuilt SQL for the projections: built once per kind with bind parameters, so the webhook hot
 path only binds values to statements SQLAlchemy has already compiled and cached.
 
-Derived columns are resolved inside the same statement (no extra round trip): a row's ``user_id``
-from the object's own ``metadata.user_id``, else the customer link, else (refunds and disputes,
-which may name only a charge) the charge, else what the row already holds; an invoice's decline
-reason from its newest failed charge, else the invoice's own.
+Each row keeps what its object's newest snapshot says, and the values it takes from other rows
+are derived inside the statement that writes it, from those rows as they are now:
+
+- ``user_id``: its customer's user (the customer's own ``metadata.user_id``, else the earliest
+  claim: a checkout session or a subscription naming a user), else the object's own
+  ``metadata_user_id``, else (refunds and disputes, which name only a charge) the charge's user;
+- a refund's or dispute's ``stripe_customer_id``: its charge's customer once the charge is known,
+  else its own;
+- an invoice's ``failure_code`` and ``failure_message``: those of the newest failed charge among
+  the payments linked to the invoice, else the invoice's own.
+
+When the other side changes, the ``rederive_*`` statements write the same expressions again, so a
+derived value is a function of the stored rows, never of which event arrived first.
 """
 
 from __future__ import annotations
@@ -13,23 +22,46 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Insert, Select, Update, and_, bindparam, func, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Insert,
+    Select,
+    Update,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy import update as sql_update
+from sqlalchemy.dialects import postgresql, sqlite
 
-from api.db.models import charges, customers
+from api.db.models import charges, customers, invoice_payments
 from api.db.models import payment_history as invoices
 from api.db.sql import one_of
-from api.projections.kinds import KINDS, Kind
+from api.projections.kinds import KINDS
 
 __all__ = [
     "KindStatements",
-    "adopt_charge_customer",
+    "claim_users",
+    "invoices_paid_by",
     "kind_statements",
+    "link_users",
     "params_for",
-    "refresh_invoice_failures",
+    "rederive_charge_dependents",
+    "rederive_invoice_failures",
+    "rederive_users",
 ]
 
 _NOT_WRITTEN = ("id", "updated_at")
+_DERIVED: dict[str, tuple[str, ...]] = {
+    # The customer's user is written by the link step alone (claims and metadata together).
+    "customer": ("user_id", "claim_user_id", "claim_created", "claim_event_id"),
+}
+_FAILURE = ("failure_code", "failure_message")
 
 
 @dataclass(frozen=True)
@@ -43,62 +75,79 @@ class KindStatements:
 
 
 def _scalar(column: Any, where: ColumnElement[bool]) -> Any:
-    return select(column).where(where).limit(1).scalar_subquery()
+    # Correlated to whatever encloses it (the row being written), at any depth.
+    return select(column).where(where).limit(1).correlate_except(column.table).scalar_subquery()
 
 
-def _newest_failed(column: Any, payment_intent: Any) -> Any:
-    """``column`` of the newest failed charge of a payment intent (a function of the stored charges,
-    so it does not depend on which event came first)."""
-    failed = and_(charges.c.payment_intent_id == payment_intent, charges.c.status == "failed")
+def _user_of_customer(customer: Any) -> Any:
+    return _scalar(customers.c.user_id, customers.c.stripe_customer_id == customer)
+
+
+def _customer_of_charge(charge: Any, own: Any) -> Any:
+    """The charge's customer once the charge is stored (even none), else ``own``."""
+    of_charge = charges.c.stripe_charge_id == charge
+    return case(
+        (exists().where(of_charge), _scalar(charges.c.stripe_customer_id, of_charge)),
+        else_=own,
+    )
+
+
+def _user(metadata_user: Any, customer: Any, charge: Any | None) -> Any:
+    options = [_user_of_customer(customer), metadata_user]
+    if charge is not None:
+        options.append(_scalar(charges.c.user_id, charges.c.stripe_charge_id == charge))
+    return func.coalesce(*options)
+
+
+def _newest_failed(column: Any, invoice_id: Any) -> Any:
+    """``column`` of the newest failed charge among the payments linked to the invoice."""
+    pays = or_(
+        charges.c.payment_intent_id == invoice_payments.c.payment_intent_id,
+        charges.c.stripe_charge_id == invoice_payments.c.stripe_charge_id,
+    )
     order = (charges.c.created.desc(), charges.c.stripe_charge_id.desc())
-    return select(column).where(failed).order_by(*order).limit(1).scalar_subquery()
+    return (
+        select(column)
+        .select_from(charges.join(invoice_payments, pays))
+        .where(and_(invoice_payments.c.stripe_invoice_id == invoice_id, charges.c.status == "failed"))
+        .order_by(*order)
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
-def _first(*options: Any) -> Any:
-    return func.coalesce(*options) if len(options) > 1 else options[0]
+def _failures(invoice_id: Any, own: dict[str, Any]) -> dict[str, Any]:
+    return {name: func.coalesce(_newest_failed(charges.c[name], invoice_id), own[name]) for name in _FAILURE}
 
 
-def _resolved(kind: Kind, bp: dict[str, BindParameter[Any]], *, existing: bool) -> dict[str, Any]:
-    if kind.name == "customer":
-        return {}
-    table = kind.table
-    own = [table.c.user_id] if existing else []
-    resolved: dict[str, Any] = {}
-    users = [
-        bp["user_id"],
-        _scalar(customers.c.user_id, customers.c.stripe_customer_id == bp["stripe_customer_id"]),
-    ]
-    if kind.name in ("refund", "dispute"):
-        of_charge = charges.c.stripe_charge_id == bp["stripe_charge_id"]
-        resolved["stripe_customer_id"] = _first(
-            bp["stripe_customer_id"],
-            _scalar(charges.c.stripe_customer_id, of_charge),
-            *([table.c.stripe_customer_id] if existing else []),
-        )
-        users.append(_scalar(charges.c.user_id, of_charge))
-    resolved["user_id"] = _first(*users, *own)
-    if kind.name == "invoice":
-        for name in ("failure_code", "failure_message"):
-            resolved[name] = func.coalesce(_newest_failed(charges.c[name], bp["payment_intent_id"]), bp[name])
-    return resolved
+def _resolved(kind_name: str, bp: dict[str, BindParameter[Any]]) -> dict[str, Any]:
+    """Derived columns of a row being written, from its bound values and the other rows."""
+    if kind_name in ("subscription", "invoice", "charge"):
+        resolved = {"user_id": _user(bp["metadata_user_id"], bp["stripe_customer_id"], None)}
+        if kind_name == "invoice":
+            own = {name: bp[f"own_{name}"] for name in _FAILURE}
+            resolved.update(_failures(bp["stripe_invoice_id"], own))
+        return resolved
+    if kind_name in ("refund", "dispute"):
+        customer = _customer_of_charge(bp["stripe_charge_id"], bp["stripe_customer_id"])
+        return {
+            "stripe_customer_id": customer,
+            "user_id": _user(bp["metadata_user_id"], customer, bp["stripe_charge_id"]),
+        }
+    return {}
 
 
 @cache
 def kind_statements(kind_name: str, dialect: str) -> KindStatements:
     kind = KINDS[kind_name]
     table = kind.table
-    columns = tuple(c.name for c in table.c if c.name not in _NOT_WRITTEN)
+    derived = _DERIVED.get(kind_name, ())
+    columns = tuple(c.name for c in table.c if c.name not in _NOT_WRITTEN and c.name not in derived)
     bp = {name: bindparam(f"p_{name}", type_=table.c[name].type) for name in columns}
     key = table.c[kind.key]
     insert_values: dict[str, Any] = {name: bp[name] for name in columns}
-    insert_values.update(_resolved(kind, bp, existing=False))
-    update_values: dict[str, Any] = {name: bp[name] for name in columns if name != kind.key}
-    update_values.update(_resolved(kind, bp, existing=True))
-    if kind.name == "customer":
-        # The customer's user link is written by the link step alone, which also hands the
-        # customer's other rows to that user.
-        insert_values["user_id"] = None
-        del update_values["user_id"]
+    insert_values.update(_resolved(kind_name, bp))
+    update_values = {name: value for name, value in insert_values.items() if name != kind.key}
     return KindStatements(
         select_current=select(table).where(one_of(key, "keys", dialect)),
         insert=table.insert().values(insert_values),
@@ -114,37 +163,93 @@ def params_for(statements: KindStatements, values: dict[str, Any], event_id: str
 
 
 @cache
-def refresh_invoice_failures(dialect: str) -> Update:
-    """Re-derive the decline reason of the invoices paid through the payment intents bound as
-    ``intents``."""
+def claim_users(dialect: str) -> Any:
+    """Record a claim (``c_customer``, ``c_user``, ``c_created``, ``c_event_id``) on the customer's row,
+    creating a row without a snapshot (empty id, watermark 0) if there is none; the earliest claim
+    by (``created``, event id) is kept, so the result does not depend on arrival order."""
+    module = sqlite if dialect == "sqlite" else postgresql
+    stmt = module.insert(customers).values(
+        stripe_customer_id=bindparam("c_customer"),
+        claim_user_id=bindparam("c_user"),
+        claim_created=bindparam("c_created"),
+        claim_event_id=bindparam("c_event_id"),
+        deleted=False,
+        last_event_id="",
+        last_event_created=0,
+    )
+    new, old = stmt.excluded, customers.c
+    earlier = or_(
+        old.claim_created.is_(None),
+        new.claim_created < old.claim_created,
+        and_(new.claim_created == old.claim_created, new.claim_event_id < old.claim_event_id),
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[customers.c.stripe_customer_id],
+        set_={name: new[name] for name in ("claim_user_id", "claim_created", "claim_event_id")},
+        where=earlier,
+    )
+
+
+@cache
+def link_users(dialect: str) -> Select[Any]:
+    """The stored and the due user of the customers bound as ``customers``: the newest snapshot's
+    ``metadata.user_id``, else the earliest claim's user."""
+    return select(
+        customers.c.stripe_customer_id,
+        customers.c.user_id,
+        func.coalesce(customers.c.metadata_user_id, customers.c.claim_user_id).label("due"),
+    ).where(one_of(customers.c.stripe_customer_id, "customers", dialect))
+
+
+@cache
+def rederive_users(kind_name: str, dialect: str) -> Update:
+    """Write again the ``user_id`` of the rows of the customers bound as ``customers``."""
+    table = KINDS[kind_name].table
+    charge = table.c.stripe_charge_id if kind_name in ("refund", "dispute") else None
     return (
-        sql_update(invoices)
-        .where(one_of(invoices.c.payment_intent_id, "intents", dialect))
+        sql_update(table)
+        .where(one_of(table.c.stripe_customer_id, "customers", dialect))
+        .values(user_id=_user(table.c.metadata_user_id, table.c.stripe_customer_id, charge))
+    )
+
+
+@cache
+def rederive_charge_dependents(kind_name: str, dialect: str) -> Update:
+    """Write again the customer and user of the refunds or disputes of the charges bound as
+    ``charges`` (the charges are stored, so the customer is theirs)."""
+    table = KINDS[kind_name].table
+    customer = _scalar(charges.c.stripe_customer_id, charges.c.stripe_charge_id == table.c.stripe_charge_id)
+    return (
+        sql_update(table)
+        .where(one_of(table.c.stripe_charge_id, "charges", dialect))
         .values(
-            {
-                name: func.coalesce(_newest_failed(charges.c[name], invoices.c.payment_intent_id), invoices.c[name])
-                for name in ("failure_code", "failure_message")
-            }
+            stripe_customer_id=customer,
+            user_id=_user(table.c.metadata_user_id, customer, table.c.stripe_charge_id),
         )
     )
 
 
 @cache
-def adopt_charge_customer(kind_name: str, dialect: str) -> Update:
-    """Give refunds or disputes that named only a charge (one of those bound as ``charges``) the
-    charge's customer and user."""
-    table = KINDS[kind_name].table
-    of_charge = charges.c.stripe_charge_id == table.c.stripe_charge_id
+def invoices_paid_by(dialect: str) -> Select[Any]:
+    """Invoices linked to the payment intents bound as ``intents`` or the charges bound as ``charges``."""
     return (
-        sql_update(table)
+        select(invoice_payments.c.stripe_invoice_id)
         .where(
-            and_(
-                one_of(table.c.stripe_charge_id, "charges", dialect),
-                table.c.stripe_customer_id.is_(None),
+            or_(
+                one_of(invoice_payments.c.payment_intent_id, "intents", dialect),
+                one_of(invoice_payments.c.stripe_charge_id, "charges", dialect),
             )
         )
-        .values(
-            stripe_customer_id=_scalar(charges.c.stripe_customer_id, of_charge),
-            user_id=func.coalesce(table.c.user_id, _scalar(charges.c.user_id, of_charge)),
-        )
+        .distinct()
+    )
+
+
+@cache
+def rederive_invoice_failures(dialect: str) -> Update:
+    """Write again the decline reason of the invoices bound as ``invoices``."""
+    own = {name: invoices.c[f"own_{name}"] for name in _FAILURE}
+    return (
+        sql_update(invoices)
+        .where(one_of(invoices.c.stripe_invoice_id, "invoices", dialect))
+        .values(_failures(invoices.c.stripe_invoice_id, own))
     )

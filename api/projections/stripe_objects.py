@@ -13,20 +13,36 @@ from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
+    "LEGACY_FIELDS",
+    "InvalidObject",
     "charge_row",
     "customer_id_of",
     "customer_row",
     "dispute_row",
     "expandable_id",
+    "invoice_payment_row",
+    "invoice_payments_of",
     "invoice_row",
     "invoice_subscription_id",
+    "object_id_of",
     "refund_row",
+    "refunds_of",
     "subscription_row",
     "ts",
     "user_id_claim",
+    "whole",
 ]
 
 Obj = dict[str, Any]
+
+LEGACY_FIELDS: dict[str, frozenset[str]] = {
+    "subscription": frozenset({"current_period_start", "current_period_end", "discount", "plan", "quantity"}),
+    "subscription_item": frozenset(),
+    "invoice": frozenset({"payment_intent", "charge"}),
+    "charge": frozenset({"invoice"}),
+}
+"""Fields the readers take from older API versions that Stripe's current description of the object
+no longer has (a test checks every other field read against the current OpenAPI description)."""
 
 
 def ts(value: Any) -> datetime | None:
@@ -50,19 +66,29 @@ def _dict(value: Any) -> Obj:
     return value if isinstance(value, dict) else {}
 
 
-def _int(value: Any, default: int | None = None) -> int | None:
-    if isinstance(value, bool):
+class InvalidObject(ValueError):
+    """A Stripe object with a value the service cannot take as it is; the message says which."""
+
+
+def _whole(obj: Obj, field: str, default: int | None = None) -> int | None:
+    """A whole-number field (amounts in the currency's smallest unit, counts): absent or ``null``
+    gives ``default``; anything else that is not an integer is refused, never guessed at (a
+    ``"12.50"`` or ``12.5`` stored as 12 or 0 would be a wrong number nobody notices)."""
+    value = obj.get(field)
+    if value is None:
         return default
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, float):
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            return default
-    return default
+    what = obj.get("object") or "object"
+    raise InvalidObject(
+        f"{what} {obj.get('id') or ''}: `{field}` must be a whole number (amounts are in the currency's "
+        f"smallest unit), got {json.dumps(value)}"
+    )
+
+
+def whole(obj: Obj, field: str) -> int:
+    """:func:`_whole` with 0 for an absent field, for readers outside this module."""
+    return _whole(obj, field, 0) or 0
 
 
 def _str(value: Any) -> str | None:
@@ -98,7 +124,7 @@ def customer_id_of(obj: Obj) -> str | None:
 def customer_row(obj: Obj, event_type: str) -> Obj:
     return {
         "stripe_customer_id": obj["id"],
-        "user_id": _metadata_user(obj),
+        "metadata_user_id": _metadata_user(obj),
         "email": _str(obj.get("email")),
         "name": _str(obj.get("name")),
         "deleted": bool(obj.get("deleted")) or event_type == "customer.deleted",
@@ -115,10 +141,8 @@ def _item_price(item: Obj) -> Obj:
         "price_id": _str(price.get("id")) or _str(plan.get("id")),
         "product_id": expandable_id(price.get("product")) or expandable_id(plan.get("product")),
         "interval": _str(recurring.get("interval")) or _str(plan.get("interval")),
-        "interval_count": _int(recurring.get("interval_count")) or _int(plan.get("interval_count")),
-        "unit_amount": _int(price.get("unit_amount"))
-        if price.get("unit_amount") is not None
-        else _int(plan.get("amount")),
+        "interval_count": _whole(recurring, "interval_count") or _whole(plan, "interval_count"),
+        "unit_amount": _whole(price, "unit_amount") if price.get("unit_amount") is not None else _whole(plan, "amount"),
         "currency": _str(price.get("currency")) or _str(plan.get("currency")),
     }
 
@@ -136,12 +160,12 @@ def _discount_summary(obj: Obj) -> str | None:
         if not isinstance(entry, dict):
             continue
         coupon = entry.get("coupon") or _dict(entry.get("source")).get("coupon")
-        summary: Obj = {"id": _str(entry.get("id")), "end": _int(entry.get("end"))}
+        summary: Obj = {"id": _str(entry.get("id")), "end": _whole(entry, "end")}
         if isinstance(coupon, dict):
             summary.update(
                 coupon=_str(coupon.get("id")),
                 percent_off=coupon.get("percent_off"),
-                amount_off=_int(coupon.get("amount_off")),
+                amount_off=_whole(coupon, "amount_off"),
                 duration=_str(coupon.get("duration")),
             )
         elif isinstance(coupon, str):
@@ -152,9 +176,25 @@ def _discount_summary(obj: Obj) -> str | None:
     return json.dumps(found, sort_keys=True, separators=(",", ":"))
 
 
+def _subscription_status(obj: Obj) -> str:
+    """The status, or for a snapshot without one (the oldest API versions) what its own dates say:
+    ended is ``canceled``, a period inside the trial ``trialing``, else ``active``; never a status
+    such as ``incomplete`` that nothing in it supports."""
+    status = _str(obj.get("status"))
+    if status:
+        return status
+    if obj.get("ended_at"):
+        return "canceled"
+    trial_end, period_end = obj.get("trial_end"), obj.get("current_period_end")
+    if isinstance(trial_end, int) and isinstance(period_end, int) and period_end <= trial_end:
+        return "trialing"
+    return "active"
+
+
 def subscription_row(obj: Obj, event_type: str) -> Obj:
     items = _list_data(obj.get("items"))
-    first = items[0] if items else {}
+    # API versions before items (2016) name one plan and a quantity on the subscription itself.
+    first = items[0] if items else {"plan": obj.get("plan"), "quantity": obj.get("quantity")}
     pricing = _item_price(first)
     # Current API versions put the period on each item; older ones on the subscription.
     period_start = first.get("current_period_start", obj.get("current_period_start"))
@@ -163,10 +203,10 @@ def subscription_row(obj: Obj, event_type: str) -> Obj:
     return {
         "stripe_subscription_id": obj["id"],
         "stripe_customer_id": customer_id_of(obj) or "",
-        "user_id": _metadata_user(obj),
-        "status": _str(obj.get("status")) or "incomplete",
+        "metadata_user_id": _metadata_user(obj),
+        "status": _subscription_status(obj),
         **pricing,
-        "quantity": _int(first.get("quantity"), 1) if first else _int(obj.get("quantity")),
+        "quantity": _whole(first, "quantity", 1),
         "items_count": len(items),
         "current_period_start": ts(period_start),
         "current_period_end": ts(period_end),
@@ -179,7 +219,8 @@ def subscription_row(obj: Obj, event_type: str) -> Obj:
         "pause_behavior": _str(pause.get("behavior")) if obj.get("pause_collection") else None,
         "discount": _discount_summary(obj),
         "latest_invoice_id": expandable_id(obj.get("latest_invoice")),
-        "created": ts(obj.get("created")),
+        # ``start_date`` from 2019; before that ``start`` (and no ``created``).
+        "created": ts(obj.get("created") or obj.get("start_date") or obj.get("start")),
     }
 
 
@@ -198,6 +239,64 @@ def _invoice_payment_intent(obj: Obj) -> str | None:
     return expandable_id(obj.get("payment_intent"))
 
 
+def _link(invoice_id: str, payment_intent: str | None, charge: str | None) -> Obj:
+    """A link an older API version carries as a field, in the shape of an invoice payment."""
+    payment = {"type": "payment_intent", "payment_intent": payment_intent} if payment_intent else {}
+    if charge:
+        payment = {"type": "charge", "charge": charge, **({"payment_intent": payment_intent} if payment_intent else {})}
+    return {
+        "object": "invoice_payment",
+        "id": f"{invoice_id}:{payment_intent or charge}",
+        "invoice": invoice_id,
+        "payment": payment,
+    }
+
+
+def refunds_of(charge: Obj) -> list[Obj]:
+    """The refunds a charge snapshot carries (a list object, or a plain list in the oldest
+    versions), each naming its charge (older versions leave ``charge`` out of nested refunds)."""
+    charge_id = _str(charge.get("id"))
+    return [
+        refund if refund.get("charge") else {**refund, "charge": charge_id}
+        for refund in _list_data(charge.get("refunds"))
+        if _str(refund.get("id"))
+    ]
+
+
+def invoice_payments_of(obj: Obj) -> list[Obj]:
+    """The invoice payments an invoice or charge snapshot tells of: ``invoice.payments`` (current
+    API versions), and the links older ones carry as fields (``invoice.payment_intent``,
+    ``invoice.charge``, ``charge.invoice``), in the shape of an invoice payment."""
+    kind, own_id = obj.get("object"), _str(obj.get("id"))
+    if own_id is None:
+        return []
+    if kind == "charge":
+        invoice_id = expandable_id(obj.get("invoice"))
+        return [_link(invoice_id, expandable_id(obj.get("payment_intent")), own_id)] if invoice_id else []
+    if kind != "invoice":
+        return []
+    found = [dict(payment, invoice=own_id) for payment in _list_data(obj.get("payments")) if _str(payment.get("id"))]
+    intent, charge = expandable_id(obj.get("payment_intent")), expandable_id(obj.get("charge"))
+    if intent or charge:
+        found.append(_link(own_id, intent, charge))
+    return found
+
+
+def invoice_payment_row(obj: Obj, event_type: str) -> Obj:
+    payment = _dict(obj.get("payment"))
+    return {
+        "stripe_invoice_payment_id": obj["id"],
+        "stripe_invoice_id": expandable_id(obj.get("invoice")),
+        "payment_intent_id": expandable_id(payment.get("payment_intent")),
+        "stripe_charge_id": expandable_id(payment.get("charge")),
+        "status": _str(obj.get("status")),
+        "amount_requested": _whole(obj, "amount_requested"),
+        "amount_paid": _whole(obj, "amount_paid"),
+        "currency": _str(obj.get("currency")),
+        "created": ts(obj.get("created")),
+    }
+
+
 def _invoice_failure(obj: Obj) -> tuple[str | None, str | None]:
     """Decline code and message carried by the invoice itself (expanded intent or charge)."""
     intent = _dict(obj.get("payment_intent"))
@@ -210,47 +309,74 @@ def _invoice_failure(obj: Obj) -> tuple[str | None, str | None]:
     return None, None
 
 
+def _invoice_status(obj: Obj, event_type: str) -> str | None:
+    """The status, or for API versions before it (2018) what ``paid`` and ``forgiven`` say: paid,
+    forgiven (written off, today's ``uncollectible``), else ``open`` (drafts came with ``status``).
+    A deleted draft is ``deleted``."""
+    if event_type == "invoice.deleted" or obj.get("deleted") is True:
+        return "deleted"
+    status = _str(obj.get("status"))
+    if status or "paid" not in obj:
+        return status
+    if obj.get("paid") is True:
+        return "paid"
+    return "uncollectible" if obj.get("forgiven") is True else "open"
+
+
 def invoice_row(obj: Obj, event_type: str) -> Obj:
     failure_code, failure_message = _invoice_failure(obj)
     transitions = _dict(obj.get("status_transitions"))
-    status = _str(obj.get("status"))
+    status = _invoice_status(obj, event_type)
+    amount_due = _whole(obj, "amount_due", 0) or 0
+    # Versions before ``amount_paid``/``amount_remaining`` (2018) say only whether it was paid.
+    settled = amount_due if status == "paid" else 0
     return {
         "stripe_invoice_id": obj["id"],
         "stripe_customer_id": customer_id_of(obj),
-        "user_id": _metadata_user(obj),
+        "metadata_user_id": _metadata_user(obj),
         "stripe_subscription_id": invoice_subscription_id(obj),
         "payment_intent_id": _invoice_payment_intent(obj),
-        "amount_due": _int(obj.get("amount_due"), 0),
-        "amount_paid": _int(obj.get("amount_paid"), 0),
-        "amount_remaining": _int(obj.get("amount_remaining"), 0),
+        "amount_due": amount_due,
+        "amount_paid": _whole(obj, "amount_paid", settled),
+        "amount_remaining": _whole(obj, "amount_remaining", amount_due - settled),
         "currency": _str(obj.get("currency")),
         "status": status,
         "billing_reason": _str(obj.get("billing_reason")),
-        "attempt_count": _int(obj.get("attempt_count"), 0),
+        "attempt_count": _whole(obj, "attempt_count", 0),
         "attempted": bool(obj.get("attempted")),
         # Stripe clears next_payment_attempt once no retry is scheduled.
         "next_payment_attempt": ts(obj.get("next_payment_attempt")),
         "action_required": event_type == "invoice.payment_action_required" and status == "open",
-        "failure_code": failure_code,
-        "failure_message": failure_message,
+        "own_failure_code": failure_code,
+        "own_failure_message": failure_message,
         "hosted_invoice_url": _str(obj.get("hosted_invoice_url")),
         "period_start": ts(obj.get("period_start")),
         "period_end": ts(obj.get("period_end")),
         "paid_at": ts(transitions.get("paid_at")),
-        "created": ts(obj.get("created")),
+        "created": ts(obj.get("created") or obj.get("date")),  # ``date`` before 2019
     }
+
+
+def _charge_status(obj: Obj) -> str | None:
+    """The status, or for versions before it what ``paid`` and ``failure_code`` say."""
+    status = _str(obj.get("status"))
+    if status or "paid" not in obj:
+        return status
+    if obj.get("paid") is True:
+        return "succeeded"
+    return "failed" if obj.get("failure_code") else "pending"
 
 
 def charge_row(obj: Obj, event_type: str) -> Obj:
     return {
         "stripe_charge_id": obj["id"],
         "stripe_customer_id": customer_id_of(obj),
-        "user_id": _metadata_user(obj),
+        "metadata_user_id": _metadata_user(obj),
         "payment_intent_id": expandable_id(obj.get("payment_intent")),
-        "amount": _int(obj.get("amount"), 0),
-        "amount_refunded": _int(obj.get("amount_refunded"), 0),
+        "amount": _whole(obj, "amount", 0),
+        "amount_refunded": _whole(obj, "amount_refunded", 0),
         "currency": _str(obj.get("currency")),
-        "status": _str(obj.get("status")),
+        "status": _charge_status(obj),
         "failure_code": _str(obj.get("failure_code")),
         "failure_message": _str(obj.get("failure_message")),
         "disputed": bool(obj.get("disputed")),
@@ -258,23 +384,35 @@ def charge_row(obj: Obj, event_type: str) -> Obj:
     }
 
 
-def _of_charge_row(id_column: str, obj: Obj) -> Obj:
+def object_id_of(obj: Obj) -> str | None:
+    """The Stripe id of an object; a dispute of the oldest API versions has none of its own and is
+    keyed by its charge (a charge has at most one dispute)."""
+    own = _str(obj.get("id"))
+    if own or obj.get("object") != "dispute":
+        return own
+    charge = expandable_id(obj.get("charge"))
+    return f"{charge}:dispute" if charge else None
+
+
+def _of_charge_row(id_column: str, obj: Obj, customer: str | None, status: str | None) -> Obj:
     return {
-        id_column: obj["id"],
+        id_column: object_id_of(obj),
         "stripe_charge_id": expandable_id(obj.get("charge")),
-        "stripe_customer_id": customer_id_of(obj),
-        "user_id": _metadata_user(obj),
-        "amount": _int(obj.get("amount"), 0),
+        "stripe_customer_id": customer,
+        "metadata_user_id": _metadata_user(obj),
+        "amount": _whole(obj, "amount", 0),
         "currency": _str(obj.get("currency")),
-        "status": _str(obj.get("status")),
+        "status": status,
         "reason": _str(obj.get("reason")),
         "created": ts(obj.get("created")),
     }
 
 
 def refund_row(obj: Obj, event_type: str) -> Obj:
-    return _of_charge_row("stripe_refund_id", obj)
+    # Refunds had no status before 2015: they were done when made.
+    return _of_charge_row("stripe_refund_id", obj, customer_id_of(obj), _str(obj.get("status")) or "succeeded")
 
 
 def dispute_row(obj: Obj, event_type: str) -> Obj:
-    return _of_charge_row("stripe_dispute_id", obj)
+    # A dispute names no customer: it has its charge's.
+    return _of_charge_row("stripe_dispute_id", obj, None, _str(obj.get("status")))

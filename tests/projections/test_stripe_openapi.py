@@ -1,0 +1,101 @@
+"""Every field the projections read, checked against Stripe's current OpenAPI description of the
+object (as the official SDK's generated classes carry it) and Stripe's own example objects
+(``openapi/fixtures3.json`` of stripe/openapi): a field that is neither in the current description
+nor declared as one of older API versions fails the test."""
+
+from __future__ import annotations
+
+import json
+import typing
+from pathlib import Path
+from typing import Any
+
+import pytest
+import stripe
+from stripe.params import WebhookEndpointCreateParams
+
+from api.projections import stripe_objects as so
+from api.projections.kinds import KINDS
+from api.projections.projector import HANDLED_TYPES
+
+# Stripe's example objects, copied from stripe/openapi's openapi/fixtures3.json.
+FIXTURES = json.loads((Path(__file__).parents[2] / "simulator" / "stripe_fixtures.json").read_text())["resources"]
+
+CLASSES: dict[str, type[Any]] = {
+    "customer": stripe.Customer,
+    "subscription": stripe.Subscription,
+    "subscription_item": stripe.SubscriptionItem,
+    "invoice": stripe.Invoice,
+    "invoice_payment": stripe.InvoicePayment,
+    "charge": stripe.Charge,
+    "refund": stripe.Refund,
+    "dispute": stripe.Dispute,
+}
+NESTED = {"items.data[]": "subscription_item", "payments.data[]": "invoice_payment", "refunds.data[]": "refund"}
+
+
+class Reading(dict[str, Any]):
+    """A Stripe object that records which fields are read, by path."""
+
+    def __init__(self, value: dict[str, Any], path: str, seen: set[str]) -> None:
+        super().__init__(value)
+        self.path, self.seen = path, seen
+
+    def _wrap(self, key: str, value: Any) -> Any:
+        path = f"{self.path}.{key}" if self.path else key
+        if isinstance(value, dict):
+            return Reading(value, path, self.seen)
+        if isinstance(value, list):
+            return [Reading(v, f"{path}[]", self.seen) if isinstance(v, dict) else v for v in value]
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        self.seen.add(f"{self.path}|{key}")
+        return self._wrap(key, super().get(key, default))
+
+    def __getitem__(self, key: str) -> Any:
+        self.seen.add(f"{self.path}|{key}")
+        return self._wrap(key, super().__getitem__(key))
+
+
+def fields_read(kind: str, obj: dict[str, Any]) -> dict[str, set[str]]:
+    """Object kind -> the top-level fields its row builder read, for the object and the nested
+    Stripe objects it reads (subscription items, invoice payments, refunds)."""
+    seen: set[str] = set()
+    KINDS[kind].row(Reading(obj, "", seen), "x.updated")
+    read: dict[str, set[str]] = {}
+    for entry in seen:
+        path, field = entry.split("|")
+        owner = kind if path == "" else NESTED.get(path)
+        if owner is not None:
+            read.setdefault(owner, set()).add(field)
+    return read
+
+
+def described(kind: str) -> set[str]:
+    return set(CLASSES[kind].__annotations__) - {"OBJECT_NAME"}
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_field_read_is_in_the_current_description_or_declared_legacy(kind: str) -> None:
+    for owner, fields in fields_read(kind, FIXTURES[kind]).items():
+        legacy = so.LEGACY_FIELDS.get(owner, frozenset())
+        unknown = fields - described(owner) - legacy
+        assert not unknown, f"{owner}: {sorted(unknown)} are in neither Stripe's description nor LEGACY_FIELDS"
+
+
+@pytest.mark.parametrize("owner", sorted(so.LEGACY_FIELDS))
+def test_declared_legacy_fields_are_gone_from_the_current_description(owner: str) -> None:
+    assert not so.LEGACY_FIELDS[owner] & described(owner)
+
+
+def test_every_handled_event_type_is_one_stripe_sends() -> None:
+    (literal,) = typing.get_args(WebhookEndpointCreateParams.__annotations__["enabled_events"])
+    assert set(typing.get_args(literal)) >= HANDLED_TYPES
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_stripes_example_objects_project(kind: str) -> None:
+    """Stripe's published example of each object gives a row with its id and no error."""
+    row = KINDS[kind].row(FIXTURES[kind], f"{kind}.updated")
+    assert row[KINDS[kind].key] == FIXTURES[kind]["id"]
