@@ -1,2 +1,2 @@
-"""SaaS KPIs computed from the event log alone (``shared/design/kpis.md``): one implementation
+"""SaaS KPIs computed from the event log alone (``docs/kpis.md``): one implementation
 that the CLI, the dashboard, the notebooks, the admin API and the alerts all read."""

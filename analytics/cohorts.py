@@ -24,7 +24,7 @@ class Cohort:
 
 
 def cohorts(report: Report) -> list[Cohort]:
-    months = report.months
+    months = report.all_months
     moves = report.movement_frame
     if not months or moves.is_empty():
         return []

@@ -43,7 +43,7 @@ def conversion(facts: Facts, months: Sequence[MonthKpis]) -> list[ConversionKpis
         FROM {view} WHERE object_type = 'checkout.session' AND object_id IS NOT NULL GROUP BY object_id
         """
     )
-    sessions = sessions.with_columns(month_index(starts, sessions["created"]))
+    sessions = sessions.with_columns(month_index(starts, sessions["created"], months[-1].end))
     # A trial's end is the one its newest snapshot names; converted when an invoice with an amount
     # was paid by 30 days after it.
     trials = facts.sql(
@@ -61,7 +61,7 @@ def conversion(facts: Facts, months: Sequence[MonthKpis]) -> list[ConversionKpis
         FROM ends e
         """
     )
-    trials = trials.with_columns(month_index(starts, trials["trial_end"]))
+    trials = trials.with_columns(month_index(starts, trials["trial_end"], months[-1].end))
     result: list[ConversionKpis] = []
     for index, month in enumerate(months):
         created = sessions.filter(pl.col("month_index") == index)

@@ -8,14 +8,17 @@ The rules (kpis.md):
   (the projections' own rule, :func:`api.projections.ordering.in_second_order`: the
   ``previous_attributes`` chain from the state before that second), else the projections' tie
   rule; nothing after an ended snapshot counts;
-- a snapshot's MRR counts for ``active`` and for ``past_due`` up to ``PAST_DUE_GRACE_DAYS``; a
-  repeating discount stops at its end; those two moments are change points of their own;
+- a snapshot's MRR counts for ``active`` and for ``past_due`` up to ``PAST_DUE_GRACE_DAYS``, and
+  not once its current period ended more than the stale grace ago with no newer snapshot (stale: a
+  renewal never seen); a repeating discount stops at its end; those moments are change points of
+  their own;
 - a customer's MRR per currency is the sum of its subscriptions'; each change of it is one movement
   (new, reactivation, expansion, contraction, churn), caused by one event.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from fractions import Fraction
@@ -28,9 +31,10 @@ import polars as pl
 import pyarrow as pa
 
 from analytics.facts import FACT_SCHEMA, SCALE
-from analytics.mrr import PAST_DUE_GRACE_DAYS
+from analytics.mrr import PAST_DUE_GRACE_DAYS, STALE_GRACE_DAYS
 
 __all__ = [
+    "DAY",
     "MOVEMENT_KINDS",
     "Facts",
     "cents",
@@ -72,7 +76,11 @@ class Facts:
     """The facts the KPIs read, from a Parquet export directory or an Arrow table, seen as of
     ``cutoff`` (events created before it) when one is given."""
 
-    def __init__(self, source: Path | pa.Table, cutoff: int | None = None) -> None:
+    def __init__(
+        self, source: Path | pa.Table, cutoff: int | None = None, stale_grace_days: int = STALE_GRACE_DAYS
+    ) -> None:
+        self.stale_grace = stale_grace_days * DAY
+        """Seconds past its period's end after which a subscription with no renewal seen is stale."""
         self.con = duckdb.connect()
         if isinstance(source, pa.Table):
             self.con.register("facts_input", source)
@@ -108,6 +116,7 @@ class Facts:
             return self  # nothing to leave out: share the computed timelines too
         other = object.__new__(Facts)
         other.con = self.con
+        other.stale_grace = self.stale_grace
         other.view = self.view
         other.cutoff = self.cutoff
         other.positions = self.positions
@@ -119,6 +128,13 @@ class Facts:
     def sql(self, query: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
         frame: pl.DataFrame = self.con.sql(query, params=params).pl()
         return frame
+
+    def present(self) -> int:
+        """The instant the KPIs are as of: just before the cutoff (``--as-of``), else now, or the
+        newest event if the log runs ahead of the clock (a simulated history)."""
+        if self.cutoff is not None:
+            return self.cutoff - 1
+        return max(self.horizon() or 0, int(time.time()))
 
     def horizon(self) -> int | None:
         """``created`` of the newest event."""
@@ -146,7 +162,7 @@ class Facts:
             SELECT event_id, created, object_id AS sub, coalesce(customer_id, '') AS customer, status,
                    coalesce(currency, 'unknown') AS currency, mrr, undiscounted_mrr AS undiscounted,
                    discount_ends, delinquent, terminal, rank, plan, user_id, cancel_at_period_end,
-                   pos AS stored_pos
+                   period_end, pos AS stored_pos
             FROM {self.view}
             WHERE object_type = 'subscription' AND type LIKE 'customer.subscription.%'
             """
@@ -184,10 +200,9 @@ class Facts:
         )
 
     # -- change points and movements ---------------------------------------------------------------
-    @staticmethod
-    def change_points(timelines: pl.DataFrame) -> pl.DataFrame:
-        """Each subscription's MRR at every state, and where its past-due grace or a repeating
-        discount runs out before the next state."""
+    def change_points(self, timelines: pl.DataFrame) -> pl.DataFrame:
+        """Each subscription's MRR at every state, and where its past-due grace, its stale grace
+        or a repeating discount runs out before the next state."""
         base = timelines.with_columns(moment=pl.col("created"), point=pl.lit(0, pl.Int8))
         inside = (pl.col("moment") > pl.col("created")) & (
             pl.col("next_at").is_null() | (pl.col("moment") < pl.col("next_at"))
@@ -198,9 +213,18 @@ class Facts:
         discount = timelines.filter(pl.col("discount_ends").is_not_null()).with_columns(
             moment=pl.col("discount_ends"), point=pl.lit(2, pl.Int8)
         )
-        points = pl.concat([base, grace.filter(inside), discount.filter(inside)])
+        stale_after = pl.col("period_end") + self.stale_grace
+        stale_point = timelines.filter(pl.col("period_end").is_not_null()).with_columns(
+            moment=stale_after + 1, point=pl.lit(3, pl.Int8)
+        )
+        points = pl.concat([base, grace.filter(inside), discount.filter(inside), stale_point.filter(inside)])
         lapsed = pl.col("past_due_since").is_not_null() & (pl.col("moment") - pl.col("past_due_since") > GRACE)
-        counts = pl.col("status").is_in(["active", "past_due"]) & ~((pl.col("status") == "past_due") & lapsed)
+        stale = pl.col("period_end").is_not_null() & (pl.col("moment") > stale_after)
+        counts = (
+            pl.col("status").is_in(["active", "past_due"])
+            & ~((pl.col("status") == "past_due") & lapsed)
+            & ~stale.fill_null(False)
+        )
         value = (
             pl.when(~counts)
             .then(0)
@@ -282,7 +306,11 @@ def _dense_keys(values: pl.Series, name: str) -> pl.DataFrame:
     return distinct.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias(name))
 
 
-def month_index(starts: Sequence[int], moments: pl.Series) -> pl.Series:
-    """For each moment, the index of the month (by their starts) it falls in; -1 before the first."""
+def month_index(starts: Sequence[int], moments: pl.Series, end: int | None = None) -> pl.Series:
+    """For each moment, the index of the month (by their starts) it falls in; -1 before the first,
+    and ``len(starts)`` from ``end`` (the last month's end) on, so nothing later lands in the last
+    month."""
     found = np.searchsorted(np.asarray(starts, dtype=np.int64), moments.to_numpy(), side="right") - 1
+    if end is not None:
+        found = np.where(moments.to_numpy() >= end, len(starts), found)
     return pl.Series("month_index", found, dtype=pl.Int64)

@@ -41,11 +41,13 @@ from api.events.model import InvalidEvent, parse_event
 from api.projections.ordering import Snapshot
 from api.projections.stripe_objects import InvalidObject
 
-__all__ = ["BATCH", "LOOKBACK", "POSITIONS", "ExportResult", "export_events"]
+__all__ = ["BATCH", "FORMAT", "LOOKBACK", "POSITIONS", "ExportResult", "export_events"]
 
 BATCH = 20_000
 LOOKBACK = 2_000
 _STATE = "_export.json"
+FORMAT = 3
+"""The facts' format; an export written in another is redone from scratch (3: ``period_end``)."""
 POSITIONS = "positions"
 KPI_OBJECTS = ("subscription", "invoice", "charge", "refund", "dispute", "checkout.session")
 KPI_SERVICE_EVENTS = ("usage.recorded",)
@@ -63,11 +65,15 @@ class ExportResult:
 
 
 def _read_state(directory: Path) -> dict[str, Any] | None:
+    """The export's state; None (export again from scratch) when there is none or it was written
+    in another format (the facts gained a column)."""
     try:
         state = json.loads((directory / _STATE).read_text())
     except (OSError, ValueError):
         return None
-    return state if isinstance(state, dict) and isinstance(state.get("last_id"), int) else None
+    if not isinstance(state, dict) or state.get("format") != FORMAT or not isinstance(state.get("last_id"), int):
+        return None
+    return state
 
 
 def _write_state(directory: Path, state: dict[str, Any]) -> None:
@@ -241,9 +247,9 @@ async def export_events(
         recent.update(row.id for row in fresh)
         last_id = max(last_id, cursor)
         recent = {i for i in recent if i > last_id - LOOKBACK}
-        _write_state(directory, {"last_id": last_id, "sequence": sequence, "recent": sorted(recent)})
+        _write_state(directory, {"format": FORMAT, "last_id": last_id, "sequence": sequence, "recent": sorted(recent)})
         if progress is not None:
             progress(len(batch))
     if state is None:
-        _write_state(directory, {"last_id": last_id, "sequence": sequence, "recent": sorted(recent)})
+        _write_state(directory, {"format": FORMAT, "last_id": last_id, "sequence": sequence, "recent": sorted(recent)})
     return ExportResult(directory, exported, last_id, files)

@@ -20,11 +20,15 @@ from api.projections.stripe_objects import subscription_row
 __all__ = [
     "MONTHS_PER_INTERVAL",
     "PAST_DUE_GRACE_DAYS",
+    "STALE_GRACE_DAYS",
     "SubscriptionState",
     "state_of",
 ]
 
 PAST_DUE_GRACE_DAYS = 30
+STALE_GRACE_DAYS = 3
+"""Default of ``ANALYTICS_STALE_GRACE_DAYS``: a subscription whose period ended this long ago with no
+renewal seen stops counting."""
 DAY = 86_400
 _SUBSCRIPTION = KINDS["subscription"]
 MONTHS_PER_INTERVAL = {"day": Fraction(12, 365), "week": Fraction(12, 52), "month": Fraction(1), "year": Fraction(12)}
@@ -46,6 +50,8 @@ class SubscriptionState:
     """When a ``repeating`` discount stops reducing ``full_mrr``."""
     undiscounted_mrr: Fraction = Fraction(0)
     cancel_at_period_end: bool = False
+    period_end: int | None = None
+    """End of the current billing period (epoch seconds)."""
     user_id: str | None = None
     delinquent: bool = False
     """The subscription ended or stopped counting because payment failed (``unpaid``, or canceled
@@ -120,6 +126,7 @@ def state_of(event: ParsedEvent) -> tuple[Snapshot, SubscriptionState]:
         discount_ends=ends,
         undiscounted_mrr=monthly,
         cancel_at_period_end=bool(row.get("cancel_at_period_end")),
+        period_end=int(row["current_period_end"].timestamp()) if row.get("current_period_end") else None,
         user_id=row.get("metadata_user_id"),
         delinquent=row["status"] == "unpaid"
         or (event.obj.get("cancellation_details") or {}).get("reason") == "payment_failed",

@@ -19,6 +19,7 @@ from analytics.payments import payment_window, payments
 from analytics.report import MOVEMENT_KINDS, MonthKpis, Report, analyze
 from analytics.retention import retention
 from analytics.risk import at_risk
+from analytics.stale import stale_subscriptions
 
 __all__ = ["as_csv", "as_json", "as_table", "kpi_document"]
 
@@ -118,18 +119,23 @@ def kpi_document(
         "computed_until": moment,
         "currency_note": "amounts in minor units, rates as fractions",
     }
-    months = report.months
+    # Every series over every month from the log's first (a window never changes a figure); the
+    # document shows the months asked for.
     extra: list[Sequence[Any]] = [
         retention(report),
-        payments(facts, months),
-        conversion(facts, months),
+        payments(facts, report.all_months),
+        conversion(facts, report.all_months),
     ]
     meta["cohorts"] = [asdict(cohort) for cohort in cohorts(report)]
-    risky = at_risk(facts, as_of=moment, movements=report.movement_frame if report.months else None)
+    risky = at_risk(facts, as_of=moment, movements=report.movement_frame if report.all_months else None)
     meta["at_risk"] = [asdict(customer) for customer in risky]
     at_risk_mrr: dict[str, int] = defaultdict(int)
     for customer in risky:
         at_risk_mrr[customer.currency] += customer.mrr
     meta["at_risk_mrr"] = dict(sorted(at_risk_mrr.items()))
+    now = facts.present()
+    meta["now"] = now
+    meta["stale_grace_days"] = facts.stale_grace // 86_400
+    meta["stale_subscriptions"] = [asdict(s) for s in stale_subscriptions(facts, now)]
     meta["payment_windows"] = {f"last_{days}_days": asdict(payment_window(facts, days, moment + 1)) for days in (7, 30)}
-    return report, json.loads(as_json(months, meta, extra, with_sources))
+    return report, json.loads(as_json(report.months, meta, extra, with_sources))

@@ -107,7 +107,7 @@ def payments(facts: Facts, months: Sequence[MonthKpis]) -> list[PaymentKpis]:
     starts = [m.start for m in months]
     horizon = facts.horizon() or 0
     renewals = _renewals(facts)
-    renewals = renewals.with_columns(month_index(starts, renewals["first_attempt"]))
+    renewals = renewals.with_columns(month_index(starts, renewals["first_attempt"], months[-1].end))
     deadline = pl.col("first_attempt") + RECOVERY_DAYS * DAY
     per_month = (
         renewals.filter(pl.col("month_index") >= 0)
@@ -125,16 +125,16 @@ def payments(facts: Facts, months: Sequence[MonthKpis]) -> list[PaymentKpis]:
     )
     table = {(row[0], row[1]): row[2:] for row in per_month.iter_rows()}
     charges = _counted(facts, "charge.succeeded")
-    charges = charges.with_columns(month_index(starts, charges["created"]))
+    charges = charges.with_columns(month_index(starts, charges["created"], months[-1].end))
     disputes = _counted(facts, "charge.dispute.created")
-    disputes = disputes.with_columns(month_index(starts, disputes["created"]))
+    disputes = disputes.with_columns(month_index(starts, disputes["created"], months[-1].end))
     charge_month = charges.select(charge_id=pl.col("object_id"), charge_month=pl.col("month_index")).unique("charge_id")
     disputed = disputes.join(charge_month, on="charge_id").unique("charge_id")["charge_month"].value_counts()
     disputed_by_month = dict(disputed.iter_rows())
     charge_counts = dict(charges["month_index"].value_counts().iter_rows())
     dispute_counts = dict(disputes["month_index"].value_counts().iter_rows())
     refunds = _refunds(facts)
-    refunds = refunds.with_columns(month_index(starts, refunds["created"]))
+    refunds = refunds.with_columns(month_index(starts, refunds["created"], months[-1].end))
     booked: dict[int, dict[str, int]] = defaultdict(dict)
     for index, currency, amount in (
         refunds.filter(pl.col("created") < months[-1].end)

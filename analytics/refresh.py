@@ -35,7 +35,7 @@ class RefreshResult:
 async def refresh(db: Database, settings: Settings, *, alerts: bool = True) -> RefreshResult:
     started = time.perf_counter()
     export = await export_events(db, settings.analytics_path)
-    facts = Facts(settings.analytics_path)
+    facts = Facts(settings.analytics_path, stale_grace_days=settings.analytics_stale_grace_days)
     try:
         _, document = await asyncio.to_thread(kpi_document, facts)
         seconds = time.perf_counter() - started

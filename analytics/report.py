@@ -42,6 +42,8 @@ class MonthKpis:
     arpa: dict[str, int | None]
     movement_event_ids: dict[str, dict[str, list[str]]]
     """Per currency and kind, the events behind the month's movements."""
+    month_to_date: bool = False
+    """The month holds the instant the KPIs are as of: every figure is as of then, not its end."""
     mrr_by_plan: dict[str, dict[str, int]] = field(default_factory=dict)
     """Per currency, the MRR of each plan (price lookup key) at the month's end."""
     subscriptions_by_plan: dict[str, int] = field(default_factory=dict)
@@ -50,6 +52,7 @@ class MonthKpis:
     def as_dict(self, with_sources: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {
             "month": self.month,
+            "month_to_date": self.month_to_date,
             "mrr": self.mrr,
             "arr": self.arr,
             "mrr_movements": self.mrr_movements,
@@ -68,11 +71,14 @@ class MonthKpis:
 class Report:
     """The monthly KPIs and what they were computed from."""
 
-    months: list[MonthKpis]
+    all_months: list[MonthKpis]
+    """Every month from the log's first: what retention, LTV and cohorts are computed over."""
     movement_frame: pl.DataFrame
     """Every MRR movement up to the last month's end (MRR in ``1/SCALE`` of a minor unit)."""
     timelines: pl.DataFrame
     """Every subscription state, in order."""
+    months: list[MonthKpis] = field(default_factory=list)
+    """The months asked for (``first`` to ``last``)."""
 
     @cached_property
     def ledger(self) -> pl.DataFrame:
@@ -80,7 +86,7 @@ class Report:
         first month's start, ``point`` i + 1 the end of month i. One row per customer, currency and
         point (0 where it had none)."""
         moves = self.movement_frame
-        points = len(self.months) + 1
+        points = len(self.all_months) + 1
         if moves.is_empty():
             schema = {"cust_k": pl.UInt32, "cur_k": pl.UInt32, "customer": pl.String, "currency": pl.String}
             return pl.DataFrame(schema=schema | {"point": pl.Int64, "mrr": pl.Int64})
@@ -129,17 +135,22 @@ def _sum_to_months(
     return totals
 
 
-def analyze(facts: Facts, first: date | None = None, last: date | None = None) -> Report:
-    """The KPIs of each calendar month from ``first`` to ``last`` (default: the months the log covers)."""
+def analyze(facts: Facts, first: date | None = None, last: date | None = None, now: int | None = None) -> Report:
+    """The KPIs of each calendar month from ``first`` to ``last`` (default: the months the log
+    covers), as of ``now`` (default :meth:`Facts.present`): a month that holds ``now`` is month to
+    date, and nothing after ``now`` counts (a grace that runs out later this month has not run out).
+    Every month from the log's first is computed whatever ``first`` is, so a window never changes
+    a figure; ``first`` only selects the months returned."""
     timelines = facts.timelines()
     if timelines.is_empty():
-        return Report([], pl.DataFrame(), timelines)
-    first = first or datetime.fromtimestamp(int(timelines["created"].min()), tz=UTC).date()  # type: ignore[arg-type]
+        return Report([], pl.DataFrame(), timelines, [])
+    now = facts.present() if now is None else now
+    log_first = datetime.fromtimestamp(int(timelines["created"].min()), tz=UTC).date()  # type: ignore[arg-type]
     last = last or datetime.fromtimestamp(int(timelines["created"].max()), tz=UTC).date()  # type: ignore[arg-type]
-    months = months_between(first, last)
+    months = months_between(min(first, log_first) if first else log_first, last)
     starts = [month_bounds(m)[0] for m in months]
-    horizon = month_bounds(months[-1])[1]
-    points = Facts.change_points(timelines).filter(pl.col("moment") < horizon)
+    horizon = min(month_bounds(months[-1])[1], now + 1)
+    points = facts.change_points(timelines).filter(pl.col("moment") < horizon)
     moves = Facts.movements(points)
     moves = moves.with_columns(month_index(starts, moves["at"]))
     moves = moves.with_columns(
@@ -211,6 +222,7 @@ def analyze(facts: Facts, first: date | None = None, last: date | None = None) -
                 month=f"{month:%Y-%m}",
                 start=start,
                 end=end,
+                month_to_date=start <= now < end - 1,
                 mrr={c: cents(end_mrr[c]) for c in shown},
                 arr={c: cents(12 * end_mrr[c]) for c in shown},
                 mrr_movements={c: {k: cents(v) for k, v in moved[(index, c)].items()} for c in shown},
@@ -222,7 +234,8 @@ def analyze(facts: Facts, first: date | None = None, last: date | None = None) -
                 subscriptions_by_plan=dict(sorted(plan_count.items())),
             )
         )
-    return Report(report, moves.drop("delta", "paying"), timelines)
+    shown = [m for m in report if first is None or m.month >= f"{first:%Y-%m}"]
+    return Report(report, moves.drop("delta", "paying"), timelines, shown)
 
 
 def analyze_events(events: Iterable[ParsedEvent], first: date | None = None, last: date | None = None) -> Report:

@@ -37,7 +37,7 @@ def _rate(numerator: float | Fraction, denominator: float | Fraction) -> float |
 
 def retention(report: Report) -> list[RetentionKpis]:
     """Retention for each month of the report, from its per-customer ledger and movements."""
-    months = report.months
+    months = report.all_months
     if not months:
         return []
     ledger = report.ledger.with_columns(

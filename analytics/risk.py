@@ -52,7 +52,7 @@ def at_risk(
     if timelines.is_empty():
         return []
     if movements is None:
-        changes = Facts.movements(Facts.change_points(timelines), until=as_of + 1)
+        changes = Facts.movements(facts.change_points(timelines), until=as_of + 1)
     else:  # a movement depends only on what came before it
         changes = movements.filter(pl.col("at") <= as_of)
     mrr = {

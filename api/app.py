@@ -105,7 +105,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "gateway": gateway,
                 "billing": billing,
                 "protection": protection,
-                "gauges": BusinessGauges(db, plans, settings.metrics_refresh_seconds),
+                "gauges": BusinessGauges(
+                    db, plans, settings.metrics_refresh_seconds, stale_grace_days=settings.analytics_stale_grace_days
+                ),
                 "health": HealthChecker(settings, db, protection.redis, gateway),
             }
         ),

@@ -192,11 +192,13 @@ def kpis(
         raise click.BadParameter("--from is after --to", param_hint="--from")
     if end is None and as_of is not None:
         end = date(int(as_of[:4]), int(as_of[5:7]), 1)
+    settings = _settings()
+    grace = settings.analytics_stale_grace_days
     if events_file is not None:
         read = tqdm(events_from_file(events_file), unit=" events", desc="reading", disable=None)
-        facts = Facts(facts_table(read), cutoff)
+        facts = Facts(facts_table(read), cutoff, stale_grace_days=grace)
     else:
-        facts = Facts(_export(_settings(), full=False), cutoff)
+        facts = Facts(_export(settings, full=False), cutoff, stale_grace_days=grace)
     with tqdm(total=1, desc="computing KPIs", disable=None, bar_format="{desc}: {elapsed}") as bar:
         if output == "json":
             _, document = kpi_document(facts, start, end, as_of, with_sources=sources)

@@ -283,6 +283,11 @@ class Settings:
     """``ANALYTICS_REFRESH_SECONDS``: how often the worker appends new events to the Parquet export,
     refreshes the KPI snapshot and evaluates the business alerts."""
 
+    analytics_stale_grace_days: int = 3
+    """``ANALYTICS_STALE_GRACE_DAYS``: days past the end of its current period after which a
+    subscription still ``active`` (or ``past_due``) with no renewal seen is stale: listed as such and
+    no longer counted in MRR (the grace keeps a late renewal from flickering)."""
+
     alert_rules_file: Path | None = None
     """``ALERT_RULES_FILE``: a TOML file of business alert rules replacing the built-in defaults
     (``analytics/alerts/rules.toml``); rules it leaves out keep their defaults."""
@@ -363,6 +368,7 @@ class Settings:
             var_dir=Path(_env("VAR_DIR", "./var")),
             analytics_dir=Path(_env("ANALYTICS_DIR", "")) if _env("ANALYTICS_DIR", "") else None,
             analytics_refresh_seconds=_env_int("ANALYTICS_REFRESH_SECONDS", 60),
+            analytics_stale_grace_days=_env_int("ANALYTICS_STALE_GRACE_DAYS", 3),
             alert_rules_file=Path(_env("ALERT_RULES_FILE", "")) if _env("ALERT_RULES_FILE", "") else None,
             alert_channels={
                 severity: tuple(

@@ -19,6 +19,7 @@ navigation = st.navigation(
         st.Page(PAGES / "payments.py", title="Payments"),
         st.Page(PAGES / "security.py", title="Security"),
         st.Page(PAGES / "alerts.py", title="Alerts"),
+        st.Page(PAGES / "definitions.py", title="Definitions", url_path="definitions"),
     ]
 )
 navigation.run()

@@ -75,7 +75,7 @@ def load_kpis(settings: Settings) -> Kpis:
         await export_events(db, settings.analytics_path)
 
     _run(settings, export)
-    facts = Facts(settings.analytics_path)
+    facts = Facts(settings.analytics_path, stale_grace_days=settings.analytics_stale_grace_days)
     try:
         _, document = kpi_document(facts)
     finally:

@@ -6,7 +6,7 @@ cancellations at period end (some taken back) and immediate ones, failed renewal
 dunning that recover or end ``unpaid``/canceled, returns after churn, refunds and disputes.
 
 Alongside the events it keeps its own ground truth (``truth.json``), computed from its internal
-state, never from the events, per ``shared/design/kpis.md``: MRR per currency at every month end and
+state, never from the events, per ``docs/kpis.md``: MRR per currency at every month end and
 the MRR movements between them, per customer.
 """
 

@@ -53,3 +53,16 @@ def test_every_page_runs(loaded_log: dict[str, str], page: str) -> None:
     app.switch_page(f"pages/{page}.py").run()
     assert not app.exception, app.exception
     assert app.title[0].value == page.capitalize()
+
+
+def test_the_overview_lists_stale_subscriptions_and_links_the_definitions(loaded_log: dict[str, str]) -> None:
+    """The simulated log stops months ago: its live subscriptions are stale, listed like the CLI's."""
+    app = AppTest.from_file(str(ROOT / "dashboards" / "app.py"), default_timeout=60).run()
+    cli = json.loads(faddl(loaded_log, "kpis", "--format", "json").stdout)
+    stale = [s for s in cli["stale_subscriptions"] if s["currency"] == "usd"]
+    assert stale
+    assert f"Stale subscriptions ({len(stale)})" in [h.value for h in app.subheader]
+    assert any("[Definitions](/definitions)" in c.value for c in app.caption)
+    app.switch_page("pages/definitions.py").run()
+    assert not app.exception, app.exception
+    assert any(m.value.startswith("# KPI definitions") for m in app.markdown)

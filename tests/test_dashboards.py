@@ -87,6 +87,8 @@ def traffic(base: str) -> None:
                     f"cus_{round_}_{index}",
                     user=f"u{round_}{index}",
                     price="price_pro_monthly_usd",
+                    # a current period: a subscription whose period ended days ago is stale, not MRR
+                    period=(int(time.time()) - 10 * 86_400, int(time.time()) + 20 * 86_400),
                 )
                 body = json.dumps(make_event("customer.subscription.created", sub))
                 client.post("/api/webhooks/stripe", content=body, headers={"Stripe-Signature": sign(body, SECRET)})

@@ -1,10 +1,12 @@
 """Gauges computed from the database: business state (subscriptions by plan and status, MRR by
-currency, past-due count) and the webhook backlog (failed and dead events, oldest failed age).
+currency, past-due and stale counts) and the webhook backlog (failed and dead events, oldest
+failed age).
 
 They are read at scrape time, but at most once every ``METRICS_REFRESH_SECONDS``: a few grouped
 queries over indexed columns, never a scan per scrape. MRR here is list price (unit amount x
-quantity, per month) of ``active`` and ``past_due`` subscriptions; the KPI engine computes the exact
-figure with discounts from the event log."""
+quantity, per month) of ``active`` and ``past_due`` subscriptions that are not stale (their period
+ended more than ``ANALYTICS_STALE_GRACE_DAYS`` ago with no renewal seen); the KPI engine computes
+the exact figure with discounts from the event log."""
 
 from __future__ import annotations
 
@@ -13,13 +15,13 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psutil
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from analytics.mrr import MONTHS_PER_INTERVAL
 from api.billing.plans import PlanCatalogue
@@ -34,6 +36,7 @@ __all__ = ["BusinessGauges", "Snapshot"]
 class Snapshot:
     subscriptions: dict[tuple[str, str], int] = field(default_factory=dict)
     mrr: dict[str, float] = field(default_factory=dict)
+    stale_subscriptions: int = 0
     failed_events: int = 0
     dead_events: int = 0
     oldest_failed_age: float = 0.0
@@ -54,6 +57,12 @@ class _SnapshotCollector(Collector):
         yield subs
         past_due = sum(count for (_, status), count in snap.subscriptions.items() if status == "past_due")
         yield GaugeMetricFamily("faddl_past_due_subscriptions", "Subscriptions past due.", value=past_due)
+        yield GaugeMetricFamily(
+            "faddl_stale_subscriptions",
+            "Subscriptions still active, past due or trialing whose period ended longer ago than the stale grace "
+            "with no renewal seen (missed webhooks, or a history that stops); not counted in MRR.",
+            value=snap.stale_subscriptions,
+        )
         mrr = GaugeMetricFamily(
             "faddl_mrr_minor_units",
             "List-price MRR of active and past-due subscriptions, in minor units, by currency.",
@@ -85,10 +94,13 @@ class _SnapshotCollector(Collector):
 
 
 class BusinessGauges:
-    def __init__(self, db: Database, plans: PlanCatalogue, refresh_seconds: float) -> None:
+    def __init__(
+        self, db: Database, plans: PlanCatalogue, refresh_seconds: float, *, stale_grace_days: int = 3
+    ) -> None:
         self.db = db
         self.plans = plans
         self.refresh_seconds = refresh_seconds
+        self.stale_grace = timedelta(days=stale_grace_days)
         self._snapshot: Snapshot | None = None
         self._lock = asyncio.Lock()
 
@@ -118,6 +130,10 @@ class BusinessGauges:
                 plan = self.plans.plan_for_price(price_id)
                 counts[(plan.id if plan else "other", status)] += int(count)
             snap.subscriptions = dict(counts)
+            live = subs.c.status.in_(("active", "past_due", "trialing"))
+            stale = and_(live, subs.c.current_period_end < datetime.now(UTC) - self.stale_grace)
+            found = await conn.execute(select(func.count()).where(stale))
+            snap.stale_subscriptions = int(found.scalar_one())
             revenue = await conn.execute(
                 select(
                     subs.c.currency,
@@ -125,7 +141,12 @@ class BusinessGauges:
                     subs.c.interval_count,
                     func.sum(subs.c.unit_amount * func.coalesce(subs.c.quantity, 1)),
                 )
-                .where(subs.c.status.in_(("active", "past_due")))
+                .where(
+                    and_(
+                        subs.c.status.in_(("active", "past_due")),
+                        or_(subs.c.current_period_end.is_(None), ~stale),
+                    )
+                )
                 .group_by(subs.c.currency, subs.c.interval, subs.c.interval_count)
             )
             mrr: dict[str, float] = defaultdict(float)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import polars as pl
 import streamlit as st
 
@@ -11,7 +13,13 @@ data, chosen = page("Overview")
 currency, months = chosen.currency, chosen.months
 current, previous = months[-1], (months[-2] if len(months) > 1 else None)
 
-st.caption(f"At the end of {current['month']}; change against {previous['month'] if previous else 'nothing'}.")
+against = previous["month"] if previous else "nothing"
+if current.get("month_to_date"):
+    moment = datetime.fromtimestamp(data.document.get("now") or 0, tz=UTC)
+    st.caption(f"{current['month']} month to date, as of {moment:%Y-%m-%d %H:%M} UTC; change against {against}.")
+else:
+    st.caption(f"At the end of {current['month']}; change against {against}.")
+st.caption("How each figure is computed: [Definitions](/definitions).")
 columns = st.columns(5)
 mrr_now = current["mrr"].get(currency, 0)
 mrr_before = previous["mrr"].get(currency, 0) if previous else None
@@ -82,6 +90,33 @@ if risky:
             ]
         ),
         f"at-risk-{currency}",
+    )
+else:
+    st.write("None.")
+
+stale = [s for s in data.document.get("stale_subscriptions", []) if s["currency"] == currency]
+grace = data.document.get("stale_grace_days", 3)
+st.subheader(f"Stale subscriptions ({len(stale)})")
+st.caption(
+    f"Still active by their last event, but their period ended over {grace} days ago and no renewal "
+    "was seen (missed webhooks, or a history that stops): not counted in MRR."
+)
+if stale:
+    table(
+        pl.DataFrame(
+            [
+                {
+                    "subscription": s["subscription_id"],
+                    "customer": s["customer_id"],
+                    "status": s["status"],
+                    "mrr before": s["mrr"] / 100,
+                    "period ended": s["period_end"][:10],
+                    "days since": s["days_since_period_end"],
+                }
+                for s in stale
+            ]
+        ),
+        f"stale-{currency}",
     )
 else:
     st.write("None.")

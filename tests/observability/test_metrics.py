@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from pathlib import Path
 
 import httpx
@@ -36,12 +37,30 @@ async def test_requests_webhooks_and_gauges_are_measured(sqlite_only: Settings) 
     settings = dataclasses.replace(sqlite_only, metrics_refresh_seconds=0)
     db = Database(settings)
     processor = EventProcessor(db, settings)
-    pro = subscription("sub_m1", "cus_m1", user="u1", price="price_pro_monthly_usd", amount=2900)
+    now = int(time.time())
+    current = (now - 10 * 86_400, now + 20 * 86_400)
+    pro = subscription("sub_m1", "cus_m1", user="u1", price="price_pro_monthly_usd", amount=2900, period=current)
+    # Its period ended 10 days ago and no renewal came: stale, not in MRR.
+    stale = subscription(
+        "sub_m3",
+        "cus_m3",
+        user="u3",
+        price="price_pro_monthly_usd",
+        amount=2900,
+        period=(now - 40 * 86_400, now - 10 * 86_400),
+    )
     business = subscription(
-        "sub_m2", "cus_m2", user="u2", price="price_business_monthly_usd", amount=9900, quantity=3, status="past_due"
+        "sub_m2",
+        "cus_m2",
+        user="u2",
+        price="price_business_monthly_usd",
+        amount=9900,
+        quantity=3,
+        status="past_due",
+        period=current,
     )
     await processor.ingest_many(
-        [parse_event(json.dumps(make_event("customer.subscription.created", s))) for s in (pro, business)]
+        [parse_event(json.dumps(make_event("customer.subscription.created", s))) for s in (pro, business, stale)]
     )
     await db.dispose()
     async with AsyncTestClient(create_app(settings)) as client:
@@ -70,7 +89,8 @@ async def test_requests_webhooks_and_gauges_are_measured(sqlite_only: Settings) 
     assert grew("faddl_webhook_events_total", type="customer.subscription.updated", outcome="duplicate") == 1
     assert grew("faddl_webhook_rejections_total", reason="signature") == 1
     assert grew("faddl_webhook_processing_seconds_count") == 2
-    assert value(after, "faddl_subscriptions", plan="pro", status="active") == 1
+    assert value(after, "faddl_subscriptions", plan="pro", status="active") == 2
+    assert value(after, "faddl_stale_subscriptions") == 1
     assert value(after, "faddl_subscriptions", plan="business", status="past_due") == 1
     assert value(after, "faddl_past_due_subscriptions") == 1
     assert value(after, "faddl_mrr_minor_units", currency="usd") == 2900 + 3 * 9900
