@@ -58,6 +58,8 @@ def filters(data: Kpis) -> Filters:
         f"KPIs as of {data.as_of:%Y-%m-%d %H:%M} UTC ({data.source}); log up to "
         f"{_date(data.document.get('computed_until'))}."
     )
+    if data.months[-1].get("month_to_date"):
+        st.sidebar.caption(f"{data.months[-1]['month']} is month to date (as of {_date(data.document.get('now'))}).")
     return Filters(currency, [m for m in data.months if first <= m["month"] <= last], chosen)
 
 

@@ -66,3 +66,32 @@ def test_the_overview_lists_stale_subscriptions_and_links_the_definitions(loaded
     app.switch_page("pages/definitions.py").run()
     assert not app.exception, app.exception
     assert any(m.value.startswith("# KPI definitions") for m in app.markdown)
+
+
+def test_an_unfinished_month_is_called_month_to_date(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from tests.conftest import make_event, subscription
+
+    now = int(time.time())
+    env = service_env(tmp_path, STRIPE_API_KEY="sk_test_x", STRIPE_WEBHOOK_SECRET="whsec_x")
+    upgrade(sqlite_settings(tmp_path / "faddl.db"))
+    period = (now - 86_400, now + 29 * 86_400)
+    lines = [
+        json.dumps(
+            make_event(
+                "customer.subscription.created", subscription(f"sub_{n}", f"cus_{n}", period=period), created=now - 60
+            )
+        )
+        for n in range(2)
+    ]
+    (tmp_path / "events.jsonl").write_text("\n".join(lines) + "\n")
+    faddl(env, "events", "load", str(tmp_path / "events.jsonl"))
+    monkeypatch.setenv("DATABASE_URL", env["DATABASE_URL"])
+    monkeypatch.setenv("VAR_DIR", env["VAR_DIR"])
+    app = AppTest.from_file(str(ROOT / "dashboards" / "app.py"), default_timeout=60).run()
+    assert not app.exception, app.exception
+    assert any("month to date" in c.value for c in app.caption)
+    assert any("is month to date" in c.value for c in app.sidebar.caption)
+    mrr = next(metric for metric in app.metric if metric.label == "MRR")
+    assert mrr.value == "58.00 USD"

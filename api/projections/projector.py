@@ -99,8 +99,10 @@ ESCALATION_EVENT = "billing.payment_escalated"
 
 
 def handles(event: ParsedEvent) -> bool:
-    """True when the event type changes projections (others are stored as ``ignored``)."""
-    return event.type in HANDLED_TYPES and event.object_id is not None
+    """True when the event type changes projections (others are stored as ``ignored``); every
+    ``invoice_payment.*`` event is, since each carries the invoice payment as it now is."""
+    handled = event.type in HANDLED_TYPES or event.type.startswith("invoice_payment.")
+    return handled and event.object_id is not None
 
 
 def lock_keys(event: ParsedEvent) -> list[str]:
