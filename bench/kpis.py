@@ -34,7 +34,7 @@ CACHE = ROOT / "bench" / "results" / "kpis"
 COLUMNS = (
     "event_id, created, type, source, object_type, object_id, customer_id, currency, status, mrr, "
     "undiscounted_mrr, discount_ends, cancel_at_period_end, user_id, delinquent, terminal, rank, "
-    "trial_end, plan, previous_json, amount, billing_reason, subscription_id, period_start, "
+    "trial_end, period_end, plan, previous_json, amount, billing_reason, subscription_id, period_start, "
     "attempt_count, charge_id, refunds_json, feature, period"
 )
 

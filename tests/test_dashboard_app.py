@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from api.db.migrate import upgrade
@@ -89,7 +90,11 @@ def test_an_unfinished_month_is_called_month_to_date(tmp_path: Path, monkeypatch
     faddl(env, "events", "load", str(tmp_path / "events.jsonl"))
     monkeypatch.setenv("DATABASE_URL", env["DATABASE_URL"])
     monkeypatch.setenv("VAR_DIR", env["VAR_DIR"])
+    st.cache_data.clear()  # Streamlit's caches outlive an AppTest run: drop another log's settings
+    st.cache_resource.clear()
     app = AppTest.from_file(str(ROOT / "dashboards" / "app.py"), default_timeout=60).run()
+    st.cache_data.clear()
+    st.cache_resource.clear()
     assert not app.exception, app.exception
     assert any("month to date" in c.value for c in app.caption)
     assert any("is month to date" in c.value for c in app.sidebar.caption)
