@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ARRAY, Text, bindparam, text, update
+from sqlalchemy import ARRAY, Text, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.db.models import charges, customers, disputes, invoice_payments, refunds
@@ -236,18 +236,28 @@ async def apply_events(conn: AsyncConnection, batch: Sequence[ParsedEvent], *, e
             if candidate.kind.name == "subscription" and user and customer:
                 _add_claim(claims, customer, _Claim(event.created, event.event_id, user))
     written: dict[str, list[tuple[_Candidate, Any]]] = {}  # kind -> (what was written, the row it replaced)
+    logged = _LoggedEvents()
     for kind_name in _WRITE_ORDER:
         keys = [key for name, key in by_object if name == kind_name]
         if keys:
             incoming = {key: by_object[(kind_name, key)] for key in keys}
-            written[kind_name] = await _apply_kind(conn, KINDS[kind_name], incoming)
+            written[kind_name] = await _apply_kind(conn, KINDS[kind_name], incoming, logged)
         if kind_name == "customer":
             touched = {c.kind.key_of(c.values) for c, _ in written.get("customer", [])}
             await _link_users(conn, touched, claims)
         elif kind_name == "charge" and written.get("charge"):
-            charge_ids = [c.kind.key_of(c.values) for c, _ in written["charge"]]
-            for name in ("refund", "dispute"):
-                await conn.execute(rederive_charge_dependents(name, conn.dialect.name), {"charges": charge_ids})
+            # Refunds and disputes take the charge's customer and user: again where those may
+            # have changed (a new charge, or another customer or user than the row it replaced).
+            charge_ids = [
+                c.kind.key_of(c.values)
+                for c, replaced in written["charge"]
+                if replaced is None
+                or replaced["stripe_customer_id"] != c.values["stripe_customer_id"]
+                or replaced["metadata_user_id"] != c.values["metadata_user_id"]
+            ]
+            if charge_ids:
+                for name in ("refund", "dispute"):
+                    await conn.execute(rederive_charge_dependents(name, conn.dialect.name), {"charges": charge_ids})
     await _rederive_invoice_failures(conn, written)
     for event in batch:
         await _record_escalations(conn, event, escalation_attempts)
@@ -259,8 +269,26 @@ def _add_claim(claims: dict[str, _Claim], customer: str, claim: _Claim) -> None:
         claims[customer] = claim
 
 
+class _LoggedEvents:
+    """The logged events about objects, read once per batch: an invoice's events serve its own
+    re-decision and that of the invoice payments they carry. (The batch is in the log already.)"""
+
+    def __init__(self) -> None:
+        self._about: dict[str, list[ParsedEvent]] = {}
+
+    async def about(self, conn: AsyncConnection, object_ids: set[str]) -> list[ParsedEvent]:
+        missing = sorted(object_ids - self._about.keys())
+        if missing:
+            for object_id in missing:
+                self._about[object_id] = []
+            for event in await events_about(conn, missing):
+                if event.object_id is not None:
+                    self._about[event.object_id].append(event)
+        return [event for object_id in sorted(object_ids) for event in self._about[object_id]]
+
+
 async def _apply_kind(
-    conn: AsyncConnection, kind: Kind, incoming: dict[str, list[_Candidate]]
+    conn: AsyncConnection, kind: Kind, incoming: dict[str, list[_Candidate]], logged: _LoggedEvents
 ) -> list[tuple[_Candidate, Any]]:
     """Write, for each object of one kind, the newest of its stored row and the batch's snapshots."""
     statements = kind_statements(kind.name, conn.dialect.name)
@@ -282,7 +310,7 @@ async def _apply_kind(
     if recheck:
         probes = [next(iter(group.values())) for group in recheck.values()]
         object_ids = [object_id for probe in probes for object_id in _group_object_ids(probe)]
-        for event in await events_about(conn, sorted(set(object_ids))):
+        for event in await logged.about(conn, set(object_ids)):
             for c in _stored_candidates(event):
                 key = c.kind.key_of(c.values)
                 if c.kind is kind and key in recheck:
@@ -308,6 +336,9 @@ async def _rederive_invoice_failures(conn: AsyncConnection, written: dict[str, l
     intents: set[str] = set()
     charge_ids: set[str] = set()
     for candidate, replaced in written.get("charge", []):
+        # Only a failed charge (now or before this write) is anyone's decline reason.
+        if candidate.values["status"] != "failed" and (replaced is None or replaced["status"] != "failed"):
+            continue
         charge_ids.add(candidate.values["stripe_charge_id"])
         for row in (candidate.values, replaced):
             if row is not None and row["payment_intent_id"]:
@@ -319,7 +350,9 @@ async def _rederive_invoice_failures(conn: AsyncConnection, written: dict[str, l
         invoice_ids.update(found.scalars())
     invoice_ids -= {c.values["stripe_invoice_id"] for c, _ in written.get("invoice", [])}  # derived as written
     if invoice_ids:
-        await conn.execute(rederive_invoice_failures(conn.dialect.name), {"invoices": sorted(invoice_ids)})
+        await conn.execute(
+            rederive_invoice_failures(conn.dialect.name), [{"r_invoice": invoice} for invoice in sorted(invoice_ids)]
+        )
 
 
 async def _link_users(conn: AsyncConnection, touched: set[str], claims: dict[str, _Claim]) -> None:
@@ -336,16 +369,11 @@ async def _link_users(conn: AsyncConnection, touched: set[str], claims: dict[str
     if not customer_ids:
         return
     found = await conn.execute(link_users(conn.dialect.name), {"customers": customer_ids})
-    changed = {row.stripe_customer_id: row.due for row in found if row.due != row.user_id}
+    changed = sorted(found.scalars())
     if not changed:
         return
-    set_link = update(customers).where(customers.c.stripe_customer_id == bindparam("customer"))
-    await conn.execute(
-        set_link.values(user_id=bindparam("user")),
-        [{"customer": customer, "user": user} for customer, user in changed.items()],
-    )
     for kind_name in _OWNED_BY_CUSTOMER:
-        await conn.execute(rederive_users(kind_name, conn.dialect.name), {"customers": sorted(changed)})
+        await conn.execute(rederive_users(kind_name, conn.dialect.name), {"customers": changed})
 
 
 async def _record_escalations(conn: AsyncConnection, event: ParsedEvent, attempts_threshold: int) -> None:

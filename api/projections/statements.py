@@ -35,6 +35,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -99,24 +100,28 @@ def _user(metadata_user: Any, customer: Any, charge: Any | None) -> Any:
     return func.coalesce(*options)
 
 
-def _newest_failed(column: Any, invoice_id: Any) -> Any:
-    """``column`` of the newest failed charge among the payments linked to the invoice."""
-    pays = or_(
-        charges.c.payment_intent_id == invoice_payments.c.payment_intent_id,
-        charges.c.stripe_charge_id == invoice_payments.c.stripe_charge_id,
-    )
-    order = (charges.c.created.desc(), charges.c.stripe_charge_id.desc())
-    return (
-        select(column)
-        .select_from(charges.join(invoice_payments, pays))
-        .where(and_(invoice_payments.c.stripe_invoice_id == invoice_id, charges.c.status == "failed"))
-        .order_by(*order)
-        .limit(1)
-        .scalar_subquery()
-    )
+def _newest_failed(column: Any, invoice_id: BindParameter[Any]) -> Any:
+    """``column`` of the newest failed charge among the payments linked to the invoice bound as
+    ``invoice_id``: those of its payment intents, and charges linked by id (versions before payment
+    intents). Two equi-joins the indexes answer, rather than one join on an OR, which PostgreSQL
+    could only answer by scanning the charges."""
+    linked = invoice_payments.c.stripe_invoice_id == invoice_id
+    failed = charges.c.status == "failed"
+    branches = [
+        select(column.label("value"), charges.c.created, charges.c.stripe_charge_id)
+        .select_from(charges.join(invoice_payments, on))
+        .where(and_(linked, failed))
+        for on in (
+            charges.c.payment_intent_id == invoice_payments.c.payment_intent_id,
+            charges.c.stripe_charge_id == invoice_payments.c.stripe_charge_id,
+        )
+    ]
+    found = union_all(*branches).subquery()
+    order = (found.c.created.desc(), found.c.stripe_charge_id.desc())
+    return select(found.c.value).order_by(*order).limit(1).scalar_subquery()
 
 
-def _failures(invoice_id: Any, own: dict[str, Any]) -> dict[str, Any]:
+def _failures(invoice_id: BindParameter[Any], own: dict[str, Any]) -> dict[str, Any]:
     return {name: func.coalesce(_newest_failed(charges.c[name], invoice_id), own[name]) for name in _FAILURE}
 
 
@@ -191,14 +196,20 @@ def claim_users(dialect: str) -> Any:
 
 
 @cache
-def link_users(dialect: str) -> Select[Any]:
-    """The stored and the due user of the customers bound as ``customers``: the newest snapshot's
-    ``metadata.user_id``, else the earliest claim's user."""
-    return select(
-        customers.c.stripe_customer_id,
-        customers.c.user_id,
-        func.coalesce(customers.c.metadata_user_id, customers.c.claim_user_id).label("due"),
-    ).where(one_of(customers.c.stripe_customer_id, "customers", dialect))
+def link_users(dialect: str) -> Update:
+    """Give the customers bound as ``customers`` the user due to them (the newest snapshot's
+    ``metadata.user_id``, else the earliest claim's user); returns those whose user changed."""
+    due = func.coalesce(customers.c.metadata_user_id, customers.c.claim_user_id)
+    return (
+        sql_update(customers)
+        .where(
+            and_(
+                one_of(customers.c.stripe_customer_id, "customers", dialect), customers.c.user_id.is_distinct_from(due)
+            )
+        )
+        .values(user_id=due)
+        .returning(customers.c.stripe_customer_id)
+    )
 
 
 @cache
@@ -246,10 +257,8 @@ def invoices_paid_by(dialect: str) -> Select[Any]:
 
 @cache
 def rederive_invoice_failures(dialect: str) -> Update:
-    """Write again the decline reason of the invoices bound as ``invoices``."""
+    """Write again the decline reason of an invoice (executed once per invoice, bound as
+    ``r_invoice``: a bind parameter, not a correlation, keeps the lookup on the indexes)."""
+    invoice = bindparam("r_invoice", type_=invoices.c.stripe_invoice_id.type)
     own = {name: invoices.c[f"own_{name}"] for name in _FAILURE}
-    return (
-        sql_update(invoices)
-        .where(one_of(invoices.c.stripe_invoice_id, "invoices", dialect))
-        .values(_failures(invoices.c.stripe_invoice_id, own))
-    )
+    return sql_update(invoices).where(invoices.c.stripe_invoice_id == invoice).values(_failures(invoice, own))
