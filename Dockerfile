@@ -13,6 +13,7 @@ COPY api ./api
 COPY simulator ./simulator
 COPY analytics ./analytics
 COPY dashboards ./dashboards
+COPY docs ./docs
 RUN uv sync --frozen --no-dev
 
 USER faddl
