@@ -14,15 +14,17 @@ class SignatureRejected(ValueError):
     """The delivery is not provably from Stripe; the message says why, for a person."""
 
 
-def _timestamp(header: str) -> int | None:
-    for part in header.split(","):
-        name, _, value = part.partition("=")
-        if name.strip() == "t":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+def _timestamp(header: str) -> int:
+    """The header's one ``t`` entry, read the way the SDK reads it (``name=value`` pairs split on
+    commas, names compared as they are), so the timestamp checked here is the one it verified.
+    A header with more than one ``t`` is refused: two readers could take different ones."""
+    stamps = [part.split("=", 2)[1] for part in header.split(",") if part.split("=", 2)[0] == "t" and "=" in part]
+    if len(stamps) > 1:
+        raise SignatureRejected("Stripe-Signature has more than one timestamp (`t=`); Stripe sends exactly one.")
+    try:
+        return int(stamps[0])
+    except (IndexError, ValueError):
+        raise SignatureRejected("Malformed Stripe-Signature header: expected `t=<timestamp>,v1=<signature>`.") from None
 
 
 def verify_signature(payload: str, header: str | None, secrets: Sequence[str], tolerance: int) -> None:
@@ -30,6 +32,7 @@ def verify_signature(payload: str, header: str | None, secrets: Sequence[str], t
     with one of ``secrets`` at a timestamp within ``tolerance`` seconds of now."""
     if not header:
         raise SignatureRejected("Missing Stripe-Signature header.")
+    stamp = _timestamp(header)
     reasons: list[str] = []
     for secret in secrets:
         try:
@@ -39,8 +42,7 @@ def verify_signature(payload: str, header: str | None, secrets: Sequence[str], t
             continue
         # The SDK rejects old timestamps only; a far-future one would let a captured delivery be
         # replayed for as long, so it is refused too.
-        stamp = _timestamp(header)
-        if stamp is not None and stamp > time.time() + tolerance:
+        if stamp > time.time() + tolerance:
             raise SignatureRejected(
                 f"Stripe-Signature timestamp is more than {tolerance} s in the future; check the clock."
             )

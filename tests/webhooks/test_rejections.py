@@ -90,6 +90,28 @@ async def test_timestamp_far_in_the_future(client: AsyncTestClient[Any], setting
     assert await stored_count(settings) == 0
 
 
+@pytest.mark.parametrize(
+    ("first", "separator", "reason"),
+    [
+        ("t", ",", "more than one timestamp"),  # two `t` entries
+        (" t", ",", "in the future"),  # the SDK skips ` t`: the timestamp it verified is checked
+        (" t", ", ", "Malformed"),  # no entry named `t` at all
+    ],
+)
+async def test_a_second_timestamp_never_lets_a_future_signature_in(
+    client: AsyncTestClient[Any], settings: Settings, first: str, separator: str, reason: str
+) -> None:
+    """A delivery signed a year ahead, with a current ``t`` put first: the SDK read one entry and
+    our future check another (accepted before), unless the header is parsed once, the SDK's way."""
+    payload = body()
+    ahead = sign(payload, timestamp=int(time.time()) + 365 * 86_400)
+    header = f"{first}={int(time.time())}{separator}{ahead}"
+    response = await post_raw(client, payload.encode(), {"Stripe-Signature": header})
+    assert response.status_code == 400
+    assert reason in response.json()["detail"]
+    assert await stored_count(settings) == 0
+
+
 async def test_within_tolerance_is_accepted(client: AsyncTestClient[Any]) -> None:
     payload = body()
     header = sign(payload, timestamp=int(time.time()) - 250)
