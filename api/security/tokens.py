@@ -12,7 +12,7 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from api.settings import Settings
 
@@ -20,6 +20,10 @@ __all__ = ["DEV_KEY_ID", "AuthError", "Principal", "TokenVerifier", "dev_private
 
 ALGORITHMS = ["RS256", "ES256"]
 """Asymmetric only: ``none`` and HS256 (the algorithm-confusion attack) are refused outright."""
+
+_KEY_TYPES: dict[str, type[Any]] = {"RS256": rsa.RSAPublicKey, "ES256": ec.EllipticCurvePublicKey}
+"""The key type each algorithm verifies with; a token naming a key of another type is refused
+before PyJWT sees it (it raises ``TypeError`` on the mismatch)."""
 
 DEV_KEY_ID = "faddl-dev"
 DEV_ISSUER = "faddl-dev"
@@ -148,6 +152,10 @@ class TokenVerifier:
         if header.get("alg") not in ALGORITHMS:
             raise AuthError("algorithm", f"Tokens must be signed with {' or '.join(ALGORITHMS)}.")
         key = await self._key(token, header)
+        if not isinstance(key, _KEY_TYPES[header["alg"]]) or (
+            isinstance(key, ec.EllipticCurvePublicKey) and not isinstance(key.curve, ec.SECP256R1)
+        ):
+            raise AuthError("key_type", f"The token's algorithm ({header['alg']}) does not fit the key it names.")
         settings = self.settings
         issuer = settings.auth_issuer or (DEV_ISSUER if self._jwks is None else None)
         audience = settings.auth_audience or (DEV_AUDIENCE if self._jwks is None else None)

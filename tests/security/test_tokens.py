@@ -151,6 +151,8 @@ def _forge_hs256_with_public_key(public_pem: bytes, body: dict[str, Any], kid: s
         ("wrong_audience", "another audience"),
         ("unknown_kid", "key the identity provider does not list"),
         ("no_subject", "lacks the `sub` claim"),
+        ("es256_with_rsa_kid", "does not fit the key it names"),
+        ("rs256_with_ec_kid", "does not fit the key it names"),
     ],
 )
 async def test_rejections_are_401_with_a_reason(settings: Settings, jwks: Jwks, case: str, message: str) -> None:
@@ -172,7 +174,11 @@ async def test_rejections_are_401_with_a_reason(settings: Settings, jwks: Jwks, 
         "wrong_audience": sign(key, "rsa-1", claims(aud="someone-else")),
         "unknown_kid": sign(other, "rsa-unknown", claims()),
         "no_subject": sign(key, "rsa-1", claims(sub=None)),
+        # Key-type confusion: the header names a key of another type than its algorithm's.
+        "es256_with_rsa_kid": sign(ec.generate_private_key(ec.SECP256R1()), "rsa-1", claims(), "ES256"),
+        "rs256_with_ec_kid": sign(other, "ec-1", claims(), "RS256"),
     }
+    jwks.add_ec("ec-1")
     response = await call(settings, tokens[case])
     assert response.status_code == 401, response.text
     assert message in response.json()["detail"]
@@ -231,3 +237,22 @@ async def test_dev_tokens_only_in_dev_mode_and_never_with_a_jwks_url(tmp_path: P
     assert not with_jwks.auth_dev_active
     response = await call(with_jwks, token)
     assert response.status_code == 401
+
+
+async def test_dev_mode_key_type_confusion_is_401(tmp_path: Path) -> None:
+    """An RS256 token naming the development (EC) key: 401 with its reason, not a 500."""
+    from api.security.tokens import DEV_AUDIENCE, DEV_ISSUER, DEV_KEY_ID
+
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'dev.db'}",
+        stripe_api_key="sk_test_x",
+        auth_dev_mode=True,
+        var_dir=tmp_path / "var",
+    )
+    await asyncio.to_thread(upgrade, settings)
+    mint_dev_token(settings, "user_a", [])  # creates the development key
+    body = claims(iss=DEV_ISSUER, aud=DEV_AUDIENCE)
+    token = sign(rsa.generate_private_key(public_exponent=65537, key_size=2048), DEV_KEY_ID, body, "RS256")
+    response = await call(settings, token)
+    assert response.status_code == 401, response.text
+    assert "does not fit the key it names" in response.json()["detail"]
