@@ -215,6 +215,10 @@ class Settings:
     max_string_length: int = 2000
     """``MAX_STRING_LENGTH``: longest string accepted in any body, query or path parameter."""
 
+    json_max_depth: int = 64
+    """``JSON_MAX_DEPTH``: deepest nesting of objects and arrays accepted in a JSON body (client API
+    and webhook); Stripe's events nest about 10 deep."""
+
     block_after_incidents: int = 5
     """``BLOCK_AFTER_INCIDENTS``: security incidents within ``BLOCK_WINDOW_SECONDS`` that block a
     client (its IP, or its user when authenticated); 0 turns automatic blocking off."""
@@ -348,6 +352,7 @@ class Settings:
             trusted_proxies=_env_list("TRUSTED_PROXIES"),
             max_body_bytes=_env_int("MAX_BODY_BYTES", 64 * 1024),
             max_string_length=_env_int("MAX_STRING_LENGTH", 2000),
+            json_max_depth=_env_int("JSON_MAX_DEPTH", 64),
             block_after_incidents=_env_int("BLOCK_AFTER_INCIDENTS", 5),
             block_window_seconds=_env_int("BLOCK_WINDOW_SECONDS", 600),
             block_seconds=_env_int("BLOCK_SECONDS", 900),

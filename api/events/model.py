@@ -8,11 +8,10 @@ from typing import Any
 
 import msgspec
 
+from api.json_depth import TooDeep, decode_bounded
 from api.projections.stripe_objects import customer_id_of, expandable_id, object_id_of
 
 __all__ = ["InvalidEvent", "ParsedEvent", "parse_event"]
-
-_decoder = msgspec.json.Decoder()
 
 
 class InvalidEvent(ValueError):
@@ -58,14 +57,17 @@ class ParsedEvent:
         return None
 
 
-def parse_event(raw: bytes | str, source: str = "stripe") -> ParsedEvent:
-    """Parse and check an event body. Raises :class:`InvalidEvent` with a readable reason."""
+def parse_event(raw: bytes | str, source: str = "stripe", max_depth: int = 64) -> ParsedEvent:
+    """Parse and check an event body. Raises :class:`InvalidEvent` with a readable reason (also
+    for JSON nested deeper than ``max_depth``)."""
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError as exc:
         raise InvalidEvent("The body is not valid UTF-8.") from exc
     try:
-        body = _decoder.decode(text)
+        body = decode_bounded(text, max_depth)
+    except TooDeep as exc:
+        raise InvalidEvent(str(exc)) from None
     except msgspec.DecodeError as exc:
         raise InvalidEvent(f"The body is not valid JSON ({exc}).") from exc
     if not isinstance(body, dict):

@@ -67,7 +67,7 @@ class Protection:
         ]
 
     def screener(self, settings: Settings) -> RequestScreener:
-        return RequestScreener(settings.max_string_length, self.blocker, self.clients)
+        return RequestScreener(settings.max_string_length, self.blocker, self.clients, settings.json_max_depth)
 
     @staticmethod
     def headers(settings: Settings) -> SecurityHeaders:

@@ -23,6 +23,7 @@ from litestar import Request
 from litestar.exceptions import HTTPException
 from litestar.params import QueryParameter
 
+from api.json_depth import TooDeep, decode_bounded
 from api.protection.blocking import Blocker
 from api.protection.clients import ClientResolver
 from api.protection.guard import client_key
@@ -34,7 +35,7 @@ __all__ = ["THREAT_KINDS", "RequestScreener", "Threat", "find_threat", "strings_
 @dataclass(frozen=True)
 class Threat:
     kind: str
-    """sql_injection, xss, path_traversal, command_injection or oversized."""
+    """sql_injection, xss, path_traversal, command_injection, oversized or too_deep."""
     where: str
     """Which input: ``body.comment``, ``query.limit``, ``path.event_id``."""
     sample: str
@@ -157,8 +158,9 @@ class RequestScreener:
     body, query or path parameters, and records it as a security incident against the client
     (which may block it). Routes with ``opt={"screen": False}`` (the signed webhook) are skipped."""
 
-    def __init__(self, max_length: int, blocker: Blocker, clients: ClientResolver) -> None:
+    def __init__(self, max_length: int, blocker: Blocker, clients: ClientResolver, max_depth: int = 64) -> None:
         self.max_length = max_length
+        self.max_depth = max_depth
         self.blocker = blocker
         self.clients = clients
         self._declared: dict[Any, frozenset[str]] = {}
@@ -229,7 +231,9 @@ class RequestScreener:
             )
         else:
             try:
-                decoded = msgspec.json.decode(body)
+                decoded = decode_bounded(body, self.max_depth)
+            except TooDeep:
+                return Threat("too_deep", "body", f"(JSON nested deeper than {self.max_depth} levels)")
             except msgspec.DecodeError:
                 return None  # not JSON: the route's own validation answers
             strings = strings_in(decoded, "body")
@@ -258,6 +262,7 @@ _DESCRIPTIONS = {
     "path_traversal": "a path traversal attempt",
     "command_injection": "a command injection attempt",
     "oversized": "more text than is accepted",
+    "too_deep": "JSON nested deeper than is accepted (JSON_MAX_DEPTH)",
 }
 THREAT_KINDS = tuple(_DESCRIPTIONS)
 """Every kind of incident the screener records."""

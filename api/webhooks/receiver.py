@@ -46,7 +46,7 @@ async def receive(processor: EventProcessor, raw: bytes, signature: str | None) 
         WEBHOOK_REJECTIONS.labels("signature").inc()
         raise DeliveryRejected(400, str(exc)) from None
     try:
-        event = parse_event(payload)
+        event = parse_event(payload, max_depth=settings.json_max_depth)
     except InvalidEvent as exc:
         WEBHOOK_REJECTIONS.labels("body").inc()
         raise DeliveryRejected(400, str(exc)) from None

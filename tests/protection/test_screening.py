@@ -171,3 +171,37 @@ async def test_unknown_query_parameters_are_refused(sqlite_only: Settings, tmp_p
     assert "Unknown query parameter 'statuss'" in unknown.json()["detail"]
     assert none_declared.status_code == 400
     assert demo_page.status_code == 200, "only the API's own routes are strict"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "signed_in"), [("GET", "/api/plans", False), ("POST", "/api/checkout", True)]
+)
+async def test_deep_json_is_a_400_on_any_route(
+    sqlite_only: Settings, tmp_path: Path, method: str, path: str, signed_in: bool
+) -> None:
+    """A body nested 1,000 deep was a 500 (msgspec's RecursionError), unauthenticated routes
+    included; past JSON_MAX_DEPTH it is a 400 that names the limit."""
+    settings = demo(sqlite_only, tmp_path, block_after_incidents=0)
+    headers = {"Content-Type": "application/json", **(auth(settings, "mallory") if signed_in else {})}
+    deep = ("[" * 1000 + "]" * 1000).encode()
+    async with AsyncTestClient(create_app(settings)) as client:
+        response = await client.request(method, path, content=deep, headers=headers)
+    assert response.status_code == 400, response.text
+    assert "nested deeper" in response.json()["detail"]
+
+
+async def test_the_depth_limit_is_a_setting(sqlite_only: Settings, tmp_path: Path) -> None:
+    """80 levels: refused at the default of 64, let through (to the route's own answer) at 100."""
+    import dataclasses
+
+    settings = demo(sqlite_only, tmp_path, block_after_incidents=0)
+    body = ('{"a":' * 80 + "1" + "}" * 80).encode()
+    headers = {"Content-Type": "application/json", **auth(settings, "mallory")}
+    async with AsyncTestClient(create_app(settings)) as client:
+        refused = await client.post("/api/checkout", content=body, headers=headers)
+    async with AsyncTestClient(create_app(dataclasses.replace(settings, json_max_depth=100))) as client:
+        allowed = await client.post("/api/checkout", content=body, headers=headers)
+    assert refused.status_code == 400
+    assert "nested deeper" in refused.json()["detail"]
+    assert "nested deeper" not in allowed.text
+    assert allowed.status_code < 500, allowed.text

@@ -206,3 +206,13 @@ async def test_demo_mode_uses_the_public_demo_secret(tmp_path: Any) -> None:
         event = make_event("customer.subscription.updated", subscription())
         assert (await post_event(client, event, secret=DEMO_WEBHOOK_SECRET)).status_code == 200
         assert (await post_event(client, event, secret=SECRET)).status_code == 400
+
+
+async def test_a_deep_body_is_a_rejected_delivery(client: AsyncTestClient[Any], settings: Settings) -> None:
+    """A signed event with 1,000 nested arrays in its metadata was a 500; it is a 400 that says why."""
+    event = make_event("customer.subscription.updated", subscription())
+    text = json.dumps(event).replace('"metadata": {', '"deep": ' + "[" * 1000 + "]" * 1000 + ', "metadata": {', 1)
+    response = await post_raw(client, text.encode(), {"Stripe-Signature": sign(text)})
+    assert response.status_code == 400, response.text
+    assert "nested deeper than 64 levels" in response.json()["detail"]
+    assert await stored_count(settings) == 0
