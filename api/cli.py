@@ -22,7 +22,7 @@ import msgspec
 from tqdm import tqdm
 
 from api.db.engine import Database
-from api.events.model import InvalidEvent, ParsedEvent, parse_event
+from api.events.model import InvalidEvent, ParsedEvent, check_storable, parse_event
 from api.events.processing import EventProcessor, Outcome
 from api.logs import configure_logging
 from api.settings import Settings, get_settings
@@ -361,7 +361,9 @@ def events_load(file: Path) -> None:
     events_parsed = []
     for number, line in lines:
         try:
-            events_parsed.append(parse_event(line))
+            event = parse_event(line)
+            check_storable(event)
+            events_parsed.append(event)
         except InvalidEvent as exc:
             raise click.ClickException(f"{file}:{number}: {exc}") from exc
 

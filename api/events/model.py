@@ -11,7 +11,12 @@ import msgspec
 from api.json_depth import TooDeep, decode_bounded
 from api.projections.stripe_objects import customer_id_of, expandable_id, object_id_of
 
-__all__ = ["InvalidEvent", "ParsedEvent", "parse_event"]
+__all__ = ["InvalidEvent", "ParsedEvent", "check_storable", "parse_event"]
+
+_MAX_CREATED = 2**63 - 1
+# Lengths of the event log's columns (``api.db.models.SubscriptionEvent``): PostgreSQL refuses a
+# longer value, SQLite would store it, so both refuse it here, the same way.
+_COLUMN_LIMITS = {"api_version": 32, "object type": 64, "object id": 255, "customer id": 255}
 
 
 class InvalidEvent(ValueError):
@@ -55,6 +60,24 @@ class ParsedEvent:
         if self.object_type in ("refund", "dispute"):
             return expandable_id(self.obj.get("charge"))
         return None
+
+
+def check_storable(event: ParsedEvent) -> None:
+    """Raise :class:`InvalidEvent` when the event cannot be stored as it is: its ``created`` past
+    what a 64-bit column holds, or a field longer than its column."""
+    if event.created > _MAX_CREATED:
+        raise InvalidEvent("The event's `created` is not a timestamp a database can store (at most 2^63 - 1).")
+    values = {
+        "api_version": event.api_version,
+        "object type": event.object_type,
+        "object id": event.object_id,
+        "customer id": event.customer_id,
+    }
+    for name, value in values.items():
+        if value is not None and len(value) > _COLUMN_LIMITS[name]:
+            raise InvalidEvent(
+                f"The event's {name} is {len(value)} characters long; at most {_COLUMN_LIMITS[name]} can be stored."
+            )
 
 
 def parse_event(raw: bytes | str, source: str = "stripe", max_depth: int = 64) -> ParsedEvent:

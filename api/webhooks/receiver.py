@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from api.events.model import InvalidEvent, ParsedEvent, parse_event
+from api.events.model import InvalidEvent, ParsedEvent, check_storable, parse_event
 from api.events.processing import DatabaseUnavailable, EventProcessor, Outcome
 from api.observability.metrics import WEBHOOK_EVENTS, WEBHOOK_LAG, WEBHOOK_PROCESSING, WEBHOOK_REJECTIONS
 from api.observability.tracing import tracer
@@ -47,6 +47,7 @@ async def receive(processor: EventProcessor, raw: bytes, signature: str | None) 
         raise DeliveryRejected(400, str(exc)) from None
     try:
         event = parse_event(payload, max_depth=settings.json_max_depth)
+        check_storable(event)
     except InvalidEvent as exc:
         WEBHOOK_REJECTIONS.labels("body").inc()
         raise DeliveryRejected(400, str(exc)) from None

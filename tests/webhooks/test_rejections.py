@@ -216,3 +216,32 @@ async def test_a_deep_body_is_a_rejected_delivery(client: AsyncTestClient[Any], 
     assert response.status_code == 400, response.text
     assert "nested deeper than 64 levels" in response.json()["detail"]
     assert await stored_count(settings) == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"created": 2**63}, "`created` is not a timestamp"),
+        ({"api_version": "2025-03-31." + "x" * 30}, "api_version is 41 characters long; at most 32"),
+        ({"object_id": "sub_" + "x" * 252}, "object id is 256 characters long; at most 255"),
+        ({"object_type": "x" * 65}, "object type is 65 characters long; at most 64"),
+    ],
+)
+async def test_an_event_that_cannot_be_stored_is_refused_the_same_on_both_databases(
+    client: AsyncTestClient[Any], settings: Settings, change: dict[str, Any], reason: str
+) -> None:
+    """PostgreSQL answered 500 and stored nothing, SQLite stored it: both refuse it now, with 400."""
+    event = make_event("customer.subscription.updated", subscription())
+    if "created" in change:
+        event["created"] = change["created"]
+    if "api_version" in change:
+        event["api_version"] = change["api_version"]
+    if "object_id" in change:
+        event["data"]["object"]["id"] = change["object_id"]
+    if "object_type" in change:
+        event["data"]["object"]["object"] = change["object_type"]
+    text = json.dumps(event)
+    response = await post_raw(client, text.encode(), {"Stripe-Signature": sign(text)})
+    assert response.status_code == 400, response.text
+    assert reason in response.json()["detail"]
+    assert await stored_count(settings) == 0
