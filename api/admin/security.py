@@ -15,6 +15,7 @@ from sqlalchemy import select
 from api.db.engine import Database
 from api.db.models import security_incidents
 from api.db.sql import utc
+from api.logs import mask_secrets
 from api.protection.layers import Protection
 from api.security.middleware import requires_admin
 
@@ -57,7 +58,18 @@ class AdminSecurityController(Controller):
             query = query.where(security_incidents.c.kind == kind)
         async with db.read() as conn:
             rows = (await conn.execute(query)).mappings()
-            return [SecurityIncidentView(**{**dict(row), "created_at": utc(row["created_at"])}) for row in rows]
+            # Masked again on the way out: rows stored before samples were masked may hold secrets.
+            return [
+                SecurityIncidentView(
+                    **{
+                        **dict(row),
+                        "created_at": utc(row["created_at"]),
+                        "sample": mask_secrets(row["sample"]) if row["sample"] else row["sample"],
+                        "detail": mask_secrets(row["detail"]) if row["detail"] else row["detail"],
+                    }
+                )
+                for row in rows
+            ]
 
     @get("/blocks", summary="Clients blocked now")
     async def list_blocks(self, request: Request[Any, Any, Any]) -> list[BlockedClient]:

@@ -10,6 +10,7 @@ from sqlalchemy import insert
 
 from api.db.engine import Database
 from api.db.models import security_incidents
+from api.logs import mask_secrets
 from api.observability.metrics import SECURITY_INCIDENTS
 
 __all__ = ["Incident", "IncidentLog"]
@@ -31,10 +32,11 @@ class Incident:
 
 
 def _printable(sample: str | None) -> str | None:
-    """The sample, truncated and with control characters made visible (it is data, not markup)."""
+    """The sample with its secrets masked (card numbers, tokens, keys: as in the logs), truncated,
+    and with control characters made visible (it is data, not markup)."""
     if sample is None:
         return None
-    text = sample[:SAMPLE_CHARS]
+    text = mask_secrets(sample[: SAMPLE_CHARS * 2])[:SAMPLE_CHARS]
     return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)[:SAMPLE_CHARS]
 
 
@@ -50,7 +52,7 @@ class IncidentLog:
             "user_id": incident.user_id,
             "client_ip": incident.client_ip,
             "sample": _printable(incident.sample),
-            "detail": (incident.detail or "")[:2000] or None,
+            "detail": mask_secrets(incident.detail or "")[:2000] or None,
         }
         SECURITY_INCIDENTS.labels(incident.kind).inc()
         logger.warning("security incident", **row)

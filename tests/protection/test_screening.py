@@ -205,3 +205,46 @@ async def test_the_depth_limit_is_a_setting(sqlite_only: Settings, tmp_path: Pat
     assert "nested deeper" in refused.json()["detail"]
     assert "nested deeper" not in allowed.text
     assert allowed.status_code < 500, allowed.text
+
+
+SECRETS = [
+    line.split("\t")
+    for line in (CORPUS / "secrets.tsv").read_text(encoding="utf-8").splitlines()
+    if line and not line.startswith("#")
+]
+KEPT = ["created 1764758400", "amount 12345678901234", "order 2026-12-03 10:00", "ip 203.0.113.42"]
+
+
+@pytest.mark.parametrize(("sample", "secret"), SECRETS)
+def test_secrets_are_masked_wherever_they_stand(sample: str, secret: str) -> None:
+    from api.logs import mask_secrets
+
+    masked = mask_secrets(sample)
+    assert secret not in masked
+    assert "[redacted]" in masked
+
+
+@pytest.mark.parametrize("text", KEPT)
+def test_numbers_that_are_not_secrets_stay(text: str) -> None:
+    from api.logs import mask_secrets
+
+    assert mask_secrets(text) == text
+
+
+async def test_incident_samples_are_masked_in_the_table_and_the_api(sqlite_only: Settings, tmp_path: Path) -> None:
+    """A refused body carrying a card number and a webhook secret: neither is stored or shown."""
+    settings = demo(sqlite_only, tmp_path, block_after_incidents=0)
+    me = auth(settings, "mallory")
+    admin = auth(settings, "ops", ["admin"])
+    attack = "<script>fetch('/?c=q4242424242424242&k=whsec_1234567890abcdef')</script>"
+    async with AsyncTestClient(create_app(settings)) as client:
+        refused = await client.post("/api/usage", json={"feature": "api_calls", "note": attack}, headers=me)
+        shown = await client.get("/api/admin/security/incidents", headers=admin)
+    assert refused.status_code == 400
+    (stored,) = [row for row in await incidents(settings) if row["kind"] == "xss"]
+    assert "4242424242424242" not in stored["sample"]
+    assert "whsec_1234567890abcdef" not in stored["sample"]
+    assert "[redacted]" in stored["sample"]
+    assert shown.status_code == 200, shown.text
+    assert "4242424242424242" not in shown.text
+    assert "whsec_1234567890abcdef" not in shown.text
