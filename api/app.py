@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     billing = BillingActions(db, processor, gateway, plans, settings)
     demo_pages = [DemoPagesController] if settings.demo_mode else []
     protection = Protection.build(settings, db)
+    verifier = TokenVerifier(settings)
 
     return Litestar(
         route_handlers=[
@@ -89,7 +90,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         middleware=[
             HttpObservability(settings.slow_request_seconds),
-            *protection.middleware(settings, bearer_auth(TokenVerifier(settings))),
+            *protection.middleware(settings, bearer_auth(verifier)),
         ],
         before_request=protection.screener(settings),
         before_send=[protection.headers(settings)],
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     db, plans, settings.metrics_refresh_seconds, stale_grace_days=settings.analytics_stale_grace_days
                 ),
                 "health": HealthChecker(settings, db, protection.redis, gateway),
+                "token_verifier": verifier,
             }
         ),
         on_startup=[_freeze_startup_objects],

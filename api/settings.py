@@ -262,6 +262,11 @@ class Settings:
     health_cpu_percent: int = 95
     """``HEALTH_CPU_PERCENT``: system CPU use above this makes the service degraded."""
 
+    health_detail_networks: tuple[str, ...] = ()
+    """``HEALTH_DETAIL_NETWORKS``: networks (comma-separated CIDRs, e.g. ``10.0.0.0/8``) whose
+    connections see ``GET /api/health`` with every component's details; everyone else sees the
+    status and score only, unless they send an admin token."""
+
     health_backlog_events: int = 100
     """``HEALTH_BACKLOG_EVENTS``: failed events waiting for a retry above this make it degraded; any
     dead event does too."""
@@ -366,6 +371,7 @@ class Settings:
             health_memory_percent=_env_int("HEALTH_MEMORY_PERCENT", 90),
             health_disk_percent=_env_int("HEALTH_DISK_PERCENT", 90),
             health_cpu_percent=_env_int("HEALTH_CPU_PERCENT", 95),
+            health_detail_networks=_env_list("HEALTH_DETAIL_NETWORKS"),
             health_backlog_events=_env_int("HEALTH_BACKLOG_EVENTS", 100),
             health_external_ttl_seconds=_env_int("HEALTH_EXTERNAL_TTL_SECONDS", 60),
             log_level=_env("LOG_LEVEL", "INFO").upper(),

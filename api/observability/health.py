@@ -7,12 +7,15 @@
   JWKS (cached), writable storage, resource use (memory, CPU, disk, via psutil) and the webhook
   backlog; an overall ``healthy`` / ``degraded`` / ``unhealthy`` with a score out of 100. Only a
   database that cannot be reached makes the service unhealthy (503): without it nothing works;
-  everything else degrades it. The thresholds are settings.
+  everything else degrades it. The thresholds are settings. The components are shown to an admin
+  token or a connection from ``HEALTH_DETAIL_NETWORKS`` only; the public answer is the status and
+  score.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import tempfile
 import time
@@ -34,6 +37,7 @@ from api.db.models import subscription_events
 from api.db.sql import utc
 from api.errors import problem
 from api.protection.edge import request_id_of
+from api.security.tokens import AuthError, TokenVerifier
 from api.settings import Settings
 
 __all__ = ["ComponentHealth", "HealthChecker", "HealthReport", "health", "live", "ready"]
@@ -288,4 +292,32 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Any]:
 async def health(request: Request[Any, Any, Any]) -> Response[HealthReport]:
     checker: HealthChecker = request.app.state.health
     report = await checker.report()
+    if not await _may_see_details(request, checker.settings):
+        # Paths, memory, disk and event counts tell an attacker too much: public health is the
+        # status and score only.
+        report = msgspec.structs.replace(report, components={})
     return Response(report, status_code=503 if report.status == "unhealthy" else 200)
+
+
+async def _may_see_details(request: Request[Any, Any, Any], settings: Settings) -> bool:
+    """An admin token, or a connection from one of ``HEALTH_DETAIL_NETWORKS``."""
+    peer = request.client.host if request.client else None
+    if peer and settings.health_detail_networks:
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:
+            address = None
+        if address is not None and any(
+            address in ipaddress.ip_network(net, strict=False) for net in settings.health_detail_networks
+        ):
+            return True
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return False
+    verifier: TokenVerifier = request.app.state.token_verifier
+    try:
+        principal = await verifier.verify(token.strip())
+    except AuthError:
+        return False
+    return principal.is_admin

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
@@ -29,8 +30,16 @@ def healthy_settings(settings: Settings, tmp_path: Path, **overrides: Any) -> Se
 
 
 async def check(settings: Settings) -> tuple[int, dict[str, Any]]:
-    async with AsyncTestClient(create_app(settings)) as client:
-        answer = await client.get("/api/health")
+    """The public answer's status code, and the whole report (as an admin would see it)."""
+    from api.security.tokens import mint_dev_token
+
+    app = create_app(settings)
+    async with AsyncTestClient(app) as client:
+        if settings.auth_jwks_url or not settings.auth_dev_mode:  # no dev tokens: the report itself
+            answer = await client.get("/api/health")
+            return answer.status_code, msgspec.to_builtins(await app.state.health.report())
+        token = mint_dev_token(settings, "ops", ["admin"])
+        answer = await client.get("/api/health", headers={"Authorization": f"Bearer {token}"})
     return answer.status_code, answer.json()
 
 
@@ -93,9 +102,10 @@ async def test_identity_provider_unreachable_degrades(sqlite_only: Settings, tmp
 
 async def test_external_checks_are_cached(sqlite_only: Settings, tmp_path: Path) -> None:
     settings = healthy_settings(sqlite_only, tmp_path, auth_jwks_url=f"http://127.0.0.1:{free_port()}/jwks.json")
-    async with AsyncTestClient(create_app(settings)) as client:
-        first = (await client.get("/api/health")).json()
-        second = (await client.get("/api/health")).json()
+    app = create_app(settings)
+    async with AsyncTestClient(app):
+        first = msgspec.to_builtins(await app.state.health.report())
+        second = msgspec.to_builtins(await app.state.health.report())
     assert "cached" not in first["components"]["identity_provider"]["data"]
     assert second["components"]["identity_provider"]["data"]["cached"] is True
 
@@ -127,3 +137,38 @@ async def test_a_dead_event_degrades(sqlite_only: Settings, tmp_path: Path) -> N
     assert backlog["status"] == "degraded"
     assert backlog["data"]["dead"] == 1
     assert backlog["data"]["oldest_failed_age_seconds"] >= 0
+
+
+async def test_public_health_is_status_and_score_only(settings: Settings, tmp_path: Path) -> None:
+    """Unauthenticated, the answer named a file path, memory, disk and event counts; now only an
+    admin token (or a connection from HEALTH_DETAIL_NETWORKS) sees the components."""
+    from api.security.tokens import mint_dev_token
+
+    settings = healthy_settings(settings, tmp_path, health_cpu_percent=100)
+    async with AsyncTestClient(create_app(settings)) as client:
+        public = await client.get("/api/health")
+        user = await client.get("/api/health", headers={"Authorization": f"Bearer {mint_dev_token(settings, 'u', [])}"})
+        admin = await client.get(
+            "/api/health", headers={"Authorization": f"Bearer {mint_dev_token(settings, 'ops', ['admin'])}"}
+        )
+    assert public.status_code == 200
+    assert set(public.json()) == {"status", "score", "checked_at", "components"}
+    assert public.json()["components"] == {}
+    assert str(tmp_path) not in public.text
+    assert user.json()["components"] == {}
+    assert "database" in admin.json()["components"]
+
+
+async def test_detail_networks_see_the_components(sqlite_only: Settings, tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from api.observability.health import _may_see_details
+
+    settings = healthy_settings(sqlite_only, tmp_path, health_detail_networks=("10.0.0.0/8",))
+
+    def request(host: str) -> Any:
+        return SimpleNamespace(client=SimpleNamespace(host=host), headers={}, app=None)
+
+    assert await _may_see_details(request("10.1.2.3"), settings)
+    assert not await _may_see_details(request("192.0.2.1"), settings)
+    assert not await _may_see_details(request("testclient"), settings)
