@@ -14,11 +14,11 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.protection.blocking import Blocker
 from api.protection.clients import ClientResolver
-from api.protection.incidents import Incident
+from api.protection.incidents import Incident, IncidentLog
 from api.protection.rate_limits import RateLimits, StoreUnavailable
 from api.security.tokens import Principal
 
-__all__ = ["GuardMiddleware", "client_key"]
+__all__ = ["GuardMiddleware", "client_key", "count_rejected_delivery"]
 
 
 def client_key(scope: Any, clients: ClientResolver) -> tuple[str, str | None, str]:
@@ -48,21 +48,25 @@ class GuardMiddleware(ASGIMiddleware):
         if tier is None:  # health probes
             await next_app(scope, receive, send)
             return
+        if tier == "webhook":
+            # Stripe is authenticated by its signature: never blocked, and a verified delivery is
+            # never refused for rate. Only deliveries that fail verification count against the
+            # webhook tier, after the fact (:func:`count_rejected_delivery`).
+            await next_app(scope, receive, send)
+            return
         key, user_id, ip = client_key(scope, self.clients)
-        if tier != "webhook":  # Stripe is authenticated by its signature and never blocked
-            left = await self.blocker.blocked_for(key, _route(scope), str(scope.get("method", "")))
-            if left is not None:
-                raise PermissionDeniedException(
-                    detail="This client is temporarily blocked after repeated suspicious requests; "
-                    f"try again in {left} s.",
-                    headers={"Retry-After": str(left)},
-                )
+        left = await self.blocker.blocked_for(key, _route(scope), str(scope.get("method", "")))
+        if left is not None:
+            raise PermissionDeniedException(
+                detail=f"This client is temporarily blocked after repeated suspicious requests; try again in {left} s.",
+                headers={"Retry-After": str(left)},
+            )
         if not self.rate_limits.enabled:
             await next_app(scope, receive, send)
             return
-        limit_key = f"ip:{ip}" if tier == "webhook" else key
+        limit_key = key
         try:
-            decision = await self.rate_limits.check(tier, limit_key, report=tier != "webhook")
+            decision = await self.rate_limits.check(tier, limit_key)
         except StoreUnavailable:
             raise HTTPException(
                 status_code=503,
@@ -93,10 +97,6 @@ class GuardMiddleware(ASGIMiddleware):
                 headers={**headers, "Retry-After": str(decision.reset_after)},
             )
 
-        if tier == "webhook":  # Stripe reads no rate-limit headers
-            await next_app(scope, receive, send)
-            return
-
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 mutable = MutableScopeHeaders.from_message(message)
@@ -112,3 +112,32 @@ def _window(rate_limits: RateLimits, tier: str) -> str:
     seconds = item.get_expiry()
     names = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
     return names.get(seconds, f"{seconds} s")
+
+
+async def count_rejected_delivery(
+    rate_limits: RateLimits, incidents: IncidentLog, clients: ClientResolver, scope: Scope
+) -> int | None:
+    """Count a webhook delivery that failed verification against the webhook tier, per source
+    address. Returns the seconds to wait when the source is over it (the caller answers 429), and
+    records an incident the first time it is."""
+    if not rate_limits.enabled:
+        return None
+    _, user_id, ip = client_key(scope, clients)
+    try:
+        decision = await rate_limits.check("webhook", f"ip:{ip}")
+    except StoreUnavailable:
+        return None  # the delivery is refused anyway (400); counting it is what failed
+    if decision.allowed:
+        return None
+    if decision.abusive:
+        await incidents.record(
+            Incident(
+                kind="rate_limit_abuse",
+                route=_route(scope),
+                method=str(scope.get("method", "")),
+                user_id=user_id,
+                client_ip=ip,
+                detail=f"ip:{ip}: deliveries failing verification over the webhook tier",
+            )
+        )
+    return max(1, decision.reset_after)

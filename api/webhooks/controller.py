@@ -8,6 +8,7 @@ from litestar import Controller, Request, post
 from litestar.exceptions import HTTPException
 from litestar.status_codes import HTTP_200_OK
 
+from api.protection.guard import count_rejected_delivery
 from api.webhooks.receiver import DeliveryRejected, receive
 
 __all__ = ["WebhookController"]
@@ -23,7 +24,8 @@ class WebhookController(Controller):
         "/stripe",
         status_code=HTTP_200_OK,
         request_max_body_size=MAX_BODY_BYTES,
-        # Limited per source IP; never screened or blocked: the signature is its authentication.
+        # Never screened, blocked or limited: the signature is its authentication. Only deliveries
+        # that fail verification count against the webhook tier (per source address).
         opt={"rate_limit": "webhook", "screen": False},
         summary="Receive a Stripe event",
         description=(
@@ -38,5 +40,17 @@ class WebhookController(Controller):
         try:
             event, outcome = await receive(request.app.state.processor, raw, request.headers.get("stripe-signature"))
         except DeliveryRejected as exc:
+            if exc.status == 400:  # failed verification or not an event: counted, per source
+                protection = request.app.state.protection
+                wait = await count_rejected_delivery(
+                    protection.rate_limits, protection.incidents, protection.clients, request.scope
+                )
+                if wait is not None:
+                    raise HTTPException(
+                        status_code=429,
+                        detail=f"Too many deliveries from this address failed verification; try again in {wait} s. "
+                        "Verified deliveries are never limited.",
+                        headers={"Retry-After": str(wait)},
+                    ) from None
             raise HTTPException(status_code=exc.status, detail=exc.detail, headers=exc.headers) from None
         return {"received": True, "event_id": event.event_id, "outcome": outcome.value}

@@ -74,12 +74,31 @@ async def test_each_tier_has_its_own_limit(sqlite_only: Settings, tmp_path: Path
     assert probes == [200] * 10, "health probes are never limited"
 
 
-async def test_webhooks_are_limited_per_source_ip(sqlite_only: Settings) -> None:
-    settings = dataclasses.replace(sqlite_only, rate_limits_enabled=True, rate_limit_webhook="3/minute")
+async def test_verified_webhooks_are_never_limited(sqlite_only: Settings) -> None:
+    """5,000 signed deliveries from one address in well under a minute, against the default
+    webhook tier of 100 a minute: every one answered 200 (Stripe's renewal runs used to get 429)."""
+    settings = dataclasses.replace(sqlite_only, rate_limits_enabled=True)
+    assert settings.rate_limit_webhook.startswith("100/")
+    events = [make_event("customer.subscription.created", subscription(f"sub_w{n}", f"cus_w{n}")) for n in range(50)]
+    started = asyncio.get_running_loop().time()
+    async with AsyncTestClient(create_app(settings)) as client:
+        codes = [(await post_event(client, events[n % 50])).status_code for n in range(5_000)]
+    assert asyncio.get_running_loop().time() - started < 60
+    assert set(codes) == {200}
+
+
+async def test_deliveries_failing_verification_are_limited_per_source(sqlite_only: Settings) -> None:
+    settings = dataclasses.replace(
+        sqlite_only, rate_limits_enabled=True, rate_limit_webhook="3/minute", rate_limit_abuse_factor=2
+    )
     event = make_event("customer.subscription.created", subscription("sub_w", "cus_w", user="u_w"))
     async with AsyncTestClient(create_app(settings)) as client:
-        codes = [(await post_event(client, event)).status_code for _ in range(4)]
-    assert codes == [200, 200, 200, 429]
+        forged = [(await post_event(client, event, secret="whsec_wrong")).status_code for _ in range(8)]
+        genuine = (await post_event(client, event)).status_code
+    assert forged == [400, 400, 400] + [429] * 5
+    assert genuine == 200  # a verified delivery from the same address still goes through
+    # Refused as often again as the tier allows: abuse, recorded once per window as for other tiers.
+    assert [row["kind"] for row in await incidents(settings)] == ["rate_limit_abuse"]
 
 
 async def test_trusted_proxies_tell_clients_apart(sqlite_only: Settings, tmp_path: Path) -> None:
