@@ -231,8 +231,10 @@ class BillingActions:
         current = account.subscription
         if current is not None and current.status in LIVE_STATUSES:
             name = current.plan.name if current.plan else current.price_id
+            status = current.status.replace("_", " ")
+            article = "an" if status[0] in "aeiou" else "a"
             raise BillingConflict(
-                f"You already have a {current.status} subscription ({name}); "
+                f"You already have {article} {status} subscription ({name}); "
                 "switch plans with POST /api/subscription/change-plan."
             )
         currency = request.currency or (current.currency if current else None)

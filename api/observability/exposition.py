@@ -24,10 +24,15 @@ def _process_metrics() -> bytes:
     return generate_latest(registry)
 
 
+# Litestar adds ``charset=utf-8`` to every ``text/`` type itself: the exposition format's own
+# content type without it, so the header names the charset once.
+_MEDIA_TYPE = CONTENT_TYPE_LATEST.replace("; charset=utf-8", "")
+
+
 @get("/metrics", include_in_schema=False, opt={"rate_limit": None})
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     gauges: BusinessGauges = request.app.state.gauges
     database = CollectorRegistry(auto_describe=True)
     database.register(await gauges.collector())
     body = _process_metrics() + generate_latest(database)
-    return Response(content=body, media_type=CONTENT_TYPE_LATEST)
+    return Response(content=body, media_type=_MEDIA_TYPE)

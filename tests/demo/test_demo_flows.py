@@ -110,6 +110,7 @@ async def test_every_action_is_a_signed_event_and_replay_agrees(settings: Settin
         again = await client.post("/api/checkout", json={"plan": "starter"}, headers=me)
         assert again.status_code == 409
         assert "change-plan" in again.json()["detail"]
+        assert "You already have a trialing subscription" in again.json()["detail"]
 
         changed = await client.post(
             "/api/subscription/change-plan", json={"plan": "business", "proration": "always_invoice"}, headers=me

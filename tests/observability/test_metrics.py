@@ -75,7 +75,8 @@ async def test_requests_webhooks_and_gauges_are_measured(sqlite_only: Settings) 
         await post_event(client, event)
         await post_event(client, event)
         await client.post("/api/webhooks/stripe", content=b"{}", headers={"Stripe-Signature": "t=1,v1=00"})
-        after = (await client.get("/metrics")).text
+        scrape = await client.get("/metrics")
+        after = scrape.text
 
     def grew(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
@@ -96,6 +97,9 @@ async def test_requests_webhooks_and_gauges_are_measured(sqlite_only: Settings) 
     assert value(after, "faddl_mrr_minor_units", currency="usd") == 2900 + 3 * 9900
     assert value(after, "faddl_webhook_failed_events") == 0
     assert "faddl_http_requests_in_flight" in after
+    content_type = scrape.headers["content-type"]
+    assert content_type.startswith("text/plain; version=")
+    assert content_type.count("charset") == 1, content_type
 
 
 def test_several_worker_processes_sum_into_one_scrape(tmp_path: Path) -> None:
