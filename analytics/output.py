@@ -14,7 +14,7 @@ from typing import Any
 
 from analytics.cohorts import cohorts
 from analytics.conversion import conversion
-from analytics.engine import Facts
+from analytics.engine import DAY, Facts
 from analytics.payments import payment_window, payments
 from analytics.report import MOVEMENT_KINDS, MonthKpis, Report, analyze
 from analytics.retention import retention
@@ -111,7 +111,8 @@ def kpi_document(
 ) -> tuple[Report, dict[str, Any]]:
     """The whole KPI set as one JSON-ready document (what ``faddl kpis --format json`` prints, the
     worker's snapshot holds and the dashboard and admin API read), and the report behind it."""
-    report = analyze(facts, first, last)
+    now = facts.present()  # one instant for the months, the stale list and the document
+    report = analyze(facts, first, last, now)
     horizon = facts.horizon() or 0
     moment = facts.cutoff - 1 if facts.cutoff is not None else horizon
     meta: dict[str, Any] = {
@@ -133,9 +134,8 @@ def kpi_document(
     for customer in risky:
         at_risk_mrr[customer.currency] += customer.mrr
     meta["at_risk_mrr"] = dict(sorted(at_risk_mrr.items()))
-    now = facts.present()
     meta["now"] = now
-    meta["stale_grace_days"] = facts.stale_grace // 86_400
+    meta["stale_grace_days"] = facts.stale_grace // DAY
     meta["stale_subscriptions"] = [asdict(s) for s in stale_subscriptions(facts, now)]
     meta["payment_windows"] = {f"last_{days}_days": asdict(payment_window(facts, days, moment + 1)) for days in (7, 30)}
     return report, json.loads(as_json(report.months, meta, extra, with_sources))

@@ -67,7 +67,7 @@ def seat_flip(sub_id: str, customer: str) -> list[dict[str, Any]]:
     return evts
 
 
-def _charge(charge_id: str, customer: str | None, status: str, intent: str, code: str | None = None) -> dict[str, Any]:
+def a_charge(charge_id: str, customer: str | None, status: str, intent: str, code: str | None = None) -> dict[str, Any]:
     charge = resource("charge")
     charge.update(
         id=charge_id,
@@ -98,13 +98,13 @@ def charge_disagrees_on_status() -> list[dict[str, Any]]:
         make_event("invoice.payment_failed", failed, created=T0 + 10, event_id="evt_tk_dec_1"),
         make_event(
             "charge.failed",
-            _charge("ch_tk_dec", customer, "failed", intent, "card_declined"),
+            a_charge("ch_tk_dec", customer, "failed", intent, "card_declined"),
             created=T0 + 10,
             event_id="evt_tk_dec_2",
         ),
         make_event(
             "charge.updated",
-            _charge("ch_tk_dec", customer, "succeeded", intent),
+            a_charge("ch_tk_dec", customer, "succeeded", intent),
             created=T0 + 20,
             event_id="evt_tk_dec_3",
             previous={"status": "failed"},
@@ -137,7 +137,7 @@ def charge_disagrees_on_customer() -> list[dict[str, Any]]:
         ),
         make_event(
             "charge.succeeded",
-            _charge("ch_tk_dsp", "cus_tk_dsp_old", "succeeded", intent),
+            a_charge("ch_tk_dsp", "cus_tk_dsp_old", "succeeded", intent),
             created=T0 + 10,
             event_id="evt_tk_dsp_2",
         ),
@@ -145,7 +145,7 @@ def charge_disagrees_on_customer() -> list[dict[str, Any]]:
         make_event("refund.created", refund, created=T0 + 20, event_id="evt_tk_dsp_4"),
         make_event(
             "charge.updated",
-            _charge("ch_tk_dsp", "cus_tk_dsp_new", "succeeded", intent),
+            a_charge("ch_tk_dsp", "cus_tk_dsp_new", "succeeded", intent),
             created=T0 + 30,
             event_id="evt_tk_dsp_5",
             previous={"customer": "cus_tk_dsp_old"},
@@ -208,10 +208,14 @@ def current_api_links() -> list[dict[str, Any]]:
     evts = [
         (T0, "customer.subscription.created", subscription("sub_tk_cur", customer, user="user_tk_cur")),
         (T0 + 10, "invoice.payment_failed", first),
-        (T0 + 10, "charge.failed", _charge("ch_tk_cur1", customer, "failed", "pi_tk_cur", "insufficient_funds")),
+        (
+            T0 + 10,
+            "charge.failed",
+            a_charge("ch_tk_cur1", customer, "failed", "pi_tk_cur", "insufficient_funds"),
+        ),
         (T0 + 50, "invoice.updated", newer),
-        (T0 + 60, "charge.failed", _charge("ch_tk_cur2", customer, "failed", "pi_tk_cur2", "expired_card")),
-        (T0 + 70, "charge.succeeded", _charge("ch_tk_cur3", customer, "succeeded", "pi_tk_cur2")),
+        (T0 + 60, "charge.failed", a_charge("ch_tk_cur2", customer, "failed", "pi_tk_cur2", "expired_card")),
+        (T0 + 70, "charge.succeeded", a_charge("ch_tk_cur3", customer, "succeeded", "pi_tk_cur2")),
         (T0 + 70, "invoice.paid", bare),
         (T0 + 70, "invoice_payment.paid", payment),
     ]

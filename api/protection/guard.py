@@ -64,9 +64,8 @@ class GuardMiddleware(ASGIMiddleware):
         if not self.rate_limits.enabled:
             await next_app(scope, receive, send)
             return
-        limit_key = key
         try:
-            decision = await self.rate_limits.check(tier, limit_key)
+            decision = await self.rate_limits.check(tier, key)
         except StoreUnavailable:
             raise HTTPException(
                 status_code=503,
@@ -80,16 +79,8 @@ class GuardMiddleware(ASGIMiddleware):
         }
         if not decision.allowed:
             if decision.abusive:
-                await self.blocker.incidents.record(
-                    Incident(
-                        kind="rate_limit_abuse",
-                        route=_route(scope),
-                        method=str(scope.get("method", "")),
-                        user_id=user_id,
-                        client_ip=ip,
-                        detail=f"{limit_key} refused {self.rate_limits.items[tier].amount}x over in tier {tier}",
-                    )
-                )
+                detail = f"{key} refused {self.rate_limits.items[tier].amount}x over in tier {tier}"
+                await self.blocker.incidents.record(_abuse(scope, user_id, ip, detail))
             raise HTTPException(
                 status_code=429,
                 detail=f"Too many requests: at most {decision.limit} per {_window(self.rate_limits, tier)} "
@@ -119,25 +110,28 @@ async def count_rejected_delivery(
 ) -> int | None:
     """Count a webhook delivery that failed verification against the webhook tier, per source
     address. Returns the seconds to wait when the source is over it (the caller answers 429), and
-    records an incident the first time it is."""
+    records an incident once it is abusive (the rule of every tier)."""
     if not rate_limits.enabled:
         return None
     _, user_id, ip = client_key(scope, clients)
     try:
-        decision = await rate_limits.check("webhook", f"ip:{ip}")
+        decision = await rate_limits.check("webhook", f"ip:{ip}", report=False)
     except StoreUnavailable:
         return None  # the delivery is refused anyway (400); counting it is what failed
     if decision.allowed:
         return None
     if decision.abusive:
-        await incidents.record(
-            Incident(
-                kind="rate_limit_abuse",
-                route=_route(scope),
-                method=str(scope.get("method", "")),
-                user_id=user_id,
-                client_ip=ip,
-                detail=f"ip:{ip}: deliveries failing verification over the webhook tier",
-            )
-        )
+        detail = f"ip:{ip}: deliveries failing verification over the webhook tier"
+        await incidents.record(_abuse(scope, user_id, ip, detail))
     return max(1, decision.reset_after)
+
+
+def _abuse(scope: Scope, user_id: str | None, ip: str, detail: str) -> Incident:
+    return Incident(
+        kind="rate_limit_abuse",
+        route=_route(scope),
+        method=str(scope.get("method", "")),
+        user_id=user_id,
+        client_ip=ip,
+        detail=detail,
+    )

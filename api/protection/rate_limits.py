@@ -76,7 +76,7 @@ class RateLimits:
     async def check(self, tier: str, key: str, *, report: bool = True) -> Decision:
         """Count one request of ``key`` in ``tier``. Without ``report``, an allowed request skips
         reading the window back (``remaining`` and ``reset_after`` are then 0): the webhook route
-        sends no rate-limit headers to Stripe, and saves that work on its hot path."""
+        sends no rate-limit headers, and only needs the window of a refused delivery."""
         item = self.items.get(tier) or self.items["default"]
         try:
             allowed = await self.limiter.hit(item, tier, key)

@@ -20,7 +20,7 @@ from api.events.processing import EventProcessor
 from api.security.tokens import mint_dev_token
 from api.settings import Settings
 from tests.conftest import invoice, make_event, resource, subscription
-from tests.tricky import _charge
+from tests.tricky import a_charge
 
 CURRENT = "2025-03-31.basil"
 
@@ -69,6 +69,20 @@ async def _wipe(settings: Settings) -> None:
         await db.dispose()
 
 
+async def _delivered(settings: Settings, order: list[dict[str, Any]]) -> tuple[Any, list[Any], set[str]]:
+    """A fresh log fed ``order`` one at a time: the invoice row, the payment links, the statuses."""
+    await _wipe(settings)
+    db = await _ingest(settings, order)
+    try:
+        async with db.read() as conn:
+            (row,) = (await conn.execute(select(payment_history))).mappings().all()
+            links = list((await conn.execute(select(invoice_payments))).mappings().all())
+            statuses = set((await conn.execute(select(subscription_events.c.status))).scalars())
+    finally:
+        await db.dispose()
+    return row, links, statuses
+
+
 def _failing_history() -> list[dict[str, Any]]:
     """A renewal fails: the invoice named its payment intent once (expanded payments), the newer
     snapshots leave the field out, and the charge says why it failed."""
@@ -80,7 +94,7 @@ def _failing_history() -> list[dict[str, Any]]:
         make_event("invoice.payment_failed", first, created=1_760_000_010, api_version=CURRENT),
         make_event(
             "charge.failed",
-            _charge("ch_cur", "cus_cur", "failed", "pi_cur", "insufficient_funds"),
+            a_charge("ch_cur", "cus_cur", "failed", "pi_cur", "insufficient_funds"),
             created=1_760_000_010,
             api_version=CURRENT,
         ),
@@ -97,15 +111,8 @@ def _failing_history() -> list[dict[str, Any]]:
 async def test_a_newer_snapshot_without_payments_keeps_the_link_in_any_order(settings: Settings) -> None:
     history = _failing_history()
     for order in (history, list(reversed(history)), [history[3], history[2], history[0], history[1]]):
-        await _wipe(settings)
-        db = await _ingest(settings, order)
-        try:
-            async with db.read() as conn:
-                (row,) = (await conn.execute(select(payment_history))).mappings().all()
-                links = (await conn.execute(select(invoice_payments.c.payment_intent_id))).scalars().all()
-        finally:
-            await db.dispose()
-        assert links == ["pi_cur"]
+        row, links, _ = await _delivered(settings, order)
+        assert [link["payment_intent_id"] for link in links] == ["pi_cur"]
         assert (row["attempt_count"], row["failure_code"]) == (2, "insufficient_funds")
 
 
@@ -134,11 +141,11 @@ async def test_invoice_payment_events_link_an_invoice_that_never_names_its_payme
         make_event("invoice.payment_failed", bare, created=1_760_000_010, api_version=CURRENT),
         make_event(
             "charge.failed",
-            _charge("ch_ip1", "cus_ip", "failed", "pi_ip", "expired_card"),
+            a_charge("ch_ip1", "cus_ip", "failed", "pi_ip", "expired_card"),
             created=1_760_000_010,
             api_version=CURRENT,
         ),
-        make_event("charge.succeeded", _charge("ch_ip2", "cus_ip", "succeeded", "pi_ip"), created=1_760_000_900),
+        make_event("charge.succeeded", a_charge("ch_ip2", "cus_ip", "succeeded", "pi_ip"), created=1_760_000_900),
         make_event("invoice.paid", paid, created=1_760_000_900, api_version=CURRENT),
         make_event(
             "invoice_payment.paid",
@@ -148,15 +155,7 @@ async def test_invoice_payment_events_link_an_invoice_that_never_names_its_payme
         ),
     ]
     for order in (events, list(reversed(events))):
-        await _wipe(settings)
-        db = await _ingest(settings, order)
-        try:
-            async with db.read() as conn:
-                (row,) = (await conn.execute(select(payment_history))).mappings().all()
-                (link,) = (await conn.execute(select(invoice_payments))).mappings().all()
-                statuses = (await conn.execute(select(subscription_events.c.status))).scalars().all()
-        finally:
-            await db.dispose()
+        row, (link,), statuses = await _delivered(settings, order)
         assert (link["stripe_invoice_payment_id"], link["status"], link["amount_paid"]) == ("inpay_ip", "paid", 2900)
         assert (row["status"], row["failure_code"]) == ("paid", "expired_card")
         assert set(statuses) == {"processed"}
