@@ -461,7 +461,7 @@ def simulate(
         (out / "truth.json").write_text(json.dumps(truth, indent=1, sort_keys=True), encoding="utf-8")
         click.echo(f"wrote {out / 'events.jsonl'} and {out / 'truth.json'}", err=True)
     if post_url is not None:
-        settings = get_settings()
+        settings = _settings()
         signing = secret or (settings.webhook_secrets[0] if settings.webhook_secrets else None)
         if not signing:
             raise click.UsageError("no signing secret: pass --secret or set STRIPE_WEBHOOK_SECRET")

@@ -102,16 +102,50 @@ def _log(request: Request[Any, Any, Any], status: int, detail: str, code: str | 
     )
 
 
+_MISSING_BODY = {"message": "'data'", "key": "data", "source": "body"}
+"""What Litestar reports for a route with a body when none was sent: the KeyError of its missing
+``data`` argument, which says nothing to a person."""
+
+
+def _field_errors(errors: list[Any]) -> tuple[list[Any], str | None]:
+    """Field errors a person can act on, and a better detail when the whole body is missing."""
+    if _MISSING_BODY in errors:
+        message = "required: send a JSON object (Content-Type: application/json)"
+        errors = [{**e, "message": message} if e == _MISSING_BODY else e for e in errors]
+        return errors, "The request has no body; this route needs a JSON object."
+    return errors, None
+
+
+def _body_limit(request: Request[Any, Any, Any]) -> int | None:
+    """The body-size limit of the route the request was for (the app's when it has none of its own)."""
+    handler = request.scope.get("route_handler")
+    resolve = getattr(handler, "resolve_request_max_body_size", None)
+    limit = resolve() if callable(resolve) else None
+    if limit is None:
+        limit = getattr(request.app, "request_max_body_size", None)
+    return limit if isinstance(limit, int) else None
+
+
+def _size(limit: int) -> str:
+    return f"{limit // 1024:,} KiB" if limit % 1024 == 0 else f"{limit:,} bytes"
+
+
 def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     extra: dict[str, Any] = {}
+    status = exc.status_code
+    detail = exc.detail
     if isinstance(exc.extra, dict):
         extra.update(exc.extra)  # RFC 9457 extension members (e.g. a limit and its usage)
     elif isinstance(exc.extra, list) and exc.extra:
-        extra["errors"] = exc.extra  # field errors from request validation
-    status = exc.status_code
-    detail = exc.detail
+        extra["errors"], better = _field_errors(exc.extra)  # field errors from request validation
+        detail = better or detail
     if status == 413:
-        detail = "The request body is too large."
+        limit = _body_limit(request)
+        if limit is None:
+            detail = "The request body is too large."
+        else:
+            detail = f"The request body is over this route's limit of {_size(limit)} ({limit:,} bytes)."
+            extra["limit_bytes"] = limit
     _log(request, status, detail, extra.get("code"))
     return problem(status, detail, headers=exc.headers, request_id=request_id_of(request.scope), **extra)
 

@@ -19,6 +19,11 @@ DEMO_WEBHOOK_SECRET = "whsec_faddl_demo_not_secret"  # noqa: S105 (public on pur
 """Signing secret of demo mode (no ``STRIPE_API_KEY``): public by design, never accepted otherwise."""
 
 
+ALERT_SEVERITIES = ("critical", "high", "medium", "low")
+DEFAULT_ALERT_CHANNEL = "console://"
+"""Where every severity's alerts go unless configured: the worker's own output."""
+
+
 def _env(name: str, default: str = "") -> str:
     return os.environ.get(name, default).strip()
 
@@ -301,7 +306,9 @@ class Settings:
     """``ALERT_RULES_FILE``: a TOML file of business alert rules replacing the built-in defaults
     (``analytics/alerts/rules.toml``); rules it leaves out keep their defaults."""
 
-    alert_channels: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    alert_channels: dict[str, tuple[str, ...]] = field(
+        default_factory=lambda: {severity: (DEFAULT_ALERT_CHANNEL,) for severity in ALERT_SEVERITIES}
+    )
     """``ALERT_CHANNELS_CRITICAL``, ``_HIGH``, ``_MEDIUM``, ``_LOW``: apprise URLs (space or comma
     separated) each severity is delivered to, e.g. ``console:// mailtos://... slack://...
     json://host/hook``. Default: ``console://`` for every severity. URLs are secrets: never logged."""
@@ -383,9 +390,11 @@ class Settings:
             alert_rules_file=Path(_env("ALERT_RULES_FILE", "")) if _env("ALERT_RULES_FILE", "") else None,
             alert_channels={
                 severity: tuple(
-                    u for u in _env(f"ALERT_CHANNELS_{severity.upper()}", "console://").replace(",", " ").split() if u
+                    u
+                    for u in _env(f"ALERT_CHANNELS_{severity.upper()}", DEFAULT_ALERT_CHANNEL).replace(",", " ").split()
+                    if u
                 )
-                for severity in ("critical", "high", "medium", "low")
+                for severity in ALERT_SEVERITIES
             },
         )
 

@@ -389,6 +389,7 @@ class BillingActions:
                 "id": session.id,
                 "customer": account.customer_id,
                 "url": session.url,
+                "expires_at": session.expires_at,
                 "return_url": self.settings.return_url,
             },
         )

@@ -34,7 +34,15 @@ from api.billing.actions import (
 )
 from api.billing.plans import Plan
 from api.billing.subscriptions import SubscriptionView, load_subscription
-from api.billing.usage import FeatureUsage, UsageDenied, UsageReport, UsageRequest, record_usage, usage_report
+from api.billing.usage import (
+    FeatureUsage,
+    UnknownFeature,
+    UsageDenied,
+    UsageReport,
+    UsageRequest,
+    record_usage,
+    usage_report,
+)
 from api.db.engine import Database
 from api.gateway.errors import GatewayError
 from api.security.tokens import Principal
@@ -106,9 +114,9 @@ class UsageController(Controller):
     @post(
         opt={"rate_limit": "usage"},
         summary="Record usage of a feature",
-        description="Counts `quantity` (default 1) of `feature` in the current billing period. 403 when the "
-        "plan does not include the feature or the limit would be crossed, with the limit, the usage and "
-        "when it resets.",
+        description="Counts `quantity` (default 1) of `feature` in the current billing period. 400 when the "
+        "plan has no such feature (the answer lists the plan's features); 403 when there is no active subscription "
+        "or the limit would be crossed, with the limit, the usage and when it resets.",
         status_code=201,
     )
     async def record(
@@ -124,6 +132,11 @@ class UsageController(Controller):
             return await db.run(
                 lambda conn: record_usage(conn, user_id, data, request.app.state.plans, _grace(request)), write=True
             )
+        except UnknownFeature as exc:
+            raise ValidationException(
+                detail=str(exc),
+                extra=[{"key": "feature", "message": f"one of: {', '.join(exc.features)}", "source": "body"}],
+            ) from None
         except UsageDenied as exc:
             raise PermissionDeniedException(detail=str(exc), extra=exc.extra) from None
 

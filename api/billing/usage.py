@@ -27,6 +27,7 @@ from api.events.log import insert_service_event
 __all__ = [
     "USAGE_EVENT",
     "FeatureUsage",
+    "UnknownFeature",
     "UsageDenied",
     "UsageReport",
     "UsageRequest",
@@ -58,11 +59,23 @@ class UsageReport(msgspec.Struct):
 
 
 class UsageDenied(Exception):
-    """Recording would break the plan: the message says why; ``extra`` carries the numbers."""
+    """Recording would break the plan (403): the message says why; ``extra`` carries the numbers
+    (datetimes stay datetimes, so the response encoder writes them in the API's one RFC 3339 form)."""
 
     def __init__(self, message: str, **extra: Any) -> None:
         super().__init__(message)
         self.extra = extra
+
+
+class UnknownFeature(ValueError):
+    """The plan has no such feature (400): a mistake in the request, not a limit; ``features``
+    lists what the plan does meter."""
+
+    def __init__(self, feature: str, features: list[str]) -> None:
+        known = ", ".join(features) or "none"
+        super().__init__(f"Your plan has no feature {feature!r}; its features are: {known}.")
+        self.feature = feature
+        self.features = features
 
 
 @cache
@@ -102,7 +115,7 @@ async def record_usage(
     """Count ``request.quantity`` of a feature for the user's current period, within the plan."""
     start, end, limits = await _period(conn, user_id, plans, grace)
     if request.feature not in limits:
-        raise UsageDenied(f"Your plan does not include {request.feature!r}.", feature=request.feature)
+        raise UnknownFeature(request.feature, sorted(limits))
     limit = limits[request.feature]
     limited = limit != UNLIMITED
     if limited and request.quantity > limit:
@@ -111,7 +124,7 @@ async def record_usage(
             feature=request.feature,
             limit=limit,
             used=await _used(conn, user_id, request.feature, start),
-            resets_at=end.isoformat(),
+            resets_at=end,
         )
     params = {
         "user_id": user_id,
@@ -129,7 +142,7 @@ async def record_usage(
             feature=request.feature,
             limit=limit,
             used=used,
-            resets_at=end.isoformat(),
+            resets_at=end,
         )
     now = datetime.now(UTC)
     await insert_service_event(

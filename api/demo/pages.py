@@ -83,6 +83,15 @@ class DemoPagesController(Controller):
         session = await _gateway(request).checkout_session(session_id)
         if session is None:
             return _page("Not found", "<h1>This checkout does not exist.</h1>", 404)
+        if await _gateway(request).checkout_completed(session_id):
+            # Reopened after paying (the back button, a bookmark): say so, never offer to pay again.
+            target = str(session["success_url"]).replace("{CHECKOUT_SESSION_ID}", session_id)
+            return _page(
+                "Paid",
+                f"<h1>This checkout is paid.</h1>"
+                f"<p>Your {escape(session['plan'].title())} subscription has started.</p>"
+                f'<p><a href="{escape(target)}">Return to the app</a></p>',
+            )
         if session["expires_at"] < time.time():
             return _page("Expired", "<h1>This checkout has expired.</h1><p>Start again from the app.</p>", 410)
         return _page(f"Subscribe to {session['plan']}", _checkout_form(session))
@@ -112,6 +121,9 @@ class DemoPagesController(Controller):
         session = await gateway.portal_session(session_id)
         if session is None:
             return _page("Not found", "<h1>This billing portal session does not exist.</h1>", 404)
+        if session.get("expires_at", 0) < time.time():  # a session recorded without expiry is expired
+            expired = "<h1>This billing portal session has expired.</h1><p>Open it again from the app.</p>"
+            return _page("Expired", expired, 410)
         customer = session["customer"]
         async with gateway.processor.db.read() as conn:
             subs = (

@@ -7,13 +7,18 @@ service's own webhook pipeline (:func:`api.webhooks.receiver.receive`, what
 the client API works offline, and the log holds the same kind of events as with Stripe.
 
 Checkout and the billing portal are local pages (:mod:`api.demo.pages`) at capability URLs, as
-Stripe's are.
+Stripe's are: a session id is a keyed HMAC of the action's idempotency key (so a retry finds the
+same session) under a random key this installation keeps in ``VAR_DIR``, so knowing a user id, or
+guessing a client's idempotency key, does not open that user's checkout or portal; and each expires
+(a checkout in 24 hours, a portal session in one hour).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
+import secrets
 import time
 from typing import Any
 
@@ -25,6 +30,7 @@ from api.events.processing import EventProcessor
 from api.gateway.base import CancellationDetails, CheckoutParams, HostedSession, ProrationBehavior
 from api.gateway.errors import GatewayError, ProviderUnavailable
 from api.projections.projector import current_objects
+from api.secret_files import secret_file
 from api.webhooks.receiver import DeliveryRejected, receive
 from simulator.delivery import sign
 from simulator.live import LiveAction
@@ -38,8 +44,7 @@ SESSION_SECONDS = 24 * 3600
 PORTAL_SECONDS = 3600
 
 
-def _digest(key: str, length: int = 24) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()[:length]
+SESSION_KEY_FILE = "demo-session.key"
 
 
 class DemoGateway:
@@ -49,9 +54,14 @@ class DemoGateway:
         self.processor = processor
         self.plans = plans
         self.base_url = processor.settings.public_base_url
+        self._session_key = secret_file(processor.settings.var_dir / SESSION_KEY_FILE, lambda: secrets.token_bytes(32))
         # Completing one checkout twice at once would create two subscriptions; one process runs
         # the demo, so a lock (with the log check inside it) is enough.
         self._checkout_lock = asyncio.Lock()
+
+    def _session_id(self, prefix: str, idempotency_key: str, length: int) -> str:
+        digest = hmac.new(self._session_key, idempotency_key.encode(), hashlib.sha256).hexdigest()
+        return f"{prefix}{digest[:length]}"
 
     # -- delivery --------------------------------------------------------------------------------
     async def deliver(self, events: list[dict[str, Any]]) -> None:
@@ -96,7 +106,7 @@ class DemoGateway:
     # -- the gateway protocol --------------------------------------------------------------------
     async def create_checkout_session(self, params: CheckoutParams) -> HostedSession:
         self.price(params.price_id)  # an unknown price fails now, as Stripe would
-        session_id = f"cs_test_{_digest(params.idempotency_key, 40)}"
+        session_id = self._session_id("cs_test_", params.idempotency_key, 40)
         return HostedSession(
             id=session_id,
             url=f"{self.base_url}/demo/checkout/{session_id}",
@@ -132,7 +142,7 @@ class DemoGateway:
         await self.deliver(action.events)
 
     async def create_portal_session(self, customer_id: str, return_url: str, *, idempotency_key: str) -> HostedSession:
-        session_id = f"bps_{_digest(idempotency_key)}"
+        session_id = self._session_id("bps_", idempotency_key, 32)
         return HostedSession(
             id=session_id,
             url=f"{self.base_url}/demo/billing-portal/{session_id}",
@@ -149,6 +159,10 @@ class DemoGateway:
             data = await service_event(conn, CHECKOUT_STARTED, session_id)
         obj = (data or {}).get("object")
         return obj if isinstance(obj, dict) else None
+
+    async def checkout_completed(self, session_id: str) -> bool:
+        async with self.processor.db.read() as conn:
+            return await has_event(conn, "checkout.session.completed", session_id)
 
     async def portal_session(self, session_id: str) -> dict[str, Any] | None:
         async with self.processor.db.read() as conn:

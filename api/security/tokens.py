@@ -4,7 +4,6 @@ development, tokens minted by ``faddl token`` with a local key."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from api.secret_files import secret_file
 from api.settings import Settings
 
 __all__ = ["DEV_KEY_ID", "AuthError", "Principal", "TokenVerifier", "dev_private_key", "mint_dev_token"]
@@ -71,17 +71,15 @@ def _roles(value: Any) -> frozenset[str]:
 def dev_private_key(var_dir: Path) -> ec.EllipticCurvePrivateKey:
     """The local development signing key, created (readable by this user only) on first use."""
     path = var_dir / "dev-auth-key.pem"
-    if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, ec.EllipticCurvePrivateKey):
-            raise AuthError("dev_key", f"{path} is not an EC private key; delete it to make a new one.")
-        return key
-    key = ec.generate_private_key(ec.SECP256R1())
-    var_dir.mkdir(parents=True, exist_ok=True)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(pem)
+
+    def make() -> bytes:
+        return ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
+    key = serialization.load_pem_private_key(secret_file(path, make), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise AuthError("dev_key", f"{path} is not an EC private key; delete it to make a new one.")
     return key
 
 

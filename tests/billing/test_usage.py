@@ -60,7 +60,11 @@ async def test_record_read_and_refuse_over_the_limit(settings: Settings, tmp_pat
         body = over.json()
         assert (body["limit"], body["used"]) == (1000, 600)
         assert "limit of 1000" in body["detail"]
-        assert body["resets_at"]
+        report_resets = next(f for f in (await client.get("/api/usage", headers=headers)).json()["features"])
+        # One RFC 3339 form in every answer (a refusal's extension members and the report alike).
+        assert body["resets_at"] == report_resets["resets_at"]
+        assert body["resets_at"].endswith("Z")
+        assert "+00:00" not in over.text
         exact = await client.post("/api/usage", json={"feature": "api_calls", "quantity": 400}, headers=headers)
         assert exact.json()["used"] == 1000
         report = (await client.get("/api/usage", headers=headers)).json()
@@ -68,8 +72,11 @@ async def test_record_read_and_refuse_over_the_limit(settings: Settings, tmp_pat
             f for f in report["features"] if f["feature"] == "api_calls"
         ).items()
         missing = await client.post("/api/usage", json={"feature": "gpu_hours"}, headers=headers)
-        assert missing.status_code == 403
-        assert "does not include 'gpu_hours'" in missing.json()["detail"]
+        assert missing.status_code == 400  # a mistake in the request, not a limit
+        assert missing.json()["detail"] == (
+            "Your plan has no feature 'gpu_hours'; its features are: api_calls, projects, seats."
+        )
+        assert missing.json()["errors"][0]["key"] == "feature"
         nobody = await client.post("/api/usage", json={"feature": "api_calls"}, headers=auth(settings, "user_x"))
         assert nobody.status_code == 403
         assert "no active subscription" in nobody.json()["detail"]

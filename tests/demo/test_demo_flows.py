@@ -86,6 +86,10 @@ async def test_checkout_page_completes_a_purchase(settings: Settings, tmp_path: 
         again = await client.post(path, data={"card": "4242"}, follow_redirects=False)
         assert again.status_code == 303
         assert await log_rows(settings) == after_first, "a double submit must not act twice"
+        reopened = await client.get(path)  # the back button after paying
+        assert reopened.status_code == 200
+        assert "This checkout is paid." in reopened.text
+        assert 'id="pay"' not in reopened.text, "a paid checkout never offers to pay again"
 
         sub = (await client.get("/api/subscription", headers=auth(settings, "u1"))).json()
         assert (sub["status"], sub["plan"]["id"], sub["currency"], sub["access"]) == ("active", "pro", "eur", True)
@@ -229,6 +233,48 @@ async def test_unknown_and_expired_pages(sqlite_only: Settings, tmp_path: Path) 
         assert "I &lt;3 &quot;this&quot;" in page.text
         attack = await client.get("/demo/return?checkout=<script>alert(1)</script>")
         assert attack.status_code == 400, "screening refuses it before the page renders"
+
+
+async def test_an_empty_checkout_body_says_what_is_missing(sqlite_only: Settings, tmp_path: Path) -> None:
+    settings = demo(sqlite_only, tmp_path)
+    async with AsyncTestClient(create_app(settings)) as client:
+        for content in (None, b""):
+            answer = await client.post(
+                "/api/checkout", content=content, headers={**auth(settings, "u4"), "Content-Type": "application/json"}
+            )
+            assert answer.status_code == 400, answer.text
+            assert answer.json()["detail"] == "The request has no body; this route needs a JSON object."
+            assert "'data'" not in answer.text
+
+
+async def test_session_urls_are_unguessable_and_expire(sqlite_only: Settings, tmp_path: Path) -> None:
+    """Knowing a user id and the client's idempotency key does not give the session's URL: the id is
+    keyed by a secret of this installation; the same key still finds the same session (a retry)."""
+    import hashlib
+    import time as clock
+
+    settings = demo(sqlite_only, tmp_path)
+    key = {"Idempotency-Key": "checkout-1"}
+    async with AsyncTestClient(create_app(settings)) as client:
+        headers = {**auth(settings, "u5"), **key}
+        first = (await client.post("/api/checkout", json={"plan": "pro"}, headers=headers)).json()
+        again = (await client.post("/api/checkout", json={"plan": "pro"}, headers=headers)).json()
+        assert again["session_id"] == first["session_id"]
+        from api.billing.actions import action_key
+
+        unkeyed = hashlib.sha256(action_key("u5", "checkout", "checkout-1").encode()).hexdigest()
+        assert unkeyed[:40] not in first["session_id"], "the session id must not be derivable without the secret"
+        assert (settings.var_dir / "demo-session.key").stat().st_mode & 0o077 == 0
+        await subscribe(client, settings, "u5b")
+        portal = await client.post("/api/billing-portal", headers=auth(settings, "u5b"))
+        path = portal.json()["url"].removeprefix(settings.public_base_url)
+        assert (await client.get(path)).status_code == 200
+        later = clock.time() + 3601
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("api.demo.pages.time.time", lambda: later)
+            expired = await client.get(path)
+        assert expired.status_code == 410
+        assert "expired" in expired.text
 
 
 async def test_demo_pages_do_not_exist_with_stripe_credentials(sqlite_only: Settings) -> None:

@@ -106,6 +106,8 @@ async def test_oversized_input(sqlite_only: Settings, tmp_path: Path) -> None:
     assert "more text than is accepted" in long_string.json()["detail"]
     assert huge_body.status_code == 413
     assert huge_body.headers["content-type"].startswith("application/problem+json")
+    assert huge_body.json()["detail"] == "The request body is over this route's limit of 4 KiB (4,096 bytes)."
+    assert huge_body.json()["limit_bytes"] == 4096
     kinds = [r["kind"] for r in await incidents(settings)]
     assert kinds == ["oversized", "oversized"]
     assert all(len(r["sample"] or "") <= 200 for r in await incidents(settings))

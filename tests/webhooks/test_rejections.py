@@ -153,6 +153,8 @@ async def test_body_over_one_mebibyte(client: AsyncTestClient[Any], settings: Se
     payload = json.dumps(event)
     response = await post_raw(client, payload.encode(), {"Stripe-Signature": sign(payload)})
     assert response.status_code == 413
+    assert response.json()["limit_bytes"] == 1024 * 1024
+    assert "limit of 1,024 KiB" in response.json()["detail"]
     assert await stored_count(settings) == 0
 
 
