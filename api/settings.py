@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 
+from api.origins import origin_of
+
 __all__ = ["DEMO_WEBHOOK_SECRET", "Settings", "get_settings", "normalise_database_url"]
 
 _DEFAULT_SQLITE = "sqlite+aiosqlite:///./var/faddl.db"
@@ -64,6 +66,17 @@ def _env_bool(name: str, default: bool) -> bool:
 
 def _env_list(name: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in _env(name).split(",") if part.strip())
+
+
+def _env_origins(name: str) -> tuple[str, ...]:
+    origins = _env_list(name)
+    for entry in origins:
+        try:
+            origin_of(entry)
+        except ValueError as exc:
+            msg = f"{name}: {entry!r} {exc}; write origins as scheme://host[:port], comma-separated."
+            raise ValueError(msg) from None
+    return origins
 
 
 def normalise_database_url(url: str) -> str:
@@ -130,6 +143,12 @@ class Settings:
     """``APP_RETURN_URL``: the client app page Stripe Checkout and the billing portal send the user
     back to (``?checkout=success|canceled`` or ``?portal=done`` is appended); this service's own
     small return page when empty."""
+
+    checkout_return_origins: tuple[str, ...] = ()
+    """``CHECKOUT_RETURN_ORIGINS``: comma-separated origins (``scheme://host[:port]``, e.g.
+    ``https://app.example.com,myapp://checkout``) a client may send its own ``success_url``,
+    ``cancel_url`` (checkout) or ``return_url`` (billing portal) on; the origin of ``APP_RETURN_URL``
+    is always allowed. Any other URL is refused with 400 (no open redirect)."""
 
     webhook_tolerance_seconds: int = 300
     """``WEBHOOK_TOLERANCE_SECONDS``: oldest accepted ``Stripe-Signature`` timestamp, in seconds."""
@@ -335,6 +354,7 @@ class Settings:
             stripe_breaker_reset_seconds=_env_int("STRIPE_BREAKER_RESET_SECONDS", 30),
             public_base_url=_env("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
             app_return_url=_env("APP_RETURN_URL"),
+            checkout_return_origins=_env_origins("CHECKOUT_RETURN_ORIGINS"),
             webhook_tolerance_seconds=_env_int("WEBHOOK_TOLERANCE_SECONDS", 300),
             webhook_batch_max=_env_int("WEBHOOK_BATCH_MAX", 64),
             retry_max_attempts=_env_int("RETRY_MAX_ATTEMPTS", 8),

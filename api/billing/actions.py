@@ -22,6 +22,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.billing.plans import Plan, PlanCatalogue, PlanPrice
+from api.billing.return_urls import MAX_RETURN_URL_LENGTH, ReturnUrlRefused, allowed_origins, check_return_url
 from api.billing.subscriptions import SubscriptionView, load_subscription
 from api.db.engine import Database
 from api.db.models import customers
@@ -41,6 +42,7 @@ __all__ = [
     "CheckoutRequest",
     "CheckoutStarted",
     "InvalidBillingRequest",
+    "PortalRequest",
     "PortalSession",
 ]
 
@@ -62,12 +64,28 @@ Currency = Annotated[str, msgspec.Meta(pattern="^[a-z]{3}$")]
 Interval = Literal["month", "year"]
 
 
+ReturnUrl = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_RETURN_URL_LENGTH)]
+
+
 class CheckoutRequest(msgspec.Struct, forbid_unknown_fields=True):
     plan: PlanId
     interval: Interval = "month"
     currency: Currency | None = None
     """Three-letter lower-case code; default: the user's existing currency, else USD."""
     trial_days: Annotated[int, msgspec.Meta(ge=1, le=90)] | None = None
+    success_url: ReturnUrl | None = None
+    """Where Checkout sends the user after paying (``{CHECKOUT_SESSION_ID}`` is replaced by the
+    session id); on an origin of ``CHECKOUT_RETURN_ORIGINS``. Default: ``APP_RETURN_URL`` with
+    ``?checkout=success&session_id=...``."""
+    cancel_url: ReturnUrl | None = None
+    """Where Checkout sends the user who goes back; same rule. Default: ``APP_RETURN_URL`` with
+    ``?checkout=canceled``."""
+
+
+class PortalRequest(msgspec.Struct, forbid_unknown_fields=True):
+    return_url: ReturnUrl | None = None
+    """Where the billing portal's "return" link goes; on an origin of ``CHECKOUT_RETURN_ORIGINS``.
+    Default: ``APP_RETURN_URL`` with ``?portal=done``."""
 
 
 class CheckoutStarted(msgspec.Struct):
@@ -157,6 +175,16 @@ class BillingActions:
         self.gateway = gateway
         self.plans = plans
         self.settings = settings
+        self.return_origins = allowed_origins(settings.checkout_return_origins, settings.return_url)
+
+    def _return_url(self, field: str, url: str | None, default: str) -> str:
+        """The client's own return URL when its origin is allowed, else 400; ``default`` without one."""
+        if url is None:
+            return default
+        try:
+            return check_return_url(field, url, self.return_origins)
+        except ReturnUrlRefused as exc:
+            raise InvalidBillingRequest(str(exc)) from None
 
     @property
     def grace(self) -> timedelta:
@@ -239,10 +267,12 @@ class BillingActions:
             )
         currency = request.currency or (current.currency if current else None)
         price = self._price(plan, request.interval, currency)
-        key = action_key(user_id, "checkout", client_key)
         return_url = self.settings.return_url
-        success_url = f"{return_url}?checkout=success&session_id={{CHECKOUT_SESSION_ID}}"
-        cancel_url = f"{return_url}?checkout=canceled"
+        success_url = self._return_url(
+            "success_url", request.success_url, f"{return_url}?checkout=success&session_id={{CHECKOUT_SESSION_ID}}"
+        )
+        cancel_url = self._return_url("cancel_url", request.cancel_url, f"{return_url}?checkout=canceled")
+        key = action_key(user_id, "checkout", client_key)
         email = principal.claims.get("email")
         session = await self.gateway.create_checkout_session(
             CheckoutParams(
@@ -370,15 +400,18 @@ class BillingActions:
         )
         return await self._confirm(user_id, returned)
 
-    async def billing_portal(self, principal: Principal, client_key: str | None) -> PortalSession:
+    async def billing_portal(
+        self, principal: Principal, request: PortalRequest | None, client_key: str | None
+    ) -> PortalSession:
         user_id = principal.user_id
+        back = self._return_url(
+            "return_url", request.return_url if request else None, f"{self.settings.return_url}?portal=done"
+        )
         account = await self._account(user_id)
         if account.customer_id is None:
             raise BillingNotFound("You have no billing account yet; start a subscription with POST /api/checkout.")
         key = action_key(user_id, "portal", client_key)
-        session = await self.gateway.create_portal_session(
-            account.customer_id, f"{self.settings.return_url}?portal=done", idempotency_key=key
-        )
+        session = await self.gateway.create_portal_session(account.customer_id, back, idempotency_key=key)
         await self._record(
             "portal",
             key,
@@ -390,7 +423,7 @@ class BillingActions:
                 "customer": account.customer_id,
                 "url": session.url,
                 "expires_at": session.expires_at,
-                "return_url": self.settings.return_url,
+                "return_url": back,
             },
         )
         return PortalSession(url=session.url)

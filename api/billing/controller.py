@@ -30,6 +30,7 @@ from api.billing.actions import (
     CheckoutRequest,
     CheckoutStarted,
     InvalidBillingRequest,
+    PortalRequest,
     PortalSession,
 )
 from api.billing.plans import Plan
@@ -190,7 +191,9 @@ _PROBLEMS = {
     summary="Start a Stripe Checkout for a plan",
     description="Creates a Checkout Session (mode subscription) reusing the caller's Stripe customer, with "
     "`client_reference_id` and `metadata.user_id` set; send the user to `url`. 409 when the caller already has a "
-    "live subscription (use change-plan). In demo mode the URL is a local page that completes the purchase.",
+    "live subscription (use change-plan). `success_url` and `cancel_url` are optional, on an origin of "
+    "`CHECKOUT_RETURN_ORIGINS` (400 otherwise, naming the allowed origins). In demo mode the URL is a local page "
+    "that completes the purchase.",
     status_code=201,
     responses=_PROBLEMS,
 )
@@ -274,12 +277,18 @@ class SubscriptionController(Controller):
     opt=_MODIFY,
     summary="Open the Stripe billing portal",
     description="A billing-portal session URL for the caller's Stripe customer (payment methods, invoices). 404 "
-    "before the first checkout.",
+    "before the first checkout. The body is optional: `return_url` on an origin of `CHECKOUT_RETURN_ORIGINS` "
+    "(400 otherwise, naming the allowed origins).",
     status_code=201,
     responses=_PROBLEMS,
 )
 async def billing_portal(
-    request: Request[Principal, Any, Any], idempotency_key: IdempotencyKey = None
+    request: Request[Principal, Any, Any],
+    data: Annotated[
+        PortalRequest | None,
+        Body(examples=_example("Back to the mobile app", {"return_url": "myapp://billing/done"})),
+    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> PortalSession:
     with _answers():
-        return await _billing(request).billing_portal(request.user, idempotency_key)
+        return await _billing(request).billing_portal(request.user, data, idempotency_key)

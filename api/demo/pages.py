@@ -162,7 +162,7 @@ class DemoPagesController(Controller):
             f"<th>Cancels</th></tr>{sub_rows}</table></div>"
             '<div class="card"><h2>Invoices</h2><table><tr><th>Date</th><th>Amount</th><th>Status</th></tr>'
             f"{invoice_rows}</table></div>"
-            f'<p><a href="{escape(session["return_url"])}?portal=done">Return to the app</a></p>'
+            f'<p><a href="{escape(session["return_url"])}">Return to the app</a></p>'
         )
         return _page("Billing", body)
 
