@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         middleware=[
             HttpObservability(settings.slow_request_seconds),
-            *protection.middleware(settings, bearer_auth(verifier)),
+            *protection.middleware(settings, bearer_auth(verifier, protection.failed_authentications())),
         ],
         before_request=protection.screener(settings),
         before_send=[protection.headers(settings)],

@@ -18,7 +18,7 @@ from api.protection.incidents import Incident, IncidentLog
 from api.protection.rate_limits import RateLimits, StoreUnavailable
 from api.security.tokens import Principal
 
-__all__ = ["GuardMiddleware", "client_key", "count_rejected_delivery"]
+__all__ = ["FailedAuthentications", "GuardMiddleware", "client_key", "count_rejected_delivery"]
 
 
 def client_key(scope: Any, clients: ClientResolver) -> tuple[str, str | None, str]:
@@ -124,6 +124,59 @@ async def count_rejected_delivery(
         detail = f"ip:{ip}: deliveries failing verification over the webhook tier"
         await incidents.record(_abuse(scope, user_id, ip, detail))
     return max(1, decision.reset_after)
+
+
+class FailedAuthentications:
+    """Invalid, expired and missing tokens are abuse too (token guessing, a leaked token replayed
+    after revocation): each one counts, per source address, against the default tier. Past it the
+    answer is 429 and each refused attempt is a security incident against ``ip:<address>``, so the
+    address is blocked (403) after ``BLOCK_AFTER_INCIDENTS`` of them, as for any other incident.
+    Runs inside authentication, which comes before the guard: without it a flood of bad tokens
+    would never be limited, recorded or blocked."""
+
+    TIER = "default"
+
+    def __init__(self, rate_limits: RateLimits, blocker: Blocker, clients: ClientResolver) -> None:
+        self.rate_limits = rate_limits
+        self.blocker = blocker
+        self.clients = clients
+
+    async def __call__(self, scope: Scope, reason: str) -> None:
+        ip = self.clients.client_ip(scope)
+        key = f"ip:{ip}"
+        left = await self.blocker.blocked_for(key, _route(scope), str(scope.get("method", "")))
+        if left is not None:
+            raise PermissionDeniedException(
+                detail=f"This address is temporarily blocked after repeated failed authentication; try again in "
+                f"{left} s.",
+                headers={"Retry-After": str(left)},
+            )
+        if not self.rate_limits.enabled:
+            return
+        try:
+            decision = await self.rate_limits.check(self.TIER, key, report=False)
+        except StoreUnavailable:
+            return  # the request is refused anyway (401); counting it is what failed
+        if decision.allowed:
+            return
+        limit = self.rate_limits.items[self.TIER]
+        await self.blocker.incident(
+            key,
+            Incident(
+                kind="auth_failures",
+                route=_route(scope),
+                method=str(scope.get("method", "")),
+                user_id=None,
+                client_ip=ip,
+                detail=f"{key}: over {limit.amount} failed authentications per {_window(self.rate_limits, self.TIER)} "
+                f"(this one: {reason})",
+            ),
+        )
+        raise HTTPException(
+            status_code=429,
+            detail=f"Too many failed authentications from this address; try again in {decision.reset_after} s.",
+            headers={"Retry-After": str(decision.reset_after)},
+        )
 
 
 def _abuse(scope: Scope, user_id: str | None, ip: str, detail: str) -> Incident:

@@ -18,7 +18,7 @@ from api.db.engine import Database
 from api.protection.blocking import Blocker
 from api.protection.clients import ClientResolver
 from api.protection.edge import EdgeMiddleware, SecurityHeaders
-from api.protection.guard import GuardMiddleware
+from api.protection.guard import FailedAuthentications, GuardMiddleware
 from api.protection.idempotency import (
     DatabaseIdempotencyStore,
     IdempotencyMiddleware,
@@ -57,6 +57,10 @@ class Protection:
             idempotency=RedisIdempotencyStore(redis) if redis else DatabaseIdempotencyStore(db),
             redis=redis,
         )
+
+    def failed_authentications(self) -> FailedAuthentications:
+        """What authentication calls on each failure: counted per address, refused when abusive."""
+        return FailedAuthentications(self.rate_limits, self.blocker, self.clients)
 
     def middleware(self, settings: Settings, authentication: Any) -> list[Any]:
         return [

@@ -100,3 +100,26 @@ async def test_a_block_is_shared_through_redis(sqlite_only: Settings, tmp_path: 
         assert (await second.get("/api/usage", headers=auth(settings, user))).status_code == 403
         admin = auth(settings, "ops", ["admin"])
         assert (await first.delete(f"/api/admin/security/blocks/user:{user}", headers=admin)).status_code == 204
+
+
+async def test_invalid_tokens_are_counted_recorded_and_blocked(sqlite_only: Settings, tmp_path: Path) -> None:
+    """150 bad tokens from one address: 401 up to the default tier, then 429 with an incident each,
+    then the address is blocked (403) like any other source of incidents; a valid token from
+    another client is unaffected, and the counts are per address."""
+    settings = demo(
+        sqlite_only, tmp_path, rate_limits_enabled=True, rate_limit_default="20/minute", block_after_incidents=3
+    )
+    bad = {"Authorization": "Bearer not-a-token"}
+    async with AsyncTestClient(create_app(settings)) as client:
+        statuses = [(await client.get("/api/subscription", headers=bad)).status_code for _ in range(150)]
+        missing = await client.get("/api/usage")
+        valid = await client.get("/api/me", headers=auth(settings, "good"))
+    assert statuses[:20] == [401] * 20
+    assert statuses[20:23] == [429, 429, 429]
+    assert set(statuses[23:]) == {403}, "the address is blocked after BLOCK_AFTER_INCIDENTS incidents"
+    assert missing.status_code == 403, "a request with no token from a blocked address"
+    assert "failed authentication" in missing.json()["detail"]
+    assert valid.status_code == 200, "a valid token is its own client (blocks are per user once authenticated)"
+    kinds = [r["kind"] for r in await incidents(settings)]
+    assert kinds == ["auth_failures", "auth_failures", "auth_failures", "blocked"]
+    assert all(r["client_ip"] for r in await incidents(settings))
