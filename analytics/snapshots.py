@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.db.engine import Database
 from api.db.models import kpi_snapshots
@@ -20,7 +21,8 @@ KEEP_SNAPSHOTS = 48
 
 async def store_snapshot(db: Database, document: dict[str, Any], computed_at: datetime, seconds: float) -> None:
     """Keep ``document`` as the newest snapshot (and only the last ``KEEP_SNAPSHOTS``)."""
-    async with db.write() as conn:
+
+    async def store(conn: AsyncConnection) -> None:
         await conn.execute(
             insert(kpi_snapshots).values(
                 computed_at=computed_at,
@@ -32,12 +34,17 @@ async def store_snapshot(db: Database, document: dict[str, Any], computed_at: da
         keep = select(kpi_snapshots.c.id).order_by(kpi_snapshots.c.id.desc()).limit(KEEP_SNAPSHOTS)
         await conn.execute(delete(kpi_snapshots).where(kpi_snapshots.c.id.not_in(keep)))
 
+    await db.run(store, write=True)
+
 
 async def latest_snapshot(db: Database) -> tuple[dict[str, Any], datetime] | None:
     """The newest KPI document and when it was computed, or None before the first pass."""
     query = select(kpi_snapshots).order_by(kpi_snapshots.c.id.desc()).limit(1)
-    async with db.read() as conn:
-        row = (await conn.execute(query)).first()
+
+    async def read(conn: AsyncConnection) -> Any:
+        return (await conn.execute(query)).first()
+
+    row = await db.run(read)
     if row is None:
         return None
     document: dict[str, Any] = json.loads(row.document)

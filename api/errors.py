@@ -18,8 +18,9 @@ from typing import Any
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
+from sqlalchemy.exc import SQLAlchemyError
 
-from api.db.engine import DatabaseUnavailable
+from api.db.engine import DatabaseUnavailable, is_transient
 from api.observability.metrics import ERRORS
 from api.protection.edge import request_id_of
 
@@ -150,7 +151,23 @@ def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Resp
     return problem(status, detail, headers=exc.headers, request_id=request_id_of(request.scope), **extra)
 
 
+def _transient(exc: BaseException) -> bool:
+    """A database fault (a dropped or refused connection, a deadlock) anywhere in the chain; a
+    file's OSError is not one (only the connection errors a driver raises unwrapped)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        database_error = isinstance(seen, SQLAlchemyError | ConnectionError | TimeoutError)
+        if database_error and is_transient(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if _transient(exc):
+        # Outside Database.run (which retries, then raises DatabaseUnavailable), a transient
+        # database error is still the database's unavailability, never a 500.
+        return _database_unavailable(request, DatabaseUnavailable(type(exc).__name__))
     ERRORS.labels("internal", "critical", "500").inc()
     logger.exception(
         "unhandled error",

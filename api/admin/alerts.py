@@ -10,6 +10,7 @@ from litestar import Controller, Request, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, QueryParameter
 from sqlalchemy import Row, case, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.db.engine import Database
 from api.db.models import alerts
@@ -52,20 +53,26 @@ async def recent_alerts(db: Database, limit: int, status: str | None = None) -> 
     query = select(alerts).order_by(case((alerts.c.status == "firing", 0), else_=1), alerts.c.id.desc()).limit(limit)
     if status:
         query = query.where(alerts.c.status == status)
-    async with db.read() as conn:
+
+    async def read(conn: AsyncConnection) -> list[AlertView]:
         return [_view(row) for row in (await conn.execute(query)).all()]
+
+    return await db.run(read)
 
 
 async def acknowledge_alert(db: Database, alert_id: int, who: str) -> AlertView | None:
     """Record who acknowledged an alert, and when (the first acknowledgement stands); None when
     there is no such alert."""
-    async with db.write() as conn:
+
+    async def acknowledge(conn: AsyncConnection) -> Any:
         await conn.execute(
             update(alerts)
             .where((alerts.c.id == alert_id) & alerts.c.acknowledged_at.is_(None))
             .values(acknowledged_at=datetime.now(UTC), acknowledged_by=who)
         )
-        row = (await conn.execute(select(alerts).where(alerts.c.id == alert_id))).first()
+        return (await conn.execute(select(alerts).where(alerts.c.id == alert_id))).first()
+
+    row = await db.run(acknowledge, write=True)  # safe to run again: the first acknowledgement stands
     return _view(row) if row is not None else None
 
 

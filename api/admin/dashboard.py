@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, get
 from sqlalchemy import and_, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from analytics.snapshots import latest_snapshot
 from api.admin.alerts import AlertView, recent_alerts
@@ -119,8 +120,8 @@ async def _pipeline(db: Database, since: datetime) -> WebhookPipeline:
     events = subscription_events
     recent = events.c.received_at >= since
     count = select(func.count()).select_from(events)
-    async with db.read() as conn:
 
+    async def read(conn: AsyncConnection) -> WebhookPipeline:
         async def scalar(query: Any) -> Any:
             return (await conn.execute(query)).scalar_one()
 
@@ -129,7 +130,9 @@ async def _pipeline(db: Database, since: datetime) -> WebhookPipeline:
         dead = await scalar(count.where(events.c.status == "dead"))
         received = await scalar(count.where(and_(recent, events.c.source == "stripe")))
         last = await scalar(select(func.max(events.c.received_at)))
-    return WebhookPipeline(int(backlog), int(failed), int(dead), int(received), utc(last))
+        return WebhookPipeline(int(backlog), int(failed), int(dead), int(received), utc(last))
+
+    return await db.run(read)
 
 
 async def _recent_events(db: Database, limit: int) -> list[RecentEvent]:
@@ -141,8 +144,11 @@ async def _recent_events(db: Database, limit: int) -> list[RecentEvent]:
         .order_by(events.c.id.desc())
         .limit(limit)
     )
-    async with db.read() as conn:
-        rows = (await conn.execute(query)).all()
+
+    async def read(conn: AsyncConnection) -> Any:
+        return (await conn.execute(query)).all()
+
+    rows = await db.run(read)
     return [
         RecentEvent(
             row.event_id,
@@ -162,8 +168,11 @@ async def _incidents(db: Database, since: datetime) -> dict[str, int]:
         .where(security_incidents.c.created_at >= since)
         .group_by(security_incidents.c.kind)
     )
-    async with db.read() as conn:
+
+    async def read(conn: AsyncConnection) -> dict[str, int]:
         return {kind: int(count) for kind, count in (await conn.execute(query)).all()}
+
+    return await db.run(read)
 
 
 class AdminDashboardController(Controller):

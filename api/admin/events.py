@@ -11,6 +11,7 @@ from litestar import Controller, Request, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.db.engine import Database
 from api.db.sql import utc
@@ -51,23 +52,27 @@ class AdminEventsController(Controller):
     ) -> list[LoggedEvent]:
         db: Database = request.app.state.db
         columns = [events.c[f] for f in LoggedEvent.__struct_fields__]
-        async with db.read() as conn:
-            rows = await conn.execute(
-                select(*columns).where(events.c.status == status).order_by(events.c.id.desc()).limit(limit)
-            )
-            return [_row(row) for row in rows]
+        query = select(*columns).where(events.c.status == status).order_by(events.c.id.desc()).limit(limit)
+
+        async def read(conn: AsyncConnection) -> list[LoggedEvent]:
+            return [_row(row) for row in await conn.execute(query)]
+
+        return await db.run(read)
 
     @post("/{event_id:str}/retry", status_code=202, summary="Send a dead or failed event back to the worker")
     async def retry(self, request: Request[Any, Any, Any], event_id: FromPath[str]) -> LoggedEvent:
         db: Database = request.app.state.db
-        async with db.write() as conn:
-            result = await conn.execute(
-                update(events)
-                .where(events.c.event_id == event_id, events.c.status.in_([EventStatus.DEAD, EventStatus.FAILED]))
-                .values(status=EventStatus.FAILED, next_retry_at=datetime.now(UTC))
-                .returning(*[events.c[f] for f in LoggedEvent.__struct_fields__])
-            )
-            row = result.first()
+        statement = (
+            update(events)
+            .where(events.c.event_id == event_id, events.c.status.in_([EventStatus.DEAD, EventStatus.FAILED]))
+            .values(status=EventStatus.FAILED, next_retry_at=datetime.now(UTC))
+            .returning(*[events.c[f] for f in LoggedEvent.__struct_fields__])
+        )
+
+        async def send_back(conn: AsyncConnection) -> Any:
+            return (await conn.execute(statement)).first()
+
+        row = await db.run(send_back, write=True)
         if row is None:
             raise NotFoundException(detail=f"No failed or dead event with id {event_id!r}.")
         return _row(row)

@@ -11,6 +11,7 @@ from litestar import Controller, Request, delete, get
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, QueryParameter
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.db.engine import Database
 from api.db.models import security_incidents
@@ -56,7 +57,8 @@ class AdminSecurityController(Controller):
         query = select(security_incidents).order_by(security_incidents.c.id.desc()).limit(limit)
         if kind:
             query = query.where(security_incidents.c.kind == kind)
-        async with db.read() as conn:
+
+        async def read(conn: AsyncConnection) -> list[SecurityIncidentView]:
             rows = (await conn.execute(query)).mappings()
             # Masked again on the way out: rows stored before samples were masked may hold secrets.
             return [
@@ -70,6 +72,8 @@ class AdminSecurityController(Controller):
                 )
                 for row in rows
             ]
+
+        return await db.run(read)
 
     @get("/blocks", summary="Clients blocked now")
     async def list_blocks(self, request: Request[Any, Any, Any]) -> list[BlockedClient]:

@@ -81,7 +81,9 @@ class Database:
             self.url,
             pool_size=self.settings.database_pool_size,
             max_overflow=self.settings.database_pool_size,
-            pool_pre_ping=False,
+            # A connection the server dropped (a restart, a failover, pg_terminate_backend) is found
+            # at check-out and replaced, rather than failing the first statement of a request.
+            pool_pre_ping=True,
             pool_recycle=1800,
             connect_args={"timeout": 5, "command_timeout": 30},
         )

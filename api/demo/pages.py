@@ -13,6 +13,7 @@ from litestar.enums import MediaType, RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Redirect
 from sqlalchemy import and_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.db.models import payment_history, user_subscriptions
 from api.demo.provider import DemoGateway
@@ -125,7 +126,8 @@ class DemoPagesController(Controller):
             expired = "<h1>This billing portal session has expired.</h1><p>Open it again from the app.</p>"
             return _page("Expired", expired, 410)
         customer = session["customer"]
-        async with gateway.processor.db.read() as conn:
+
+        async def read(conn: AsyncConnection) -> tuple[list[Any], list[Any]]:
             subs = (
                 await conn.execute(
                     select(user_subscriptions)
@@ -146,6 +148,9 @@ class DemoPagesController(Controller):
                     .limit(24)
                 )
             ).all()
+            return list(subs), list(invoices)
+
+        subs, invoices = await gateway.processor.db.run(read)
         sub_rows = "".join(
             f"<tr><td>{escape(s.price_id or '-')}</td><td>{escape(s.status)}</td>"
             f"<td>{_date(s.current_period_end)}</td><td>{'yes' if s.cancel_at_period_end else 'no'}</td></tr>"

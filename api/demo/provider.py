@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 import msgspec
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.billing.plans import PlanCatalogue
 from api.events.log import has_event, service_event
@@ -54,12 +55,15 @@ class DemoGateway:
         self.processor = processor
         self.plans = plans
         self.base_url = processor.settings.public_base_url
-        self._session_key = secret_file(processor.settings.var_dir / SESSION_KEY_FILE, lambda: secrets.token_bytes(32))
+        self._session_key: bytes | None = None  # read at first use: an unwritable VAR_DIR must not stop the app
         # Completing one checkout twice at once would create two subscriptions; one process runs
         # the demo, so a lock (with the log check inside it) is enough.
         self._checkout_lock = asyncio.Lock()
 
     def _session_id(self, prefix: str, idempotency_key: str, length: int) -> str:
+        if self._session_key is None:
+            path = self.processor.settings.var_dir / SESSION_KEY_FILE
+            self._session_key = secret_file(path, lambda: secrets.token_bytes(32))
         digest = hmac.new(self._session_key, idempotency_key.encode(), hashlib.sha256).hexdigest()
         return f"{prefix}{digest[:length]}"
 
@@ -81,15 +85,18 @@ class DemoGateway:
         ordered by their ``previous_attributes``, which a change and its reversal (cancel, resume)
         make circular. Stripe's clock is the simulator's here, so each action on an object is
         stamped at least a second after the object's newest event."""
-        async with self.processor.db.read() as conn:
+
+        async def read(conn: AsyncConnection) -> tuple[Any, dict[str, Any]]:
             found = (await current_objects(conn, [subscription_id])).get(subscription_id)
             if found is None:
-                raise GatewayError(
-                    409, "The billing provider does not know this subscription.", code="resource_missing"
-                )
-            subscription = found.obj
-            customer_id = subscription["customer"]
-            customer = await current_objects(conn, [customer_id])
+                return None, {}
+            return found, await current_objects(conn, [found.obj["customer"]])
+
+        found, customer = await self.processor.db.run(read)
+        if found is None:
+            raise GatewayError(409, "The billing provider does not know this subscription.", code="resource_missing")
+        subscription = found.obj
+        customer_id = subscription["customer"]
         if subscription.get("status") in ("canceled", "incomplete_expired"):
             raise GatewayError(409, "That change is not possible in the subscription's current state.")
         now = max(int(time.time()), found.created + 1)
@@ -155,30 +162,32 @@ class DemoGateway:
     # -- what the local pages need ---------------------------------------------------------------
     async def checkout_session(self, session_id: str) -> dict[str, Any] | None:
         """The session as :mod:`api.billing.actions` recorded it when the checkout started."""
-        async with self.processor.db.read() as conn:
-            data = await service_event(conn, CHECKOUT_STARTED, session_id)
+        data = await self.processor.db.run(lambda conn: service_event(conn, CHECKOUT_STARTED, session_id))
         obj = (data or {}).get("object")
         return obj if isinstance(obj, dict) else None
 
     async def checkout_completed(self, session_id: str) -> bool:
-        async with self.processor.db.read() as conn:
-            return await has_event(conn, "checkout.session.completed", session_id)
+        return await self.processor.db.run(lambda conn: has_event(conn, "checkout.session.completed", session_id))
 
     async def portal_session(self, session_id: str) -> dict[str, Any] | None:
-        async with self.processor.db.read() as conn:
-            data = await service_event(conn, PORTAL_OPENED, session_id)
+        data = await self.processor.db.run(lambda conn: service_event(conn, PORTAL_OPENED, session_id))
         obj = (data or {}).get("object")
         return obj if isinstance(obj, dict) else None
 
     async def complete_checkout(self, session: dict[str, Any]) -> None:
         """The user paid on the demo checkout page: Stripe's events for a completed Checkout."""
         async with self._checkout_lock:
-            async with self.processor.db.read() as conn:
+            customer_id = session.get("customer")
+
+            async def read(conn: AsyncConnection) -> tuple[bool, dict[str, Any]]:
                 if await has_event(conn, "checkout.session.completed", session["id"]):
-                    return  # completed already (a double submit): nothing more happens
-                customer_id = session.get("customer")
-                known = await current_objects(conn, [customer_id]) if customer_id else {}
-                customer = known[customer_id].obj if customer_id in known else None
+                    return True, {}
+                return False, await current_objects(conn, [customer_id]) if customer_id else {}
+
+            completed, known = await self.processor.db.run(read)
+            if completed:
+                return  # completed already (a double submit): nothing more happens
+            customer = known[customer_id].obj if customer_id in known else None
             price = self.price(session["price_id"])
             now = int(time.time())
             action = LiveAction(session["id"], now)

@@ -94,8 +94,7 @@ class EventProcessor:
         object_id = obj.get("id")
         created = int(time.time())
         if isinstance(object_id, str):
-            async with self.db.read() as conn:
-                latest = await log.latest_created(conn, object_id)
+            latest = await self.db.run(lambda conn: log.latest_created(conn, object_id))
             if latest is not None:
                 created = max(created, latest + 1)
         body = {
@@ -110,12 +109,14 @@ class EventProcessor:
         return await self.ingest(parse_event(json.dumps(body, separators=(",", ":")), source="stripe_api"))
 
     async def ingest_many(self, batch: Sequence[ParsedEvent]) -> list[Outcome]:
-        """Store and process events in one transaction, as if one after the other. If that fails
-        for any reason but an unavailable database, each event is taken again on its own, so one
-        bad event is stored as ``failed`` without holding back the others."""
+        """Store and process events in one transaction, as if one after the other; a transient
+        error (a dropped connection, a deadlock) runs the transaction again (:meth:`Database.run`).
+        If it fails for any reason but an unavailable database, each event is taken again on its
+        own, so one bad event is stored as ``failed`` without holding back the others."""
         try:
-            async with self.db.write() as conn:
-                return await self._store_and_apply(conn, batch)
+            return await self.db.run(lambda conn: self._store_and_apply(conn, batch), write=True)
+        except DatabaseUnavailable:
+            raise
         except Exception as exc:
             if is_database_unavailable(exc):
                 raise DatabaseUnavailable(_describe(exc)) from exc
@@ -155,15 +156,19 @@ class EventProcessor:
 
     async def _record_failure(self, event: ParsedEvent, error: str) -> Outcome:
         try:
-            async with self.db.write() as conn:
-                status = await log.record_failure(
+            status = await self.db.run(
+                lambda conn: log.record_failure(
                     conn,
                     event,
                     error,
                     max_attempts=self.settings.retry_max_attempts,
                     base_seconds=self.settings.retry_base_seconds,
                     max_seconds=self.settings.retry_max_seconds,
-                )
+                ),
+                write=True,
+            )
+        except DatabaseUnavailable:
+            raise
         except Exception as exc:
             if is_database_unavailable(exc):
                 raise DatabaseUnavailable(_describe(exc)) from exc
