@@ -106,8 +106,14 @@ class Settings:
     row-level security (webhooks write every user's rows). Empty to stay the login role."""
 
     database_user_role: str = "faddl_user"
-    """``DATABASE_USER_ROLE``: PostgreSQL role a user-bound session switches to, subject to
-    row-level security keyed on ``app.user_id``."""
+    """``DATABASE_USER_ROLE``: PostgreSQL role user-bound reads run as: subject to row-level
+    security keyed on ``app.user_id``, granted ``SELECT`` only, read-only."""
+
+    database_user_url: str = field(default="", repr=False)
+    """``DATABASE_USER_URL``: how user-bound reads connect, logged in as ``DATABASE_USER_ROLE``
+    itself, so such a session has no other role to switch back to. Default: ``DATABASE_URL`` with
+    that user and no password (enough under trust or peer authentication); with a password in it,
+    ``faddl db upgrade`` sets that password on the role."""
 
     redis_url: str = ""
     """``REDIS_URL``: optional Redis, shared by several API processes (rate limits, idempotency)."""
@@ -344,6 +350,7 @@ class Settings:
             database_pool_size=_env_int("DATABASE_POOL_SIZE", 10),
             database_service_role=_env("DATABASE_SERVICE_ROLE", "faddl_service"),
             database_user_role=_env("DATABASE_USER_ROLE", "faddl_user"),
+            database_user_url=normalise_database_url(_env("DATABASE_USER_URL")) if _env("DATABASE_USER_URL") else "",
             redis_url=_env("REDIS_URL"),
             stripe_api_key=_env("STRIPE_API_KEY"),
             stripe_webhook_secrets=_env_list("STRIPE_WEBHOOK_SECRET"),
@@ -417,6 +424,16 @@ class Settings:
                 for severity in ALERT_SEVERITIES
             },
         )
+
+    @property
+    def user_database_url(self) -> str:
+        """Where user-bound reads connect (PostgreSQL): :attr:`database_user_url`, or the main URL
+        logged in as :attr:`database_user_role` without a password."""
+        if self.database_user_url:
+            return self.database_user_url
+        scheme, sep, rest = self.database_url.partition("://")
+        host = rest.rpartition("@")[2]
+        return f"{scheme}{sep}{self.database_user_role}@{host}"
 
     @property
     def is_sqlite(self) -> bool:

@@ -4,7 +4,9 @@
   every write transaction starts with ``BEGIN IMMEDIATE`` so two processes never dead-end in a
   lock upgrade; inside one process writers queue on an asyncio lock instead of busy-waiting.
 * PostgreSQL: asyncpg; each pooled connection assumes the service role (which bypasses row-level
-  security), and :meth:`Database.user_bound` switches a transaction to the RLS-bound user role.
+  security). :meth:`Database.user_bound` reads through a second pool logged in as the RLS-bound
+  user role itself (``DATABASE_USER_URL``), read-only: that role is a member of no other role, so
+  neither ``RESET ROLE`` nor ``SET ROLE`` leads out of it, and it is granted ``SELECT`` only.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ logger = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 _READ_ONLY = "faddl_read_only"
+_BIND_USER = text("SELECT set_config('app.user_id', :uid, true), set_config('transaction_read_only', 'on', true)")
 
 
 def _quote_ident(name: str) -> str:
@@ -68,6 +71,14 @@ class Database:
         self.is_sqlite = settings.is_sqlite
         self._write_lock = asyncio.Lock()
         self.engine: AsyncEngine = self._create_engine(assume_service_role)
+        self._user_engine: AsyncEngine | None = None
+
+    @property
+    def user_engine(self) -> AsyncEngine:
+        """The pool of user-bound reads (PostgreSQL), made at first use."""
+        if self._user_engine is None:
+            self._user_engine = self._postgres_engine(self.settings.user_database_url)
+        return self._user_engine
 
     def _create_engine(self, assume_service_role: bool) -> AsyncEngine:
         if self.is_sqlite:
@@ -77,8 +88,15 @@ class Database:
             engine = create_async_engine(self.url, connect_args={"timeout": 30})
             _configure_sqlite(engine)
             return engine
-        engine = create_async_engine(
-            self.url,
+        engine = self._postgres_engine(self.url)
+        role = self.settings.database_service_role
+        if assume_service_role and role:
+            _assume_role_on_connect(engine, role)
+        return engine
+
+    def _postgres_engine(self, url: str) -> AsyncEngine:
+        return create_async_engine(
+            url,
             pool_size=self.settings.database_pool_size,
             max_overflow=self.settings.database_pool_size,
             # A connection the server dropped (a restart, a failover, pg_terminate_backend) is found
@@ -87,10 +105,6 @@ class Database:
             pool_recycle=1800,
             connect_args={"timeout": 5, "command_timeout": 30},
         )
-        role = self.settings.database_service_role
-        if assume_service_role and role:
-            _assume_role_on_connect(engine, role)
-        return engine
 
     @property
     def dialect(self) -> str:
@@ -120,13 +134,14 @@ class Database:
         """A transaction that can only see ``user_id``'s rows. On PostgreSQL this is enforced by
         row-level security (the user role and ``app.user_id``); SQLite has no RLS, so queries made
         through it must still filter by user."""
-        async with self.engine.connect() as conn:
-            await conn.execution_options(**{_READ_ONLY: True})
-            async with conn.begin():
-                if not self.is_sqlite:
-                    await conn.execute(text(f"SET LOCAL ROLE {_quote_ident(self.settings.database_user_role)}"))
-                    await conn.execute(text("SELECT set_config('app.user_id', :uid, true)"), {"uid": user_id})
+        if self.is_sqlite:
+            async with self.read() as conn:
                 yield conn
+            return
+        async with self.user_engine.connect() as conn, conn.begin():
+            # One round trip: whose rows, and no writes (the role's default too, and its grants).
+            await conn.execute(_BIND_USER, {"uid": user_id})
+            yield conn
 
     async def run(
         self,
@@ -160,6 +175,8 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+        if self._user_engine is not None:
+            await self._user_engine.dispose()
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.settings import Settings
@@ -26,8 +28,25 @@ def alembic_config(settings: Settings) -> Config:
 
 
 def upgrade(settings: Settings, revision: str = "head") -> None:
-    """Bring the database schema up to ``revision``."""
+    """Bring the database schema up to ``revision``; then give the user role the password of
+    ``DATABASE_USER_URL``, when it has one (so the role's password follows the setting)."""
     command.upgrade(alembic_config(settings), revision)
+    password = make_url(settings.user_database_url).password if not settings.is_sqlite else None
+    if password:
+        asyncio.run(_set_user_role_password(settings, str(password)))
+
+
+async def _set_user_role_password(settings: Settings, password: str) -> None:
+    from api.db.engine import Database
+
+    database = Database(settings, assume_service_role=False)
+    role = settings.database_user_role.replace('"', '""')
+    literal = password.replace("'", "''")  # a utility statement takes no bind parameters
+    try:
+        async with database.engine.begin() as conn:
+            await conn.exec_driver_sql(f"ALTER ROLE \"{role}\" PASSWORD '{literal}'")
+    finally:
+        await database.dispose()
 
 
 def downgrade(settings: Settings, revision: str) -> None:

@@ -43,10 +43,11 @@ async def test_user_sees_only_own_rows(postgres: Settings) -> None:
                 select(subscriptions).where(subscriptions.c.stripe_subscription_id == "sub_user_b")
             )
             assert found.all() == []
-            changed = await conn.execute(
-                update(subscriptions).where(subscriptions.c.user_id == "user_b").values(status="canceled")
-            )
-            assert changed.rowcount == 0
+        with pytest.raises(DBAPIError, match="read-only"):
+            async with db.user_bound("user_a") as conn:
+                await conn.execute(
+                    update(subscriptions).where(subscriptions.c.user_id == "user_b").values(status="canceled")
+                )
         async with db.user_bound("nobody") as conn:
             assert (await conn.execute(select(subscriptions))).all() == []
         async with db.read() as conn:
@@ -59,7 +60,7 @@ async def test_user_sees_only_own_rows(postgres: Settings) -> None:
 async def test_user_cannot_write_rows_for_someone_else(postgres: Settings) -> None:
     db = Database(postgres)
     try:
-        with pytest.raises(DBAPIError, match="row-level security"):
+        with pytest.raises(DBAPIError, match="read-only"):
             async with db.user_bound("user_a") as conn:
                 await conn.execute(
                     insert(customers).values(
@@ -80,5 +81,65 @@ async def test_event_log_is_not_reachable_from_a_user_session(postgres: Settings
         with pytest.raises(DBAPIError, match="permission denied"):
             async with db.user_bound("user_a") as conn:
                 await conn.execute(text("SELECT count(*) FROM subscription_events"))
+    finally:
+        await db.dispose()
+
+
+ESCAPES = [
+    ("RESET ROLE; SELECT count(*) FROM user_subscriptions", None),
+    ("SET ROLE faddl_service", "permission denied"),
+    ("SET ROLE postgres", "permission denied"),
+    ("SET SESSION AUTHORIZATION postgres", "permission denied"),
+    ("UPDATE user_subscriptions SET status = 'canceled' WHERE user_id = 'user_a'", "read-only"),
+    ("DELETE FROM user_subscriptions WHERE user_id = 'user_a'", "read-only"),
+    ("SELECT set_config('transaction_read_only', 'off', true)", "read-write"),
+    ("CREATE TABLE faddl_escape (x int)", "read-only"),
+]
+
+
+@pytest.mark.parametrize(("statement", "refused"), ESCAPES)
+async def test_a_user_bound_session_cannot_escape(postgres: Settings, statement: str, refused: str | None) -> None:
+    """Each way out of a user-bound session: back to the login role, to the service role, writes
+    (even to the user's own rows), turning read-only off. A session is the user role itself."""
+    db = Database(postgres)
+    try:
+        await seed(db)
+        if refused is None:
+            async with db.user_bound("user_a") as conn:
+                for part in statement.split("; "):
+                    result = await conn.execute(text(part))
+                assert result.scalar_one() == 1, "RESET ROLE leads back to the user role, not to every row"
+                assert (await conn.execute(text("SELECT current_user, session_user"))).one() == (
+                    "faddl_user",
+                    "faddl_user",
+                )
+            return
+        with pytest.raises(DBAPIError, match=refused):
+            async with db.user_bound("user_a") as conn:
+                await conn.execute(text(statement))
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE user_subscriptions SET status = 'canceled' WHERE user_id = 'user_a'",
+        "DELETE FROM customers WHERE user_id = 'user_a'",
+        "INSERT INTO subscription_usage (user_id, feature, period_start, period_end, quantity) "
+        "VALUES ('user_a', 'x', now(), now(), 1)",
+        "SELECT nextval(pg_get_serial_sequence('customers', 'id'))",
+    ],
+)
+async def test_the_user_role_may_only_read_even_in_a_read_write_transaction(postgres: Settings, statement: str) -> None:
+    """Read-only is the role's default and the session's setting; below both, its grants: SELECT only."""
+    db = Database(postgres)
+    try:
+        await seed(db)
+        async with db.user_engine.connect() as conn, conn.begin():
+            await conn.execute(text("SET LOCAL transaction_read_only = off"))  # before any query: allowed
+            await conn.execute(text("SELECT set_config('app.user_id', 'user_a', true)"))
+            with pytest.raises(DBAPIError, match="permission denied"):
+                await conn.execute(text(statement))
     finally:
         await db.dispose()
