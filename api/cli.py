@@ -73,7 +73,8 @@ def main() -> None:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="TCP port.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="API processes.")
 def serve(host: str, port: int, workers: int) -> None:
-    """Serve the API (granian, ASGI)."""
+    """Serve the API (granian, ASGI): N worker processes, a dead one replaced, all of them ending
+    with this process (even when it is killed)."""
     from granian.constants import Interfaces
     from granian.server import Server
 
@@ -89,7 +90,7 @@ def serve(host: str, port: int, workers: int) -> None:
             stale.unlink()
     try:
         Server(
-            "api.app:create_app",
+            "api.supervision:create_supervised_app",
             address=host,
             port=port,
             workers=workers,
@@ -97,6 +98,8 @@ def serve(host: str, port: int, workers: int) -> None:
             factory=True,
             log_access=False,
             backlog=2048,
+            respawn_failed_workers=True,  # a worker that dies is replaced (a crash loop still stops)
+            workers_kill_timeout=30,  # a worker that does not stop on shutdown is killed
         ).serve()
     finally:
         if made_here:
