@@ -23,6 +23,10 @@ class DeliveryReport:
     errors: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    retries: int = 0
+    """Attempts after a refused or failed one (with ``until_accepted``)."""
+    gave_up: int = 0
+    """Deliveries never accepted before the deadline (with ``until_accepted``)."""
 
     @property
     def non_2xx(self) -> int:
@@ -62,8 +66,15 @@ async def deliver(
     concurrency: int = 8,
     request_timeout: float = 30.0,
     on_sent: Callable[[], object] | None = None,
+    until_accepted: bool = False,
+    give_up_after: float = 120.0,
 ) -> DeliveryReport:
-    """POST every body (in the given order, ``concurrency`` at a time), signed with ``secret``."""
+    """POST every body (in the given order, ``concurrency`` at a time), signed with ``secret``.
+
+    With ``until_accepted``, as Stripe does: a delivery that gets no 2xx (a refusal, a 503, a
+    dropped connection, the endpoint down) is sent again, freshly signed, after a growing pause
+    (50 ms doubling to 1 s), until it is accepted or ``give_up_after`` seconds have passed since
+    its first attempt; ``statuses`` then counts every attempt, ``sent`` the deliveries."""
     report = DeliveryReport()
     queue: asyncio.Queue[str] = asyncio.Queue()
     for body in bodies:
@@ -76,17 +87,30 @@ async def deliver(
                 body = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            started = time.perf_counter()
-            try:
-                response = await client.post(
-                    url,
-                    content=body.encode("utf-8"),
-                    headers={"Stripe-Signature": sign(body, secret), "Content-Type": "application/json"},
-                )
-                report.statuses[response.status_code] += 1
-            except httpx.HTTPError as exc:
-                report.errors[type(exc).__name__] += 1
-            report.latencies.append(time.perf_counter() - started)
+            first = started = time.perf_counter()
+            pause = 0.05
+            while True:
+                accepted = False
+                try:
+                    response = await client.post(
+                        url,
+                        content=body.encode("utf-8"),
+                        headers={"Stripe-Signature": sign(body, secret), "Content-Type": "application/json"},
+                    )
+                    report.statuses[response.status_code] += 1
+                    accepted = 200 <= response.status_code < 300
+                except httpx.HTTPError as exc:
+                    report.errors[type(exc).__name__] += 1
+                report.latencies.append(time.perf_counter() - started)
+                if accepted or not until_accepted:
+                    break
+                if time.perf_counter() - first > give_up_after:
+                    report.gave_up += 1
+                    break
+                report.retries += 1
+                await asyncio.sleep(pause)
+                pause = min(1.0, pause * 2)
+                started = time.perf_counter()
             report.sent += 1
             if on_sent is not None:
                 on_sent()

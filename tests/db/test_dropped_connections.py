@@ -12,9 +12,9 @@ from sqlalchemy import make_url
 
 from api.app import create_app
 from api.settings import Settings
+from bench.tcp_proxy import TcpProxy
 from tests.conftest import _pg_admin
 from tests.demo.test_demo_flows import auth, demo, subscribe
-from tests.tcp_proxy import TcpProxy
 
 
 async def _answers(client: AsyncTestClient[Any], settings: Settings, portal: str) -> dict[str, int]:

@@ -16,8 +16,8 @@ from api.db.engine import Database
 from api.events.log import events
 from api.projections.projector import subscriptions
 from api.settings import Settings
+from bench.tcp_proxy import TcpProxy
 from tests.conftest import make_event, post_event, sign, subscription
-from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.postgres
 
