@@ -8,7 +8,11 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["TooDeep", "decode_bounded", "depth_exceeds"]
+__all__ = ["NotUtf8", "TooDeep", "decode_bounded", "depth_exceeds"]
+
+
+class NotUtf8(msgspec.DecodeError):
+    """The bytes are not UTF-8, which JSON must be (RFC 8259)."""
 
 
 class TooDeep(ValueError):
@@ -38,11 +42,14 @@ def depth_exceeds(value: Any, limit: int) -> bool:
 
 def decode_bounded(data: bytes | str, limit: int) -> Any:
     """``msgspec.json.decode`` that raises :class:`TooDeep` past ``limit`` levels (and
-    ``msgspec.DecodeError`` for what is not JSON)."""
+    ``msgspec.DecodeError`` for what is not JSON, invalid UTF-8 included: msgspec raises
+    ``UnicodeDecodeError`` for that, which is no ``DecodeError``)."""
     try:
         value = msgspec.json.decode(data)
     except RecursionError:
         raise TooDeep(limit) from None
+    except UnicodeDecodeError as exc:
+        raise NotUtf8(f"JSON must be UTF-8: {exc.reason} at byte {exc.start}") from None
     if depth_exceeds(value, limit):
         raise TooDeep(limit)
     return value

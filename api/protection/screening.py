@@ -23,7 +23,7 @@ from litestar import Request
 from litestar.exceptions import HTTPException
 from litestar.params import QueryParameter
 
-from api.json_depth import TooDeep, decode_bounded
+from api.json_depth import NotUtf8, TooDeep, decode_bounded
 from api.protection.blocking import Blocker
 from api.protection.clients import ClientResolver
 from api.protection.guard import client_key
@@ -234,6 +234,11 @@ class RequestScreener:
                 decoded = decode_bounded(body, self.max_depth)
             except TooDeep:
                 return Threat("too_deep", "body", f"(JSON nested deeper than {self.max_depth} levels)")
+            except NotUtf8:  # the route's own decoding would not say so (msgspec raises UnicodeDecodeError)
+                raise HTTPException(
+                    status_code=400,
+                    detail="The request body is not valid UTF-8; JSON must be sent as UTF-8 (RFC 8259).",
+                ) from None
             except msgspec.DecodeError:
                 return None  # not JSON: the route's own validation answers
             strings = strings_in(decoded, "body")
