@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 from sqlalchemy import func, make_url, select
 
@@ -47,6 +46,7 @@ from api.events.model import parse_event  # noqa: E402
 from api.events.processing import EventProcessor  # noqa: E402
 from api.projections.projector import PROJECTION_TABLES  # noqa: E402
 from api.settings import Settings  # noqa: E402
+from bench.pg import admin_execute  # noqa: E402
 from bench.tcp_proxy import TcpProxy  # noqa: E402
 from simulator.delivery import DeliveryReport, deliver, delivery_plan  # noqa: E402
 from simulator.engine import SimConfig, simulate  # noqa: E402
@@ -85,19 +85,7 @@ class FaultReport:
 
 
 async def _admin(statement: str) -> None:
-    url = make_url(PG_ADMIN)
-    conn = await asyncpg.connect(
-        host=url.host or "127.0.0.1",
-        port=url.port or 5432,
-        user=url.username or "postgres",
-        password=url.password,
-        database=url.database or "postgres",
-        timeout=5,
-    )
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
+    await admin_execute(PG_ADMIN, statement)
 
 
 def _database(name: str, port: int | None = None) -> str:

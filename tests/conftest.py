@@ -51,21 +51,9 @@ def sqlite_settings(path: Path, **overrides: Any) -> Settings:
 
 
 async def _pg_admin(statement: str) -> None:
-    import asyncpg
+    from bench.pg import admin_execute
 
-    url = make_url(PG_ADMIN_URL)
-    conn = await asyncpg.connect(
-        host=url.host or "127.0.0.1",
-        port=url.port or 5432,
-        user=url.username or "postgres",
-        password=url.password,
-        database=url.database or "postgres",
-        timeout=5,
-    )
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
+    await admin_execute(PG_ADMIN_URL, statement)
 
 
 def postgres_database() -> Iterator[str]:

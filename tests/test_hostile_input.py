@@ -5,7 +5,6 @@ in, the answer is a 4xx (or the route's success), never a 5xx, and never a trace
 from __future__ import annotations
 
 import base64
-import dataclasses
 import gzip
 import json
 from pathlib import Path
@@ -17,6 +16,7 @@ from litestar.testing import AsyncTestClient
 from api.app import create_app
 from api.security.tokens import mint_dev_token
 from api.settings import Settings
+from tests.protection.helpers import demo
 
 
 def _b64(data: bytes) -> str:
@@ -96,14 +96,8 @@ def _routes(document: dict[str, Any]) -> list[tuple[str, str]]:
 
 @pytest.fixture
 def hostile_settings(sqlite_only: Settings, tmp_path: Path) -> Settings:
-    return dataclasses.replace(
-        sqlite_only,
-        stripe_api_key="",
-        stripe_webhook_secrets=(),
-        auth_dev_mode=True,
-        var_dir=tmp_path / "var",
-        block_after_incidents=0,  # blocking would answer 403 before the input is even read
-    )
+    # Blocking would answer 403 before the input is even read.
+    return demo(sqlite_only, tmp_path, block_after_incidents=0)
 
 
 async def test_no_input_makes_a_5xx_on_any_route(hostile_settings: Settings) -> None:
