@@ -72,8 +72,8 @@ def test_a_killed_worker_is_replaced_and_workers_die_with_the_supervisor(tmp_pat
 
         process.send_signal(signal.SIGKILL)  # the supervisor dies without a word to its workers
         process.wait()
-        assert _wait_for(lambda: not any(psutil.pid_exists(pid) and _alive(pid) for pid in workers), 20), (
-            "workers outlived their supervisor"
+        assert _wait_for(lambda: not [pid for pid in workers if _alive(pid)], 20), (
+            f"workers outlived their supervisor: {_described([pid for pid in workers if _alive(pid)])} first={first}"
         )
         assert _wait_for(lambda: _refused(base), 10), "something still serves on the port"
     finally:
@@ -87,6 +87,17 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def _described(pids: list[int]) -> list[str]:
+    out = []
+    for pid in pids:
+        try:
+            process = psutil.Process(pid)
+            out.append(f"{pid} {process.status()} ppid={process.ppid()} {' '.join(process.cmdline())[:120]}")
+        except psutil.NoSuchProcess:
+            out.append(f"{pid} gone")
+    return out
 
 
 def _refused(base: str) -> bool:
