@@ -7,6 +7,8 @@ import asyncio
 import copy
 import json
 import os
+import shutil
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -56,11 +58,12 @@ async def _pg_admin(statement: str) -> None:
     await admin_execute(PG_ADMIN_URL, statement)
 
 
-def postgres_database() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database; dropped afterwards."""
+def postgres_database(template: str | None = None) -> Iterator[str]:
+    """A fresh PostgreSQL database (empty, or a copy of ``template``); dropped afterwards."""
     name = f"faddl_test_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     try:
-        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"{copy}'))
     except (OSError, ImportError) as exc:
         service_missing(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc}")
     except Exception as exc:
@@ -84,18 +87,41 @@ def pg_settings(url: str, **overrides: Any) -> Settings:
     )
 
 
+# -- migrated databases, copied from one template per test session ------------------------------
+# Migrating costs about 0.3 s on SQLite and 0.7 s on PostgreSQL; a copy of a migrated template
+# costs a few milliseconds (a file copy; CREATE DATABASE ... TEMPLATE). Each xdist worker makes its
+# own templates, so no two copies of one template run at once.
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "faddl.db"
+    upgrade(sqlite_settings(path))
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the one file
+    return path
+
+
+def migrated_sqlite(template: Path, path: Path, **overrides: Any) -> Settings:
+    """Settings on a migrated SQLite file at ``path``, copied from ``template``."""
+    shutil.copyfile(template, path)
+    return sqlite_settings(path, **overrides)
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """The name of a migrated PostgreSQL database that tests' databases are copied from."""
+    for url in postgres_database():
+        upgrade(pg_settings(url))
+        yield str(make_url(url).database)
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
     """Migrated settings on each database the test should run on."""
     if request.param == "sqlite":
-        result = sqlite_settings(tmp_path / "faddl.db")
-        upgrade(result)
-        yield result
+        yield migrated_sqlite(request.getfixturevalue("sqlite_template"), tmp_path / "faddl.db")
         return
-    for url in postgres_database():
-        result = pg_settings(url)
-        upgrade(result)
-        yield result
+    for url in postgres_database(request.getfixturevalue("postgres_template")):
+        yield pg_settings(url)
 
 
 @pytest.fixture
@@ -111,18 +137,14 @@ def redis_url() -> str:
 
 
 @pytest.fixture
-def sqlite_only(tmp_path: Path) -> Settings:
-    result = sqlite_settings(tmp_path / "faddl.db")
-    upgrade(result)
-    return result
+def sqlite_only(tmp_path: Path, sqlite_template: Path) -> Settings:
+    return migrated_sqlite(sqlite_template, tmp_path / "faddl.db")
 
 
 @pytest.fixture
-def postgres() -> Iterator[Settings]:
-    for url in postgres_database():
-        result = pg_settings(url)
-        upgrade(result)
-        yield result
+def postgres(postgres_template: str) -> Iterator[Settings]:
+    for url in postgres_database(postgres_template):
+        yield pg_settings(url)
 
 
 @pytest.fixture

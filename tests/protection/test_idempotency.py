@@ -18,13 +18,12 @@ from sqlalchemy import func, select
 
 from api.app import create_app
 from api.db.engine import Database
-from api.db.migrate import upgrade
 from api.db.models import idempotency_keys, subscription_events
 from api.gateway.base import CheckoutParams, HostedSession
 from api.gateway.errors import ProviderUnavailable
 from api.protection.idempotency import DatabaseIdempotencyStore
 from api.settings import Settings
-from tests.conftest import pg_settings, postgres_database, sqlite_settings
+from tests.conftest import migrated_sqlite, pg_settings, postgres_database
 from tests.protection.helpers import auth, demo
 
 
@@ -32,12 +31,10 @@ from tests.protection.helpers import auth, demo
 def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
     """The database store on each database, and the Redis store (beside SQLite)."""
     if request.param == "postgres":
-        for url in postgres_database():
-            upgrade(pg_settings(url))
+        for url in postgres_database(request.getfixturevalue("postgres_template")):
             yield demo(pg_settings(url), tmp_path)
         return
-    base = sqlite_settings(tmp_path / "faddl.db")
-    upgrade(base)
+    base = migrated_sqlite(request.getfixturevalue("sqlite_template"), tmp_path / "faddl.db")
     if request.param == "redis":
         yield demo(base, tmp_path, redis_url=request.getfixturevalue("redis_url"))
     else:
