@@ -1,4 +1,5 @@
-"""The `faddl` command end to end, as a user runs it: real processes, a real HTTP server."""
+"""The `faddl` command as a user runs it: real processes where the process is what is tested (serving,
+`faddl run`, a malformed setting's stderr), the other commands in-process through click's runner."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import ROOT, faddl, free_port, service_env, start_server, stop, wait_ready
+from tests.processes import ROOT, faddl, faddl_here, free_port, service_env, start_server, stop, wait_ready
 
 
 @pytest.fixture
@@ -40,28 +41,28 @@ def subscription_rows(database: Path) -> list[tuple[str, str, str]]:
 
 
 def test_simulate_load_replay(env: dict[str, str], tmp_path: Path) -> None:
-    faddl(env, "db", "upgrade")
-    faddl(env, "simulate", "--customers", "20", "--months", "6", "--seed", "3", "--out", str(tmp_path / "sim"))
+    faddl_here(env, "db", "upgrade")
+    faddl_here(env, "simulate", "--customers", "20", "--months", "6", "--seed", "3", "--out", str(tmp_path / "sim"))
     truth = json.loads((tmp_path / "sim" / "truth.json").read_text())
     lines = (tmp_path / "sim" / "events.jsonl").read_text().splitlines()
     assert len(lines) == truth["events"]
-    loaded = faddl(env, "events", "load", str(tmp_path / "sim" / "events.jsonl"))
+    loaded = faddl_here(env, "events", "load", str(tmp_path / "sim" / "events.jsonl"))
     assert f"loaded {len(lines)} events" in loaded.stdout
     rows = subscription_rows(tmp_path / "faddl.db")
     expected = sorted((sid, s["status"], s["price_id"]) for sid, s in truth["subscriptions"].items())
     assert rows == expected
-    replayed = faddl(env, "replay")
+    replayed = faddl_here(env, "replay")
     assert "0 failed" in replayed.stdout
     assert subscription_rows(tmp_path / "faddl.db") == expected
-    again = faddl(env, "events", "load", str(tmp_path / "sim" / "events.jsonl"))
+    again = faddl_here(env, "events", "load", str(tmp_path / "sim" / "events.jsonl"))
     assert f"duplicate {len(lines)}" in again.stdout
 
 
 def test_events_load_reports_a_bad_line(env: dict[str, str], tmp_path: Path) -> None:
-    faddl(env, "db", "upgrade")
+    faddl_here(env, "db", "upgrade")
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "evt_1", "type": "x", "created": 1, "data": {"object": {}}}\nnot json\n')
-    result = faddl(env, "events", "load", str(bad), check=False)
+    result = faddl_here(env, "events", "load", str(bad), check=False)
     assert result.returncode != 0
     assert "bad.jsonl:2" in result.stderr
     assert "not valid JSON" in result.stderr
@@ -97,7 +98,7 @@ def test_post_shuffled_duplicated_concurrent_to_a_running_server(
     with sqlite3.connect(tmp_path / "faddl.db") as conn:
         stored = conn.execute("SELECT count(*) FROM subscription_events WHERE source = 'stripe'").fetchone()[0]
     assert stored == truth["events"]
-    worker = faddl(env, "worker", "--once")
+    worker = faddl_here(env, "worker", "--once")
     assert worker.returncode == 0
 
 
@@ -156,14 +157,14 @@ def test_run_loads_demo_data_serves_and_stops_cleanly(env: dict[str, str], tmp_p
 
 
 def test_kpis_from_the_log_and_from_a_file(env: dict[str, str], tmp_path: Path) -> None:
-    faddl(env, "db", "upgrade")
-    faddl(env, "simulate", "--customers", "25", "--months", "4", "--seed", "9", "--out", str(tmp_path / "sim"))
+    faddl_here(env, "db", "upgrade")
+    faddl_here(env, "simulate", "--customers", "25", "--months", "4", "--seed", "9", "--out", str(tmp_path / "sim"))
     events = str(tmp_path / "sim" / "events.jsonl")
-    faddl(env, "events", "load", events)
+    faddl_here(env, "events", "load", events)
     truth = json.loads((tmp_path / "sim" / "truth.json").read_text())
-    from_log = json.loads(faddl(env, "kpis", "--format", "json", "--from", "2025-01", "--to", "2025-04").stdout)
+    from_log = json.loads(faddl_here(env, "kpis", "--format", "json", "--from", "2025-01", "--to", "2025-04").stdout)
     from_file = json.loads(
-        faddl(env, "kpis", "--format", "json", "--events", events, "--from", "2025-01", "--to", "2025-04").stdout
+        faddl_here(env, "kpis", "--format", "json", "--events", events, "--from", "2025-01", "--to", "2025-04").stdout
     )
     assert from_log["months"] == from_file["months"]
     assert [m["mrr"] for m in from_log["months"]] == [m["mrr"] for m in truth["months"]]
@@ -185,12 +186,12 @@ def test_kpis_from_the_log_and_from_a_file(env: dict[str, str], tmp_path: Path) 
     assert isinstance(from_log["at_risk"], list)
     assert all({"customer_id", "mrr", "score", "reasons"} <= set(r) for r in from_log["at_risk"])
     assert from_log["cohorts"][0]["logo_retention"][0] == 1.0
-    table = faddl(env, "kpis", "--from", "2025-01", "--to", "2025-04").stdout
+    table = faddl_here(env, "kpis", "--from", "2025-01", "--to", "2025-04").stdout
     assert "MRR" in table
     assert "2025-04" in table
-    csv_text = faddl(env, "kpis", "--format", "csv", "--from", "2025-02", "--to", "2025-02").stdout
+    csv_text = faddl_here(env, "kpis", "--format", "csv", "--from", "2025-02", "--to", "2025-02").stdout
     assert csv_text.splitlines()[0].startswith("month,currency,mrr,arr,new")
-    bad = faddl(env, "kpis", "--from", "March", check=False)
+    bad = faddl_here(env, "kpis", "--from", "March", check=False)
     assert bad.returncode == 2
     assert "is not a month like 2026-03" in bad.stderr
 
@@ -198,15 +199,15 @@ def test_kpis_from_the_log_and_from_a_file(env: dict[str, str], tmp_path: Path) 
 def test_export_and_alerts_commands(env: dict[str, str], tmp_path: Path) -> None:
     import sqlite3
 
-    faddl(env, "db", "upgrade")
-    faddl(env, "simulate", "--customers", "30", "--months", "4", "--seed", "3", "--out", str(tmp_path / "sim"))
-    faddl(env, "events", "load", str(tmp_path / "sim" / "events.jsonl"))
-    assert "export up to date" in faddl(env, "export").stdout
+    faddl_here(env, "db", "upgrade")
+    faddl_here(env, "simulate", "--customers", "30", "--months", "4", "--seed", "3", "--out", str(tmp_path / "sim"))
+    faddl_here(env, "events", "load", str(tmp_path / "sim" / "events.jsonl"))
+    assert "export up to date" in faddl_here(env, "export").stdout
     assert any((Path(env["VAR_DIR"]) / "analytics").glob("month=*/*.parquet"))
-    rules = faddl(env, "alerts", "rules").stdout.splitlines()
+    rules = faddl_here(env, "alerts", "rules").stdout.splitlines()
     assert len(rules) == 9
     assert rules[0].startswith("payment_failure_rate")
-    evaluated = faddl(env, "alerts", "evaluate")
+    evaluated = faddl_here(env, "alerts", "evaluate")
     assert evaluated.stdout.strip()
     database = env["DATABASE_URL"].removeprefix("sqlite:///")
     with sqlite3.connect(database) as conn:
@@ -214,7 +215,7 @@ def test_export_and_alerts_commands(env: dict[str, str], tmp_path: Path) -> None
     assert snapshots == 1
     bad = tmp_path / "rules.toml"
     bad.write_text("[mrr_drop]\nseverity = 'urgent'\n")
-    refused = faddl({**env, "ALERT_RULES_FILE": str(bad)}, "alerts", "evaluate", check=False)
+    refused = faddl_here({**env, "ALERT_RULES_FILE": str(bad)}, "alerts", "evaluate", check=False)
     assert refused.returncode == 1
     assert "severity must be one of low, medium, high, critical" in refused.stderr
     assert "Traceback" not in refused.stderr

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from api.db.migrate import upgrade
 from tests.conftest import sqlite_settings
-from tests.processes import faddl, service_env
+from tests.processes import faddl_here, service_env
 
 ROOT = Path(__file__).parents[1]
 
@@ -25,8 +25,8 @@ def loaded_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
     tmp_path = tmp_path_factory.mktemp("dashboard")
     env = service_env(tmp_path, STRIPE_API_KEY="sk_test_x", STRIPE_WEBHOOK_SECRET="whsec_x")
     upgrade(sqlite_settings(tmp_path / "faddl.db"))
-    faddl(env, "simulate", "--customers", "40", "--months", "6", "--seed", "12", "--out", str(tmp_path / "sim"))
-    faddl(env, "events", "load", str(tmp_path / "sim" / "events.jsonl"))
+    faddl_here(env, "simulate", "--customers", "40", "--months", "6", "--seed", "12", "--out", str(tmp_path / "sim"))
+    faddl_here(env, "events", "load", str(tmp_path / "sim" / "events.jsonl"))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DATABASE_URL", env["DATABASE_URL"])
         patch.setenv("VAR_DIR", env["VAR_DIR"])
@@ -36,7 +36,7 @@ def loaded_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
 def test_overview_shows_the_kpis_of_the_cli(loaded_log: dict[str, str]) -> None:
     app = AppTest.from_file(str(ROOT / "dashboards" / "app.py"), default_timeout=60).run()
     assert not app.exception, app.exception
-    cli = json.loads(faddl(loaded_log, "kpis", "--format", "json").stdout)
+    cli = json.loads(faddl_here(loaded_log, "kpis", "--format", "json").stdout)
     last = cli["months"][-1]
     mrr = next(metric for metric in app.metric if metric.label == "MRR")
     assert mrr.value == f"{last['mrr']['usd'] / 100:,.2f} USD"
@@ -59,7 +59,7 @@ def test_every_page_runs(loaded_log: dict[str, str], page: str) -> None:
 def test_the_overview_lists_stale_subscriptions_and_links_the_definitions(loaded_log: dict[str, str]) -> None:
     """The simulated log stops months ago: its live subscriptions are stale, listed like the CLI's."""
     app = AppTest.from_file(str(ROOT / "dashboards" / "app.py"), default_timeout=60).run()
-    cli = json.loads(faddl(loaded_log, "kpis", "--format", "json").stdout)
+    cli = json.loads(faddl_here(loaded_log, "kpis", "--format", "json").stdout)
     stale = [s for s in cli["stale_subscriptions"] if s["currency"] == "usd"]
     assert stale
     assert f"Stale subscriptions ({len(stale)})" in [h.value for h in app.subheader]
@@ -87,7 +87,7 @@ def test_an_unfinished_month_is_called_month_to_date(tmp_path: Path, monkeypatch
         for n in range(2)
     ]
     (tmp_path / "events.jsonl").write_text("\n".join(lines) + "\n")
-    faddl(env, "events", "load", str(tmp_path / "events.jsonl"))
+    faddl_here(env, "events", "load", str(tmp_path / "events.jsonl"))
     monkeypatch.setenv("DATABASE_URL", env["DATABASE_URL"])
     monkeypatch.setenv("VAR_DIR", env["VAR_DIR"])
     st.cache_data.clear()  # Streamlit's caches outlive an AppTest run: drop another log's settings

@@ -17,7 +17,7 @@ import pytest
 
 from api.db.migrate import upgrade
 from tests.conftest import service_missing, sqlite_settings
-from tests.processes import faddl, free_port, service_env, stop, wait_ready
+from tests.processes import faddl_here, free_port, service_env, stop, wait_ready
 
 ROOT = Path(__file__).parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -37,8 +37,8 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, d
     tmp_path = tmp_path_factory.mktemp("browser")
     env = service_env(tmp_path, STRIPE_API_KEY="sk_test_x", STRIPE_WEBHOOK_SECRET="whsec_x")
     upgrade(sqlite_settings(tmp_path / "faddl.db"))
-    faddl(env, "simulate", "--customers", "40", "--months", "8", "--seed", "4", "--out", str(tmp_path / "sim"))
-    faddl(env, "events", "load", str(tmp_path / "sim" / "events.jsonl"))
+    faddl_here(env, "simulate", "--customers", "40", "--months", "8", "--seed", "4", "--out", str(tmp_path / "sim"))
+    faddl_here(env, "events", "load", str(tmp_path / "sim" / "events.jsonl"))
     port = free_port()
     process = subprocess.Popen(
         [
@@ -63,7 +63,7 @@ def test_every_page_in_chromium(dashboard: tuple[str, dict[str, str]]) -> None:
     from playwright.sync_api import sync_playwright
 
     base, env = dashboard
-    cli = json.loads(faddl(env, "kpis", "--format", "json").stdout)
+    cli = json.loads(faddl_here(env, "kpis", "--format", "json").stdout)
     expected_mrr = f"{cli['months'][-1]['mrr']['usd'] / 100:,.2f} USD"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:

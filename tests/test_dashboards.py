@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import make_event, sign, subscription
-from tests.processes import ROOT, faddl, free_port, service_env, start_server, stop, wait_ready
+from tests.processes import ROOT, faddl_here, free_port, service_env, start_server, stop, wait_ready
 
 DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
 SECRET = "whsec_dashboards"
@@ -49,7 +49,7 @@ def scraped_service(tmp_path: Path) -> Iterator[str]:
         service_missing("prometheus is not installed (Debian: apt-get install prometheus)")
     assert prometheus is not None
     env = service_env(tmp_path, STRIPE_API_KEY="sk_test_x", STRIPE_WEBHOOK_SECRET=SECRET, METRICS_REFRESH_SECONDS="1")
-    faddl(env, "db", "upgrade")
+    faddl_here(env, "db", "upgrade")
     api_port, prom_port = free_port(), free_port()
     api = start_server(env, api_port)
     config = tmp_path / "prometheus.yml"

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.processes import ROOT, faddl, service_env
+from tests.processes import ROOT, faddl_here, service_env
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
@@ -18,7 +18,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 @pytest.fixture(scope="module")
 def demo_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo")
-    faddl(service_env(out), "simulate", "--customers", "120", "--months", "12", "--seed", "7", "--out", str(out))
+    faddl_here(service_env(out), "simulate", "--customers", "120", "--months", "12", "--seed", "7", "--out", str(out))
     return out
 
 

@@ -18,7 +18,7 @@ import stripe
 
 from api.security.tokens import mint_dev_token
 from api.settings import Settings
-from tests.processes import ROOT, faddl, free_port, service_env, start_server, stop, wait_ready
+from tests.processes import ROOT, faddl_here, free_port, service_env, start_server, stop, wait_ready
 
 SECRET = "whsec_localstripe_e2e"
 
@@ -68,7 +68,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         AUTH_DEV_MODE="1",
         LOG_LEVEL="INFO",
     )
-    faddl(env, "db", "upgrade")
+    faddl_here(env, "db", "upgrade")
     log = (tmp_path / "api.log").open("wb")
     api = start_server(env, api_port, log=log)
     base = f"http://127.0.0.1:{api_port}"
@@ -149,7 +149,7 @@ def test_webhooks_and_actions_round_trip_through_stripe(stack: Stack) -> None:
     assert current(stack, "user_ls")["status"] == "canceled"  # type: ignore[index]
 
     # The replayed log (deliveries and the API's answers) gives the same subscription.
-    faddl(stack.env, "replay")
+    faddl_here(stack.env, "replay")
     assert current(stack, "user_ls")["status"] == "canceled"  # type: ignore[index]
 
 

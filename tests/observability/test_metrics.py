@@ -18,7 +18,7 @@ from api.events.model import parse_event
 from api.events.processing import EventProcessor
 from api.settings import Settings
 from tests.conftest import make_event, post_event, subscription
-from tests.processes import faddl, free_port, service_env, start_server, stop, wait_ready
+from tests.processes import faddl_here, free_port, service_env, start_server, stop, wait_ready
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -104,7 +104,7 @@ async def test_requests_webhooks_and_gauges_are_measured(sqlite_only: Settings) 
 
 def test_several_worker_processes_sum_into_one_scrape(tmp_path: Path) -> None:
     env = service_env(tmp_path, STRIPE_API_KEY="sk_test_x", STRIPE_WEBHOOK_SECRET="whsec_x")
-    faddl(env, "db", "upgrade")
+    faddl_here(env, "db", "upgrade")
     port = free_port()
     process = start_server(env, port, workers=2)
     base = f"http://127.0.0.1:{port}"
