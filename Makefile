@@ -24,7 +24,7 @@ typecheck: install
 	$(UV) run mypy
 
 test: install lint typecheck
-	$(UV) run pytest --numprocesses auto
+	$(UV) run pytest --numprocesses auto --dist worksteal
 
 bench: install
 	$(UV) run python bench/webhooks.py
