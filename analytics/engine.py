@@ -5,7 +5,7 @@ windows), over integer MRR in ``1/SCALE`` of a minor unit.
 The rules (kpis.md):
 
 - a subscription's snapshots in time order; within one second, by the position the export stored
-  (the projections' own rule, :func:`api.projections.ordering.in_second_order`: the
+  (the projections' own rule, :func:`api.stripe_objects.ordering.in_second_order`: the
   ``previous_attributes`` chain from the state before that second), else the projections' tie
   rule; nothing after an ended snapshot counts;
 - a snapshot's MRR counts for ``active`` and for ``past_due`` up to ``PAST_DUE_GRACE_DAYS``, and

@@ -9,7 +9,7 @@ exported; each refresh therefore looks back ``LOOKBACK`` ids and takes what it h
 Duplicates cannot skew a KPI anyway: the engine counts each event id once.
 
 Subscription events that share a second are ordered here, while their objects are parsed anyway
-(``pos``: the chain from the state before that second, :mod:`api.projections.ordering`); when a
+(``pos``: the chain from the state before that second, :mod:`api.stripe_objects.ordering`); when a
 second gains a member after its first export, or an event arrives late that changes the state a
 second starts from, the new positions of the older members go to ``positions/`` and win over the
 stored ones.
@@ -38,8 +38,8 @@ from analytics.facts import FACT_SCHEMA, FACT_SOURCES, fact_row, positions_in_se
 from api.db.engine import Database
 from api.events.log import events
 from api.events.model import InvalidEvent, parse_event
-from api.projections.ordering import Snapshot
-from api.projections.stripe_objects import InvalidObject
+from api.stripe_objects.fields import InvalidObject
+from api.stripe_objects.ordering import Snapshot
 
 __all__ = ["BATCH", "FORMAT", "LOOKBACK", "POSITIONS", "ExportResult", "export_events"]
 

@@ -25,8 +25,8 @@ import pyarrow as pa
 
 from analytics.mrr import state_of
 from api.events.model import ParsedEvent
-from api.projections.ordering import Snapshot, in_second_order
-from api.projections.stripe_objects import invoice_subscription_id, whole
+from api.stripe_objects.fields import invoice_subscription_id, whole
+from api.stripe_objects.ordering import Snapshot, in_second_order
 
 __all__ = ["FACT_SCHEMA", "FACT_SOURCES", "SCALE", "fact_row", "facts_table", "month_of", "positions_in_second"]
 
@@ -170,7 +170,7 @@ def positions_in_second(
 ) -> dict[str, int]:
     """For subscription events that share a second with another event of the same subscription:
     their position in it, the chain from the state before that second
-    (:func:`api.projections.ordering.in_second_order`), computed here, once, while the objects are
+    (:func:`api.stripe_objects.ordering.in_second_order`), computed here, once, while the objects are
     parsed anyway.
 
     ``known``: exported snapshots of the batch's subscriptions, with their exported positions, from

@@ -1,6 +1,6 @@
 """One subscription event as the KPIs see it: its state (MRR per docs/kpis.md: unit price x
 quantity normalised to a month, less the recurring discounts in force, exact as a fraction) and its
-snapshot for ordering (the projections' own rule, :mod:`api.projections.ordering`).
+snapshot for ordering (the projections' own rule, :mod:`api.stripe_objects.ordering`).
 :mod:`analytics.facts` stores both with each event; :mod:`analytics.engine` builds the timelines
 and the movements from them.
 """
@@ -13,9 +13,9 @@ from fractions import Fraction
 from typing import Any
 
 from api.events.model import ParsedEvent
-from api.projections.kinds import KINDS
-from api.projections.ordering import Snapshot
-from api.projections.stripe_objects import subscription_row
+from api.stripe_objects.fields import subscription_row
+from api.stripe_objects.kinds import KINDS
+from api.stripe_objects.ordering import Snapshot
 
 __all__ = [
     "MONTHS_PER_INTERVAL",

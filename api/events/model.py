@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 
 from api.json_depth import TooDeep, decode_bounded
-from api.projections.stripe_objects import customer_id_of, expandable_id, object_id_of
+from api.stripe_objects.fields import customer_id_of, expandable_id, object_id_of
 
 __all__ = ["InvalidEvent", "ParsedEvent", "check_storable", "parse_event"]
 

@@ -1,136 +1,38 @@
-"""The projected object kinds: which table each Stripe object lands in, how it is keyed, when a
-snapshot is terminal, and its status order for same-second ties."""
+"""The projected kinds: each kind of Stripe object (:mod:`api.stripe_objects.kinds`) with the
+projection table it lands in."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Table
 
 from api.db.models import charges, customers, disputes, invoice_payments, payment_history, refunds, user_subscriptions
-from api.projections import stripe_objects as so
+from api.stripe_objects.kinds import KINDS as OBJECT_KINDS
+from api.stripe_objects.kinds import ObjectKind
 
 __all__ = ["KINDS", "Kind"]
 
-Obj = dict[str, Any]
-
 
 @dataclass(frozen=True)
-class Kind:
-    """How one kind of Stripe object is projected."""
+class Kind(ObjectKind):
+    """How one kind of Stripe object is projected: the kind, and its table."""
 
-    name: str
-    """Stripe's ``object`` value."""
     table: Table
-    key: str
-    """The column holding the Stripe id (unique)."""
-    row: Callable[[Obj, str], Obj]
-    """Object and event type -> column values."""
-    terminal: Callable[[Mapping[Any, Any]], bool]
-    """Row values -> whether nothing non-terminal may replace them."""
-    rank: Callable[[Obj], tuple[int, ...]]
-    """Row values -> status progression, used only to break same-second ties."""
 
-    def key_of(self, values: Mapping[Any, Any]) -> str:
-        return str(values[self.key])
+    @classmethod
+    def of(cls, kind: ObjectKind, table: Table) -> Kind:
+        return cls(kind.name, kind.key, kind.row, kind.terminal, kind.rank, table)
 
 
-def _order(*statuses: str) -> dict[str, int]:
-    return {status: position for position, status in enumerate(statuses)}
-
-
-_SUBSCRIPTION_STATUS = _order(
-    "incomplete", "trialing", "active", "past_due", "unpaid", "paused", "incomplete_expired", "canceled"
-)
-_INVOICE_STATUS = _order("draft", "open", "uncollectible", "void", "paid", "deleted")
-_INVOICE_PAYMENT_STATUS = _order("open", "canceled", "paid")
-_CHARGE_STATUS = _order("pending", "failed", "succeeded")
-_REFUND_STATUS = _order("pending", "requires_action", "failed", "canceled", "succeeded")
-_DISPUTE_STATUS = _order(
-    "warning_needs_response",
-    "needs_response",
-    "warning_under_review",
-    "under_review",
-    "warning_closed",
-    "prevented",
-    "charge_refunded",
-    "won",
-    "lost",
-)
-_DISPUTE_CLOSED = ("won", "lost", "warning_closed", "prevented", "charge_refunded")
-
-
-def _status_rank(order: dict[str, int]) -> Callable[[Obj], int]:
-    return lambda values: order.get(values.get("status") or "", -1)
-
-
-_sub_rank = _status_rank(_SUBSCRIPTION_STATUS)
-_inv_rank = _status_rank(_INVOICE_STATUS)
-_invoice_payment_rank = _status_rank(_INVOICE_PAYMENT_STATUS)
-_charge_rank = _status_rank(_CHARGE_STATUS)
-_refund_rank = _status_rank(_REFUND_STATUS)
-_dispute_rank = _status_rank(_DISPUTE_STATUS)
-
-KINDS: dict[str, Kind] = {
-    kind.name: kind
-    for kind in (
-        Kind(
-            "customer",
-            customers,
-            "stripe_customer_id",
-            so.customer_row,
-            terminal=lambda v: bool(v["deleted"]),
-            rank=lambda v: (int(bool(v["deleted"])),),
-        ),
-        Kind(
-            "subscription",
-            user_subscriptions,
-            "stripe_subscription_id",
-            so.subscription_row,
-            terminal=lambda v: v["status"] in ("canceled", "incomplete_expired"),
-            rank=lambda v: (_sub_rank(v), int(v["cancel_at_period_end"])),
-        ),
-        Kind(
-            "invoice",
-            payment_history,
-            "stripe_invoice_id",
-            so.invoice_row,
-            terminal=lambda v: v["status"] in ("paid", "void", "deleted"),
-            rank=lambda v: (_inv_rank(v), v["attempt_count"], v["amount_paid"]),
-        ),
-        Kind(
-            "invoice_payment",
-            invoice_payments,
-            "stripe_invoice_payment_id",
-            so.invoice_payment_row,
-            terminal=lambda v: False,
-            rank=lambda v: (_invoice_payment_rank(v),),
-        ),
-        Kind(
-            "charge",
-            charges,
-            "stripe_charge_id",
-            so.charge_row,
-            terminal=lambda v: False,
-            rank=lambda v: (_charge_rank(v), v["amount_refunded"], int(v["disputed"])),
-        ),
-        Kind(
-            "refund",
-            refunds,
-            "stripe_refund_id",
-            so.refund_row,
-            terminal=lambda v: False,
-            rank=lambda v: (_refund_rank(v),),
-        ),
-        Kind(
-            "dispute",
-            disputes,
-            "stripe_dispute_id",
-            so.dispute_row,
-            terminal=lambda v: v["status"] in _DISPUTE_CLOSED,
-            rank=lambda v: (_dispute_rank(v),),
-        ),
-    )
+_TABLES: dict[str, Table] = {
+    "customer": customers,
+    "subscription": user_subscriptions,
+    "invoice": payment_history,
+    "invoice_payment": invoice_payments,
+    "charge": charges,
+    "refund": refunds,
+    "dispute": disputes,
 }
+
+KINDS: dict[str, Kind] = {name: Kind.of(kind, _TABLES[name]) for name, kind in OBJECT_KINDS.items()}

@@ -2,7 +2,7 @@
 call :func:`apply_events`, so they cannot disagree.
 
 Every object row keeps the watermark of the event it reflects; an event changes a row only when
-:func:`api.projections.ordering.newest` says its snapshot is newer, so delivery order and
+:func:`api.stripe_objects.ordering.newest` says its snapshot is newer, so delivery order and
 duplicates never change the outcome.
 """
 
@@ -20,9 +20,7 @@ from api.db.models import payment_history as invoices
 from api.db.models import user_subscriptions as subscriptions
 from api.events.log import events_about, insert_service_event
 from api.events.model import ParsedEvent
-from api.projections import stripe_objects as so
 from api.projections.kinds import KINDS, Kind
-from api.projections.ordering import Snapshot, newest
 from api.projections.statements import (
     claim_users,
     invoices_paid_by,
@@ -33,6 +31,8 @@ from api.projections.statements import (
     rederive_invoice_failures,
     rederive_users,
 )
+from api.stripe_objects import fields as so
+from api.stripe_objects.ordering import Snapshot, newest
 
 __all__ = [
     "HANDLED_TYPES",

@@ -15,7 +15,7 @@ from api.events.log import events
 from api.events.model import parse_event
 from api.events.processing import EventProcessor
 from api.projections.projector import charges, disputes, invoices, refunds, subscriptions
-from api.projections.stripe_objects import invoice_row, subscription_row
+from api.stripe_objects.fields import invoice_row, subscription_row
 from tests.conftest import make_event
 from tests.tricky import OLD_VERSION, T0, old_charge, old_dispute, old_invoice, old_shapes, old_subscription
 

@@ -17,8 +17,8 @@ from api.db.engine import Database
 from api.events.log import events
 from api.events.model import parse_event
 from api.events.processing import EventProcessor
-from api.projections.ordering import Snapshot, history, in_second_order, newest
 from api.projections.projector import subscriptions
+from api.stripe_objects.ordering import Snapshot, history, in_second_order, newest
 from tests.projections.test_projector import rows
 from tests.tricky import cancel_flips, seat_flip
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from api.projections.ordering import Snapshot, follows, newest
+from api.stripe_objects.ordering import Snapshot, follows, newest
 
 
 def snap(

@@ -14,9 +14,9 @@ import pytest
 import stripe
 from stripe.params import WebhookEndpointCreateParams
 
-from api.projections import stripe_objects as so
 from api.projections.kinds import KINDS
 from api.projections.projector import HANDLED_TYPES
+from api.stripe_objects import fields as so
 
 # Stripe's example objects, copied from stripe/openapi's openapi/fixtures3.json.
 FIXTURES = json.loads((Path(__file__).parents[2] / "simulator" / "stripe_fixtures.json").read_text())["resources"]
