@@ -26,9 +26,9 @@ from api.db.engine import Database
 from api.demo.pages import DemoPagesController
 from api.demo.provider import DemoGateway
 from api.errors import EXCEPTION_HANDLERS
-from api.events.processing import EventProcessor
 from api.gateway.base import PaymentGateway
 from api.gateway.stripe_client import StripeGateway
+from api.ingest.processing import EventProcessor
 from api.logs import configure_logging
 from api.observability.exposition import metrics
 from api.observability.gauges import BusinessGauges

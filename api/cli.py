@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from api.db.engine import Database
 from api.events.model import InvalidEvent, ParsedEvent, check_storable, parse_event
-from api.events.processing import EventProcessor, Outcome
+from api.ingest.processing import EventProcessor, Outcome
 from api.logs import configure_logging
 from api.settings import Settings, get_settings
 

@@ -43,7 +43,7 @@ from api.db.engine import Database  # noqa: E402
 from api.db.migrate import upgrade  # noqa: E402
 from api.db.models import subscription_events, user_subscriptions  # noqa: E402
 from api.events.model import parse_event  # noqa: E402
-from api.events.processing import EventProcessor  # noqa: E402
+from api.ingest.processing import EventProcessor  # noqa: E402
 from api.projections.projector import PROJECTION_TABLES  # noqa: E402
 from api.settings import Settings  # noqa: E402
 from bench.pg import admin_execute  # noqa: E402

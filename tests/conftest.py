@@ -22,7 +22,7 @@ from sqlalchemy import make_url
 from api.app import create_app
 from api.db.engine import Database
 from api.db.migrate import upgrade
-from api.events.processing import EventProcessor
+from api.ingest.processing import EventProcessor
 from api.settings import Settings
 
 SECRET = "whsec_test_secret"

@@ -16,7 +16,7 @@ from analytics.engine import Facts
 from analytics.payments import payment_window
 from api.db.engine import Database
 from api.db.models import security_incidents, subscription_events
-from api.projections.projector import ESCALATION_EVENT
+from api.policies.escalation import ESCALATION_EVENT
 from api.protection.screening import THREAT_KINDS
 
 __all__ = ["Context", "Observation", "observe"]

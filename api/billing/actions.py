@@ -27,8 +27,8 @@ from api.billing.subscriptions import SubscriptionView, load_subscription
 from api.db.engine import Database
 from api.db.models import customers
 from api.events.log import insert_service_event
-from api.events.processing import EventProcessor
 from api.gateway.base import CancellationDetails, CheckoutParams, PaymentGateway, ProrationBehavior
+from api.ingest.processing import EventProcessor
 from api.security.tokens import Principal
 from api.settings import Settings
 

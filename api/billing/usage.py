@@ -2,27 +2,27 @@
 
 Recording usage is one transaction: the counter moves only if it stays within the limit (one
 conditional upsert, so concurrent requests cannot overshoot), and a ``usage.recorded`` service
-event goes to the event log, from which ``faddl replay`` rebuilds ``subscription_usage``.
+event goes to the event log, from which ``faddl replay`` rebuilds ``subscription_usage``
+(:mod:`api.projections.usage`).
 """
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Annotated, Any
 
 import msgspec
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.billing.plans import UNLIMITED, PlanCatalogue
 from api.billing.subscriptions import load_subscription
-from api.db.models import subscription_events, subscription_usage
+from api.db.models import subscription_usage
 from api.events.log import insert_service_event
+from api.projections.usage import USAGE_EVENT
 
 __all__ = [
     "USAGE_EVENT",
@@ -31,12 +31,9 @@ __all__ = [
     "UsageDenied",
     "UsageReport",
     "UsageRequest",
-    "rebuild_usage",
     "record_usage",
     "usage_report",
 ]
-
-USAGE_EVENT = "usage.recorded"
 
 
 class UsageRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -185,30 +182,3 @@ async def usage_report(conn: AsyncConnection, user_id: str, plans: PlanCatalogue
         end,
         [FeatureUsage(f, view.usage.get(f, 0), limit, end) for f, limit in sorted(view.entitlements.items())],
     )
-
-
-async def rebuild_usage(conn: AsyncConnection) -> int:
-    """Recompute ``subscription_usage`` from the ``usage.recorded`` events of the log."""
-    totals: dict[tuple[str, str, str], list[Any]] = defaultdict(lambda: [None, 0])
-    rows = await conn.execute(select(subscription_events.c.payload).where(subscription_events.c.type == USAGE_EVENT))
-    for row in rows:
-        usage = json.loads(row.payload)["data"]["object"]
-        key = (usage["user_id"], usage["feature"], usage["period_start"])
-        totals[key][0] = usage["period_end"]
-        totals[key][1] += int(usage["quantity"])
-    await conn.execute(delete(subscription_usage))
-    if totals:
-        await conn.execute(
-            insert(subscription_usage),
-            [
-                {
-                    "user_id": user,
-                    "feature": feature,
-                    "period_start": datetime.fromisoformat(start),
-                    "period_end": datetime.fromisoformat(end),
-                    "quantity": quantity,
-                }
-                for (user, feature, start), (end, quantity) in totals.items()
-            ],
-        )
-    return len(totals)

@@ -27,9 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.billing.plans import PlanCatalogue
 from api.events.log import has_event, service_event
-from api.events.processing import EventProcessor
 from api.gateway.base import CancellationDetails, CheckoutParams, HostedSession, ProrationBehavior
 from api.gateway.errors import GatewayError, ProviderUnavailable
+from api.ingest.processing import EventProcessor
 from api.projections.projector import current_objects
 from api.secret_files import secret_file
 from api.webhooks.receiver import DeliveryRejected, receive

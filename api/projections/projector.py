@@ -8,17 +8,16 @@ duplicates never change the outcome.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ARRAY, Text, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.db.models import charges, customers, disputes, invoice_payments, refunds
 from api.db.models import payment_history as invoices
 from api.db.models import user_subscriptions as subscriptions
-from api.events.log import events_about, insert_service_event
+from api.events.log import events_about
 from api.events.model import ParsedEvent
 from api.projections.kinds import KINDS, Kind
 from api.projections.statements import (
@@ -40,8 +39,6 @@ __all__ = [
     "apply_events",
     "current_objects",
     "handles",
-    "lock_keys",
-    "take_locks",
 ]
 
 HANDLED_TYPES = frozenset(
@@ -95,40 +92,12 @@ PROJECTION_TABLES = (customers, subscriptions, invoices, invoice_payments, charg
 # fall back to their charge's user.
 _OWNED_BY_CUSTOMER = ("subscription", "invoice", "charge", "refund", "dispute")
 
-ESCALATION_EVENT = "billing.payment_escalated"
-
 
 def handles(event: ParsedEvent) -> bool:
     """True when the event type changes projections (others are stored as ``ignored``); every
     ``invoice_payment.*`` event is, since each carries the invoice payment as it now is."""
     handled = event.type in HANDLED_TYPES or event.type.startswith("invoice_payment.")
     return handled and event.object_id is not None
-
-
-def lock_keys(event: ParsedEvent) -> list[str]:
-    """What a transaction applying ``event`` must hold exclusively: the customer, for charge,
-    refund and dispute events the charge (a dispute names no customer), and the invoice an invoice,
-    invoice payment or charge event writes links of (an invoice payment names no customer). Taken
-    in sorted order, so two transactions can never wait on each other in a cycle."""
-    invoice = event.object_id if event.object_type == "invoice" else so.expandable_id(event.obj.get("invoice"))
-    keys = {key for key in (event.customer_id, event.charge_id, invoice) if key}
-    if not keys and event.object_id:
-        keys.add(event.object_id)
-    return sorted(keys)
-
-
-async def take_locks(conn: AsyncConnection, keys: Iterable[str]) -> None:
-    """Serialise concurrent work on the same customers: PostgreSQL advisory locks, taken in sorted
-    order in one statement and released at commit. (SQLite already runs one writer at a time.)"""
-    ordered = sorted(set(keys))
-    if conn.dialect.name != "postgresql" or not ordered:
-        return
-    await conn.execute(_LOCK_KEYS, {"keys": ordered})
-
-
-_LOCK_KEYS = text(
-    "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) FROM (SELECT unnest(:keys) AS k ORDER BY 1) AS ordered"
-).bindparams(bindparam("keys", type_=ARRAY(Text())))
 
 
 @dataclass(frozen=True)
@@ -216,7 +185,7 @@ class _Claim:
     user: str
 
 
-async def apply_events(conn: AsyncConnection, batch: Sequence[ParsedEvent], *, escalation_attempts: int = 3) -> None:
+async def apply_events(conn: AsyncConnection, batch: Sequence[ParsedEvent]) -> None:
     """Apply stored Stripe events to the projections, with their locks held. The result is the
     same as applying them one at a time in any order: each object ends as the newest of its stored
     row and the batch's snapshots of it, and every derived value is written again from the rows it
@@ -259,8 +228,6 @@ async def apply_events(conn: AsyncConnection, batch: Sequence[ParsedEvent], *, e
                 for name in ("refund", "dispute"):
                     await conn.execute(rederive_charge_dependents(name, conn.dialect.name), {"charges": charge_ids})
     await _rederive_invoice_failures(conn, written)
-    for event in batch:
-        await _record_escalations(conn, event, escalation_attempts)
 
 
 def _add_claim(claims: dict[str, _Claim], customer: str, claim: _Claim) -> None:
@@ -374,54 +341,3 @@ async def _link_users(conn: AsyncConnection, touched: set[str], claims: dict[str
         return
     for kind_name in _OWNED_BY_CUSTOMER:
         await conn.execute(rederive_users(kind_name, conn.dialect.name), {"customers": changed})
-
-
-async def _record_escalations(conn: AsyncConnection, event: ParsedEvent, attempts_threshold: int) -> None:
-    """Log a ``billing.payment_escalated`` service event when an invoice's failed attempts reach the
-    threshold, or a subscription turns ``unpaid``. Keyed by the causing event, so redelivery and
-    replay never add a second one."""
-    obj, previous = event.obj, event.previous_attributes
-    reason: str | None = None
-    details: dict[str, Any] = {}
-    if event.type == "invoice.payment_failed":
-        attempts = obj.get("attempt_count")
-        before = previous.get("attempt_count")
-        if (
-            isinstance(attempts, int)
-            and attempts >= attempts_threshold
-            and (attempts == attempts_threshold or (isinstance(before, int) and before < attempts_threshold))
-        ):
-            reason = "payment_attempts"
-            details = {
-                "invoice": event.object_id,
-                "subscription": so.invoice_subscription_id(obj),
-                "attempt_count": attempts,
-                "amount_due": obj.get("amount_due"),
-                "currency": obj.get("currency"),
-            }
-    elif (
-        event.object_type == "subscription"
-        and obj.get("status") == "unpaid"
-        and "status" in previous
-        and previous["status"] != "unpaid"
-    ):
-        reason = "subscription_unpaid"
-        details = {"subscription": event.object_id, "previous_status": previous["status"]}
-    if reason is None:
-        return
-    await insert_service_event(
-        conn,
-        event_id=f"faddl_esc_{event.event_id}",
-        event_type=ESCALATION_EVENT,
-        created=event.created,
-        data={
-            "object": {
-                "reason": reason,
-                "customer": event.customer_id,
-                "source_event": event.event_id,
-                **details,
-            }
-        },
-        object_id=event.object_id,
-        customer_id=event.customer_id,
-    )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from api.events.model import InvalidEvent, ParsedEvent, check_storable, parse_event
-from api.events.processing import DatabaseUnavailable, EventProcessor, Outcome
+from api.ingest.processing import DatabaseUnavailable, EventProcessor, Outcome
 from api.observability.metrics import WEBHOOK_EVENTS, WEBHOOK_LAG, WEBHOOK_PROCESSING, WEBHOOK_REJECTIONS
 from api.observability.tracing import tracer
 from api.webhooks.signature import SignatureRejected, verify_signature

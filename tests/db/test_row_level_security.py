@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError
 
 from api.db.engine import Database
 from api.events.model import parse_event
-from api.events.processing import EventProcessor
+from api.ingest.processing import EventProcessor
 from api.projections.projector import customers, invoices, subscriptions
 from api.settings import Settings
 from tests.conftest import invoice, make_event, subscription

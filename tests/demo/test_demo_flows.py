@@ -15,7 +15,7 @@ from sqlalchemy import select
 from api.app import create_app
 from api.db.engine import Database
 from api.db.models import payment_history, subscription_events
-from api.events.processing import EventProcessor
+from api.ingest.processing import EventProcessor
 from api.security.tokens import mint_dev_token
 from api.settings import Settings
 from tests.state import projection_state

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from api.app import create_app
 from api.db.engine import Database
 from api.events.model import parse_event
-from api.events.processing import EventProcessor
+from api.ingest.processing import EventProcessor
 from api.settings import Settings
 from tests.conftest import make_event, post_event, subscription
 from tests.processes import faddl_here, free_port, service_env, start_server, stop, wait_ready

@@ -16,7 +16,7 @@ from api.app import create_app
 from api.db.engine import Database
 from api.db.models import invoice_payments, payment_history, subscription_events
 from api.events.model import parse_event
-from api.events.processing import EventProcessor
+from api.ingest.processing import EventProcessor
 from api.security.tokens import mint_dev_token
 from api.settings import Settings
 from tests.conftest import invoice, make_event, resource, subscription

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from api.db.engine import Database
 from api.events.log import events
 from api.events.model import parse_event
-from api.events.processing import EventProcessor
+from api.ingest.processing import EventProcessor
 from api.projections.projector import charges, disputes, invoices, refunds, subscriptions
 from api.stripe_objects.fields import invoice_row, subscription_row
 from tests.conftest import make_event

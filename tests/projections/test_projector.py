@@ -11,7 +11,7 @@ from sqlalchemy import select
 from api.db.engine import Database
 from api.events.log import events
 from api.events.model import parse_event
-from api.events.processing import EventProcessor
+from api.ingest.processing import EventProcessor
 from api.projections.projector import charges, customers, disputes, invoices, refunds, subscriptions
 from tests.conftest import invoice, make_event, resource, subscription
 

@@ -16,7 +16,7 @@ from analytics.report import analyze
 from api.db.engine import Database
 from api.events.log import events
 from api.events.model import parse_event
-from api.events.processing import EventProcessor
+from api.ingest.processing import EventProcessor
 from api.projections.projector import subscriptions
 from api.stripe_objects.ordering import Snapshot, history, in_second_order, newest
 from tests.projections.test_projector import rows

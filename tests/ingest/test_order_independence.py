@@ -20,7 +20,7 @@ from api.db.engine import Database
 from api.db.migrate import upgrade
 from api.events.log import events
 from api.events.model import parse_event
-from api.events.processing import EventProcessor
+from api.ingest.processing import EventProcessor
 from api.projections.projector import PROJECTION_TABLES, subscriptions
 from api.settings import Settings
 from simulator.engine import SimConfig, simulate

@@ -21,13 +21,15 @@ import structlog
 from sqlalchemy import and_, delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.billing.usage import rebuild_usage
 from api.db.engine import Database, DatabaseUnavailable, is_transient
 from api.events import log
-from api.events.group_commit import GroupCommit
+from api.events.locks import lock_keys, take_locks
 from api.events.log import EventStatus
 from api.events.model import ParsedEvent, parse_event
-from api.projections.projector import PROJECTION_TABLES, apply_events, handles, lock_keys, take_locks
+from api.ingest.group_commit import GroupCommit
+from api.policies.escalation import record_escalations
+from api.projections.projector import PROJECTION_TABLES, apply_events, handles
+from api.projections.usage import rebuild_usage
 from api.settings import Settings
 
 __all__ = ["DatabaseUnavailable", "EventProcessor", "Outcome", "ReplayReport", "is_database_unavailable"]
@@ -74,7 +76,8 @@ class EventProcessor:
 
     async def _apply(self, conn: AsyncConnection, batch: Sequence[ParsedEvent]) -> None:
         if batch:
-            await apply_events(conn, batch, escalation_attempts=self.settings.escalation_attempts)
+            await apply_events(conn, batch)
+            await record_escalations(conn, batch, self.settings.escalation_attempts)
 
     async def ingest(self, event: ParsedEvent) -> Outcome:
         """Store and process one delivery. Concurrent deliveries share one transaction (group
