@@ -11,9 +11,9 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select, update
 
 from api.db.engine import Database
-from api.ingest import processing
 from api.events.log import events, retry_delay
 from api.events.model import parse_event
+from api.ingest import processing
 from api.ingest.processing import EventProcessor, Outcome
 from api.projections.projector import subscriptions
 from tests.conftest import make_event, post_event, subscription
