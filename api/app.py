@@ -30,9 +30,9 @@ from api.gateway.base import PaymentGateway
 from api.gateway.stripe_client import StripeGateway
 from api.ingest.processing import EventProcessor
 from api.logs import configure_logging
-from api.observability.exposition import metrics
-from api.observability.gauges import BusinessGauges
-from api.observability.health import HealthChecker, health, live, ready
+from api.monitoring.exposition import metrics
+from api.monitoring.gauges import BusinessGauges
+from api.monitoring.health import HealthChecker, health, live, ready
 from api.observability.http import HttpObservability
 from api.observability.tracing import configure_tracing, trace_database
 from api.protection.layers import Protection

@@ -14,11 +14,11 @@ from typing import Any, TypeVar
 import polars as pl
 from sqlalchemy import func, select
 
+from analytics.alerts.history import AlertView, acknowledge_alert, recent_alerts
 from analytics.engine import Facts
 from analytics.export import export_events
 from analytics.output import kpi_document
 from analytics.snapshots import latest_snapshot
-from api.admin.alerts import AlertView, acknowledge_alert, recent_alerts
 from api.db.engine import Database
 from api.db.models import security_incidents
 from api.db.sql import utc

@@ -17,7 +17,7 @@ from analytics.payments import payment_window
 from api.db.engine import Database
 from api.db.models import security_incidents, subscription_events
 from api.policies.escalation import ESCALATION_EVENT
-from api.protection.screening import THREAT_KINDS
+from api.threats import THREAT_KINDS
 
 __all__ = ["Context", "Observation", "observe"]
 

@@ -13,12 +13,12 @@ from litestar import Controller, Request, get
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from analytics.alerts.history import AlertView, recent_alerts
 from analytics.snapshots import latest_snapshot
-from api.admin.alerts import AlertView, recent_alerts
 from api.db.engine import Database
 from api.db.models import security_incidents, subscription_events
 from api.db.sql import utc
-from api.observability.health import HealthChecker
+from api.monitoring.health import HealthChecker
 from api.observability.metrics import AUTH_FAILURES, RATE_LIMIT_REJECTIONS
 from api.observability.summary import HttpSummary, http_summary
 from api.protection.layers import Protection

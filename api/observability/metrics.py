@@ -1,5 +1,5 @@
 """Every Prometheus metric of the service (``prometheus-client``), defined once here so every
-module counts into the same series. ``/metrics`` exposes them (:mod:`api.observability.exposition`).
+module counts into the same series. ``/metrics`` exposes them (:mod:`api.monitoring.exposition`).
 
 Several API processes (``faddl serve --workers N``) share them through prometheus-client's
 multiprocess mode: ``PROMETHEUS_MULTIPROC_DIR`` is set before the workers start, each writes its

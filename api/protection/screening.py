@@ -28,8 +28,9 @@ from api.protection.blocking import Blocker
 from api.protection.clients import ClientResolver
 from api.protection.guard import client_key
 from api.protection.incidents import Incident
+from api.threats import THREATS
 
-__all__ = ["THREAT_KINDS", "RequestScreener", "Threat", "find_threat", "strings_in"]
+__all__ = ["RequestScreener", "Threat", "find_threat", "strings_in"]
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,7 @@ class RequestScreener:
             await self._incident(request, threat)
             raise HTTPException(
                 status_code=400,
-                detail=f"The request was refused: {threat.where} looks like {_DESCRIPTIONS[threat.kind]}.",
+                detail=f"The request was refused: {threat.where} looks like {THREATS[threat.kind]}.",
                 extra=[
                     {"key": threat.where, "message": f"refused as {threat.kind}", "source": threat.where.split(".")[0]}
                 ],
@@ -259,15 +260,3 @@ class RequestScreener:
             detail=f"in {threat.where}",
         )
         await self.blocker.incident(key, incident)
-
-
-_DESCRIPTIONS = {
-    "sql_injection": "an SQL injection attempt",
-    "xss": "a script injection (XSS) attempt",
-    "path_traversal": "a path traversal attempt",
-    "command_injection": "a command injection attempt",
-    "oversized": "more text than is accepted",
-    "too_deep": "JSON nested deeper than is accepted (JSON_MAX_DEPTH)",
-}
-THREAT_KINDS = tuple(_DESCRIPTIONS)
-"""Every kind of incident the screener records."""

@@ -10,7 +10,7 @@ from litestar import Request, Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from api.observability.gauges import BusinessGauges
+from api.monitoring.gauges import BusinessGauges
 
 __all__ = ["metrics"]
 

@@ -162,7 +162,7 @@ async def test_public_health_is_status_and_score_only(settings: Settings, tmp_pa
 async def test_detail_networks_see_the_components(sqlite_only: Settings, tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from api.observability.health import _may_see_details
+    from api.monitoring.health import _may_see_details
 
     settings = healthy_settings(sqlite_only, tmp_path, health_detail_networks=("10.0.0.0/8",))
 
