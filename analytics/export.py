@@ -26,17 +26,18 @@ import shutil
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from analytics.facts import FACT_SCHEMA, FACT_SOURCES, fact_row, positions_in_second
 from api.db.engine import Database
-from api.events.log import events
+from api.events import log
 from api.events.model import InvalidEvent, parse_event
 from api.stripe_objects.fields import InvalidObject
 from api.stripe_objects.ordering import Snapshot
@@ -193,6 +194,13 @@ def _prepare(directory: Path, fresh: bool) -> None:
     directory.mkdir(parents=True, exist_ok=True)
 
 
+async def _feed(conn: AsyncConnection, *, after: int) -> list[Any]:
+    """The next rows of the log the export takes: KPI objects from Stripe, the KPI service events."""
+    return await log.rows_after(
+        conn, after, BATCH, sources=FACT_SOURCES, object_types=KPI_OBJECTS, service_types=KPI_SERVICE_EVENTS
+    )
+
+
 async def export_events(
     db: Database,
     directory: Path,
@@ -207,20 +215,9 @@ async def export_events(
     sequence = int(state.get("sequence", 0)) if state else 0
     recent: set[int] = set(state.get("recent", [])) if state else set()
     exported = files = 0
-    wanted = or_(
-        and_(events.c.source.in_(FACT_SOURCES), events.c.object_type.in_(KPI_OBJECTS)),
-        and_(events.c.source == "service", events.c.type.in_(KPI_SERVICE_EVENTS)),
-    )
     cursor = max(0, last_id - LOOKBACK)
     while True:
-        query = (
-            select(events.c.id, events.c.payload, events.c.source)
-            .where(and_(events.c.id > cursor, wanted))
-            .order_by(events.c.id)
-            .limit(BATCH)
-        )
-        async with db.read() as conn:
-            batch = (await conn.execute(query)).all()
+        batch = await db.run(partial(_feed, after=cursor))
         if not batch:
             break
         cursor = batch[-1].id

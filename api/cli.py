@@ -312,12 +312,9 @@ def replay() -> None:
     settings = _settings()
 
     async def work(processor: EventProcessor) -> None:
-        async with processor.db.read() as conn:
-            from sqlalchemy import func, select
+        from api.events.log import count_stripe_events
 
-            from api.events.log import STRIPE_SOURCES, events
-
-            total = (await conn.execute(select(func.count()).where(events.c.source.in_(STRIPE_SOURCES)))).scalar_one()
+        total = await processor.db.run(count_stripe_events)
         started = time.perf_counter()
         with tqdm(total=total, unit="event", desc="replay", disable=None) as bar:
             report = await processor.replay(progress=bar.update)
@@ -531,12 +528,9 @@ def run(host: str, port: int, demo_customers: int, dashboard_port: int) -> None:
     upgrade(settings)
 
     async def log_size(processor: EventProcessor) -> int:
-        from sqlalchemy import func, select
+        from api.events.log import size
 
-        from api.events.log import events as table
-
-        async with processor.db.read() as conn:
-            return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
+        return await processor.db.run(size)
 
     if demo_customers and _with_processor(settings, log_size) == 0:
         months = 12

@@ -19,3 +19,25 @@ def test_every_import_contract_is_kept(capsys: pytest.CaptureFixture[str], monke
     report = capsys.readouterr().out
     assert exit_code == 0, report
     assert "3 kept, 0 broken" in report
+
+
+def test_one_door_to_the_log() -> None:
+    """Every statement on ``subscription_events`` is in ``api/events/log.py``: no other module of
+    the service, the KPI engine or the dashboard imports the table."""
+    import ast
+
+    offenders = []
+    for package in ("api", "analytics", "dashboards"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            relative = path.relative_to(ROOT).as_posix()
+            if relative in ("api/events/log.py", "api/db/models.py") or "/migrations/" in relative:
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and any(
+                    a.name == "subscription_events" or (node.module == "api.events.log" and a.name == "events")
+                    for a in node.names
+                ):
+                    offenders.append(f"{relative}:{node.lineno}")
+                if isinstance(node, ast.Attribute) and node.attr == "events" and getattr(node.value, "id", "") == "log":
+                    offenders.append(f"{relative}:{node.lineno} (log.events)")
+    assert offenders == []

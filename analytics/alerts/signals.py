@@ -15,7 +15,8 @@ from analytics.alerts.rules import Rule
 from analytics.engine import Facts
 from analytics.payments import payment_window
 from api.db.engine import Database
-from api.db.models import security_incidents, subscription_events
+from api.db.models import security_incidents
+from api.events import log
 from api.policies.escalation import ESCALATION_EVENT
 from api.threats import THREAT_KINDS
 
@@ -74,32 +75,13 @@ async def dispute_activity(ctx: Context, rule: Rule) -> list[Observation]:
 
 
 async def dead_webhook_events(ctx: Context, rule: Rule) -> list[Observation]:
-    async with ctx.db.read() as conn:
-        dead = int(
-            (
-                await conn.execute(
-                    select(func.count()).select_from(subscription_events).where(subscription_events.c.status == "dead")
-                )
-            ).scalar_one()
-        )
+    dead = (await ctx.db.run(log.backlog)).dead
     return [Observation(rule.name, "all", dead, dead, f"{dead} webhook events are dead (every retry failed).")]
 
 
 async def payment_escalations(ctx: Context, rule: Rule) -> list[Observation]:
     since = ctx.log_now - rule.window_minutes * 60
-    query = (
-        select(subscription_events.c.object_id, subscription_events.c.customer_id, func.count())
-        .where(
-            and_(
-                subscription_events.c.source == "service",
-                subscription_events.c.type == ESCALATION_EVENT,
-                subscription_events.c.created >= since,
-            )
-        )
-        .group_by(subscription_events.c.object_id, subscription_events.c.customer_id)
-    )
-    async with ctx.db.read() as conn:
-        rows = (await conn.execute(query)).all()
+    rows = await ctx.db.run(lambda conn: log.service_event_counts(conn, ESCALATION_EVENT, since))
     return [
         Observation(
             rule.name,

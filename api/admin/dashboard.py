@@ -10,14 +10,15 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, get
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from analytics.alerts.history import AlertView, recent_alerts
 from analytics.snapshots import latest_snapshot
 from api.db.engine import Database
-from api.db.models import security_incidents, subscription_events
+from api.db.models import security_incidents
 from api.db.sql import utc
+from api.events import log
 from api.monitoring.health import HealthChecker
 from api.observability.metrics import AUTH_FAILURES, RATE_LIMIT_REJECTIONS
 from api.observability.summary import HttpSummary, http_summary
@@ -117,38 +118,16 @@ def _kpis(snapshot: tuple[dict[str, Any], Any] | None) -> HeadlineKpis:
 
 async def _pipeline(db: Database, since: datetime) -> WebhookPipeline:
     """Counts that each ride an index (status; received_at), so they cost the same at 1M events."""
-    events = subscription_events
-    recent = events.c.received_at >= since
-    count = select(func.count()).select_from(events)
 
     async def read(conn: AsyncConnection) -> WebhookPipeline:
-        async def scalar(query: Any) -> Any:
-            return (await conn.execute(query)).scalar_one()
-
-        backlog = await scalar(count.where(events.c.status == "failed"))
-        failed = await scalar(count.where(and_(events.c.status == "failed", recent)))
-        dead = await scalar(count.where(events.c.status == "dead"))
-        received = await scalar(count.where(and_(recent, events.c.source == "stripe")))
-        last = await scalar(select(func.max(events.c.received_at)))
-        return WebhookPipeline(int(backlog), int(failed), int(dead), int(received), utc(last))
+        queue, recent = await log.backlog(conn), await log.activity(conn, since)
+        return WebhookPipeline(queue.failed, recent.failed, queue.dead, recent.received, recent.last_received)
 
     return await db.run(read)
 
 
 async def _recent_events(db: Database, limit: int) -> list[RecentEvent]:
-    events = subscription_events
-    query = (
-        select(
-            events.c.event_id, events.c.type, events.c.source, events.c.status, events.c.created, events.c.received_at
-        )
-        .order_by(events.c.id.desc())
-        .limit(limit)
-    )
-
-    async def read(conn: AsyncConnection) -> Any:
-        return (await conn.execute(query)).all()
-
-    rows = await db.run(read)
+    rows = await db.run(lambda conn: log.recent_rows(conn, limit))
     return [
         RecentEvent(
             row.event_id,

@@ -3,19 +3,18 @@ way to send a dead one back to the worker once its cause is fixed."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.db.engine import Database
 from api.db.sql import utc
-from api.events.log import EventStatus, events
+from api.events import log
+from api.events.log import EventStatus
 from api.security.middleware import requires_admin
 
 __all__ = ["AdminEventsController", "LoggedEvent"]
@@ -51,28 +50,16 @@ class AdminEventsController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     ) -> list[LoggedEvent]:
         db: Database = request.app.state.db
-        columns = [events.c[f] for f in LoggedEvent.__struct_fields__]
-        query = select(*columns).where(events.c.status == status).order_by(events.c.id.desc()).limit(limit)
-
-        async def read(conn: AsyncConnection) -> list[LoggedEvent]:
-            return [_row(row) for row in await conn.execute(query)]
-
-        return await db.run(read)
+        wanted = EventStatus(status)
+        rows = await db.run(lambda conn: log.rows_with_status(conn, wanted, LoggedEvent.__struct_fields__, limit))
+        return [_row(row) for row in rows]
 
     @post("/{event_id:str}/retry", status_code=202, summary="Send a dead or failed event back to the worker")
     async def retry(self, request: Request[Any, Any, Any], event_id: FromPath[str]) -> LoggedEvent:
         db: Database = request.app.state.db
-        statement = (
-            update(events)
-            .where(events.c.event_id == event_id, events.c.status.in_([EventStatus.DEAD, EventStatus.FAILED]))
-            .values(status=EventStatus.FAILED, next_retry_at=datetime.now(UTC))
-            .returning(*[events.c[f] for f in LoggedEvent.__struct_fields__])
+        row = await db.run(
+            lambda conn: log.send_back_for_retry(conn, event_id, LoggedEvent.__struct_fields__), write=True
         )
-
-        async def send_back(conn: AsyncConnection) -> Any:
-            return (await conn.execute(statement)).first()
-
-        row = await db.run(send_back, write=True)
         if row is None:
             raise NotFoundException(detail=f"No failed or dead event with id {event_id!r}.")
         return _row(row)

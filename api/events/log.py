@@ -1,4 +1,5 @@
-"""Reads and writes of the event log (``subscription_events``).
+"""Reads and writes of the event log (``subscription_events``): the one door to it. Every
+statement on the table, from any layer, is a function here, and statuses are :class:`EventStatus`.
 
 The payload of a row never changes once written; processing only moves ``status``, ``attempts``,
 ``last_error``, ``next_retry_at`` and ``processed_at``.
@@ -7,25 +8,31 @@ The payload of a row never changes once written; processing only moves ``status`
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.db.models import subscription_events as events
-from api.db.sql import one_of
+from api.db.sql import one_of, utc
 from api.events.model import ParsedEvent, parse_event
 
 __all__ = [
     "STRIPE_SOURCES",
+    "Activity",
+    "Backlog",
     "EventStatus",
     "StoredState",
+    "activity",
+    "backlog",
+    "count_stripe_events",
+    "due_for_retry",
     "events",
     "events_about",
     "has_event",
@@ -34,11 +41,19 @@ __all__ = [
     "insert_service_event",
     "latest_created",
     "mark_processed",
+    "recent_rows",
     "record_failure",
     "retry_delay",
+    "rows_after",
+    "rows_with_status",
+    "send_back_for_retry",
     "service_event",
+    "service_event_counts",
+    "service_payloads",
+    "size",
     "stored_state",
     "stored_states",
+    "stripe_event_pages",
 ]
 
 
@@ -283,3 +298,171 @@ def _about_statement(dialect: str) -> Any:
     return select(events.c.payload, events.c.source).where(
         and_(one_of(events.c.object_id, "objects", dialect), events.c.source.in_(STRIPE_SOURCES))
     )
+
+
+# -- read models: what the surfaces ask of the log --------------------------------------------
+@dataclass(frozen=True)
+class Backlog:
+    """The retry queue: events whose processing failed (the worker retries them) and dead ones
+    (every attempt failed; they need a person)."""
+
+    failed: int = 0
+    dead: int = 0
+    oldest_received: datetime | None = None
+    """When the oldest failed or dead event was received."""
+
+    def oldest_age_seconds(self, at: datetime | None = None) -> float:
+        if self.oldest_received is None:
+            return 0.0
+        return max(0.0, ((at or datetime.now(UTC)) - self.oldest_received).total_seconds())
+
+
+async def backlog(conn: AsyncConnection) -> Backlog:
+    """The retry queue in one grouped query over the status index (gauges, health, the admin
+    dashboard and the alerts all read this)."""
+    rows = await conn.execute(
+        select(events.c.status, func.count(), func.min(events.c.received_at))
+        .where(events.c.status.in_((EventStatus.FAILED, EventStatus.DEAD)))
+        .group_by(events.c.status)
+    )
+    found = {str(status): (int(count), utc(first)) for status, count, first in rows}
+    failed, first_failed = found.get(EventStatus.FAILED, (0, None))
+    dead, first_dead = found.get(EventStatus.DEAD, (0, None))
+    oldest = min((d for d in (first_failed, first_dead) if d is not None), default=None)
+    return Backlog(failed, dead, oldest)
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What the log received since a moment."""
+
+    failed: int
+    """Events received since then whose processing failed (and awaits a retry)."""
+    received: int
+    """Stripe deliveries received since then."""
+    last_received: datetime | None
+    """When the newest row of the log was received."""
+
+
+async def activity(conn: AsyncConnection, since: datetime) -> Activity:
+    recent = events.c.received_at >= since
+    count = select(func.count()).select_from(events)
+    failed = (await conn.execute(count.where(and_(events.c.status == EventStatus.FAILED, recent)))).scalar_one()
+    received = (await conn.execute(count.where(and_(recent, events.c.source == "stripe")))).scalar_one()
+    last = (await conn.execute(select(func.max(events.c.received_at)))).scalar_one()
+    return Activity(int(failed), int(received), utc(last))
+
+
+async def recent_rows(conn: AsyncConnection, limit: int) -> list[Any]:
+    """The newest rows (id, type, source, status, created, received_at), newest first."""
+    query = (
+        select(
+            events.c.event_id, events.c.type, events.c.source, events.c.status, events.c.created, events.c.received_at
+        )
+        .order_by(events.c.id.desc())
+        .limit(limit)
+    )
+    return list((await conn.execute(query)).all())
+
+
+async def rows_with_status(conn: AsyncConnection, status: EventStatus, columns: Sequence[str], limit: int) -> list[Any]:
+    """Rows in ``status`` (the named columns), newest first."""
+    query = select(*[events.c[c] for c in columns]).where(events.c.status == status).order_by(events.c.id.desc())
+    return list((await conn.execute(query.limit(limit))).all())
+
+
+async def send_back_for_retry(conn: AsyncConnection, event_id: str, columns: Sequence[str]) -> Any:
+    """A dead or failed event made due for the worker's next pass; its row (the named columns),
+    or None when there is no such event in either state."""
+    statement = (
+        update(events)
+        .where(events.c.event_id == event_id, events.c.status.in_([EventStatus.DEAD, EventStatus.FAILED]))
+        .values(status=EventStatus.FAILED, next_retry_at=now())
+        .returning(*[events.c[c] for c in columns])
+    )
+    return (await conn.execute(statement)).first()
+
+
+async def due_for_retry(conn: AsyncConnection, limit: int) -> list[ParsedEvent]:
+    """Failed events whose next retry time has come, the most overdue first."""
+    rows = await conn.execute(
+        select(events.c.payload, events.c.source)
+        .where(and_(events.c.status == EventStatus.FAILED, events.c.next_retry_at <= now()))
+        .order_by(events.c.next_retry_at)
+        .limit(limit)
+    )
+    return [parse_event(row.payload, row.source) for row in rows]
+
+
+async def size(conn: AsyncConnection) -> int:
+    """How many rows the log holds."""
+    return int((await conn.execute(select(func.count()).select_from(events))).scalar_one())
+
+
+async def count_stripe_events(conn: AsyncConnection) -> int:
+    """Rows that are Stripe objects (deliveries and API responses)."""
+    query = select(func.count()).select_from(events).where(events.c.source.in_(STRIPE_SOURCES))
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def service_payloads(conn: AsyncConnection, event_type: str) -> list[dict[str, Any]]:
+    """The payloads of every service event of ``event_type``, in log order."""
+    rows = await conn.execute(select(events.c.payload).where(events.c.type == event_type).order_by(events.c.id))
+    return [json.loads(row.payload) for row in rows]
+
+
+async def service_event_counts(
+    conn: AsyncConnection, event_type: str, since: int
+) -> list[tuple[str | None, str | None, int]]:
+    """Per object and customer, how many service events of ``event_type`` were created since
+    ``since`` (epoch seconds)."""
+    query = (
+        select(events.c.object_id, events.c.customer_id, func.count())
+        .where(and_(events.c.source == "service", events.c.type == event_type, events.c.created >= since))
+        .group_by(events.c.object_id, events.c.customer_id)
+    )
+    return [(row[0], row[1], int(row[2])) for row in await conn.execute(query)]
+
+
+async def stripe_event_pages(conn: AsyncConnection, batch: int) -> AsyncIterator[list[tuple[ParsedEvent, str, int]]]:
+    """Every Stripe event of the log in (created, id) order, in pages, with its status and attempts
+    (what replay walks)."""
+    after: tuple[int, int] | None = None
+    while True:
+        stmt = (
+            select(events.c.id, events.c.created, events.c.payload, events.c.source, events.c.status, events.c.attempts)
+            .where(events.c.source.in_(STRIPE_SOURCES))
+            .order_by(events.c.created, events.c.id)
+            .limit(batch)
+        )
+        if after is not None:
+            stmt = stmt.where(tuple_(events.c.created, events.c.id) > tuple_(*after))
+        rows = (await conn.execute(stmt)).all()
+        if not rows:
+            return
+        yield [(parse_event(row.payload, row.source), row.status, row.attempts) for row in rows]
+        after = (rows[-1].created, rows[-1].id)
+
+
+async def rows_after(
+    conn: AsyncConnection,
+    cursor: int,
+    limit: int,
+    *,
+    sources: Sequence[str],
+    object_types: Sequence[str],
+    service_types: Sequence[str],
+) -> list[Any]:
+    """Rows (id, payload, source) with an id above ``cursor``, in id order: Stripe objects of
+    ``object_types`` from ``sources``, and service events of ``service_types`` (the export's feed)."""
+    wanted = or_(
+        and_(events.c.source.in_(sources), events.c.object_type.in_(object_types)),
+        and_(events.c.source == "service", events.c.type.in_(service_types)),
+    )
+    query = (
+        select(events.c.id, events.c.payload, events.c.source)
+        .where(and_(events.c.id > cursor, wanted))
+        .order_by(events.c.id)
+        .limit(limit)
+    )
+    return list((await conn.execute(query)).all())

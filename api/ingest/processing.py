@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, delete, select, tuple_
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.db.engine import Database, DatabaseUnavailable, is_transient
@@ -206,14 +206,7 @@ class EventProcessor:
 
     async def retry_due(self, limit: int = 100) -> dict[Outcome, int]:
         """Retry every failed event whose next retry time has come (at most ``limit``)."""
-        async with self.db.read() as conn:
-            rows = await conn.execute(
-                select(log.events.c.payload, log.events.c.source)
-                .where(and_(log.events.c.status == EventStatus.FAILED, log.events.c.next_retry_at <= log.now()))
-                .order_by(log.events.c.next_retry_at)
-                .limit(limit)
-            )
-            due = [parse_event(row.payload, row.source) for row in rows]
+        due = await self.db.run(lambda conn: log.due_for_retry(conn, limit))
         counts: dict[Outcome, int] = {}
         for event in due:
             outcome = await self.retry(event)
@@ -230,7 +223,7 @@ class EventProcessor:
         async with self.db.write() as conn:
             for table in reversed(PROJECTION_TABLES):
                 await conn.execute(delete(table))
-            async for page in self._stripe_events(conn, batch):
+            async for page in log.stripe_event_pages(conn, batch):
                 report.events += len(page)
                 handled = [(event, status, attempts) for event, status, attempts in page if handles(event)]
                 try:
@@ -269,25 +262,3 @@ class EventProcessor:
                 max_seconds=self.settings.retry_max_seconds,
             )
             return False
-
-    @staticmethod
-    async def _stripe_events(conn: AsyncConnection, batch: int) -> AsyncIterator[list[tuple[ParsedEvent, str, int]]]:
-        """Every Stripe event of the log in (created, id) order, in pages."""
-        events = log.events
-        after: tuple[int, int] | None = None
-        while True:
-            stmt = (
-                select(
-                    events.c.id, events.c.created, events.c.payload, events.c.source, events.c.status, events.c.attempts
-                )
-                .where(events.c.source.in_(log.STRIPE_SOURCES))
-                .order_by(events.c.created, events.c.id)
-                .limit(batch)
-            )
-            if after is not None:
-                stmt = stmt.where(tuple_(events.c.created, events.c.id) > tuple_(*after))
-            rows = (await conn.execute(stmt)).all()
-            if not rows:
-                return
-            yield [(parse_event(row.payload, row.source), row.status, row.attempts) for row in rows]
-            after = (rows[-1].created, rows[-1].id)

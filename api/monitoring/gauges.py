@@ -26,8 +26,8 @@ from sqlalchemy import and_, func, or_, select
 from analytics.mrr import MONTHS_PER_INTERVAL
 from api.billing.plans import PlanCatalogue
 from api.db.engine import Database
-from api.db.models import subscription_events, user_subscriptions
-from api.db.sql import utc
+from api.db.models import user_subscriptions
+from api.events import log
 
 __all__ = ["BusinessGauges", "Snapshot"]
 
@@ -119,7 +119,6 @@ class BusinessGauges:
 
     async def _take(self) -> Snapshot:
         subs = user_subscriptions
-        events = subscription_events
         snap = Snapshot(taken_at=time.time())
         async with self.db.read() as conn:
             by_price = await conn.execute(
@@ -154,20 +153,7 @@ class BusinessGauges:
                 months = float(MONTHS_PER_INTERVAL.get(interval or "month", 1)) * max(1, int(interval_count or 1))
                 mrr[currency or "unknown"] += float(total or 0) / months
             snap.mrr = dict(mrr)
-            backlog = await conn.execute(
-                select(events.c.status, func.count(), func.min(events.c.received_at))
-                .where(events.c.status.in_(("failed", "dead")))
-                .group_by(events.c.status)
-            )
-            oldest: datetime | None = None
-            for status, count, first in backlog:
-                if status == "failed":
-                    snap.failed_events = int(count)
-                else:
-                    snap.dead_events = int(count)
-                first = utc(first)
-                if first is not None and (oldest is None or first < oldest):
-                    oldest = first
-            if oldest is not None:
-                snap.oldest_failed_age = max(0.0, (datetime.now(UTC) - oldest).total_seconds())
+            queue = await log.backlog(conn)
+            snap.failed_events, snap.dead_events = queue.failed, queue.dead
+            snap.oldest_failed_age = queue.oldest_age_seconds()
         return snap

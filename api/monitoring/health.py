@@ -29,13 +29,12 @@ import msgspec
 import psutil
 from litestar import Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 
 from api.db.engine import Database
 from api.db.migrate import current_heads, expected_heads
-from api.db.models import subscription_events
-from api.db.sql import utc
 from api.errors import problem
+from api.events import log
 from api.protection.edge import request_id_of
 from api.security.tokens import AuthError, TokenVerifier
 from api.settings import Settings
@@ -221,18 +220,8 @@ class HealthChecker:
         return ComponentHealth("ok", 0.0, "within limits", data)
 
     async def webhook_backlog(self) -> ComponentHealth:
-        events = subscription_events
-        async with self.db.read() as conn:
-            rows = await conn.execute(
-                select(events.c.status, func.count(), func.min(events.c.received_at))
-                .where(events.c.status.in_(("failed", "dead")))
-                .group_by(events.c.status)
-            )
-            found = {status: (int(count), utc(first)) for status, count, first in rows}
-        failed, first_failed = found.get("failed", (0, None))
-        dead, first_dead = found.get("dead", (0, None))
-        oldest = min((d for d in (first_failed, first_dead) if d is not None), default=None)
-        age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
+        queue = await self.db.run(log.backlog)
+        failed, dead, age = queue.failed, queue.dead, queue.oldest_age_seconds()
         data = {"failed": failed, "dead": dead, "oldest_failed_age_seconds": round(age, 1)}
         if dead:
             return ComponentHealth("degraded", 0.0, f"{dead} dead events need a person", data)

@@ -4,15 +4,15 @@ its limit checked atomically, is a billing action: :mod:`api.billing.usage`)."""
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.db.models import subscription_events, subscription_usage
+from api.db.models import subscription_usage
+from api.events import log
 
 __all__ = ["USAGE_EVENT", "rebuild_usage"]
 
@@ -23,9 +23,8 @@ USAGE_EVENT = "usage.recorded"
 async def rebuild_usage(conn: AsyncConnection) -> int:
     """Recompute ``subscription_usage`` from the ``usage.recorded`` events of the log."""
     totals: dict[tuple[str, str, str], list[Any]] = defaultdict(lambda: [None, 0])
-    rows = await conn.execute(select(subscription_events.c.payload).where(subscription_events.c.type == USAGE_EVENT))
-    for row in rows:
-        usage = json.loads(row.payload)["data"]["object"]
+    for payload in await log.service_payloads(conn, USAGE_EVENT):
+        usage = payload["data"]["object"]
         key = (usage["user_id"], usage["feature"], usage["period_start"])
         totals[key][0] = usage["period_end"]
         totals[key][1] += int(usage["quantity"])
