@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,46 @@ def test_a_malformed_setting_is_one_line_and_exit_1(
     assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), result.exception
     lines = [line for line in result.output.splitlines() if line.strip() and not line.startswith("simulated ")]
     assert lines == ["Error: RETRY_MAX_ATTEMPTS must be a whole number, got 'many'"], result.output
+
+
+def _readme_settings() -> dict[str, str]:
+    """The README's settings table: each variable named in a row's first column -> the row's
+    default column."""
+    from tests.processes import ROOT
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    found: dict[str, str] = {}
+    for line in section.splitlines():
+        if not line.startswith("| `"):
+            continue
+        first, default = line.split("|")[1:3]
+        for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", first):
+            found[name] = default.strip()
+    return found
+
+
+LIBRARY_VARIABLES = {"OTEL_EXPORTER_OTLP_ENDPOINT", "PROMETHEUS_MULTIPROC_DIR"}
+"""Read by OpenTelemetry's and prometheus-client's own code; the README documents them too."""
+
+
+def test_the_readme_table_names_every_setting_and_nothing_else() -> None:
+    declared = {name for _, setting, _ in Settings.declared() for name in setting.env}
+    documented = set(_readme_settings())
+    assert sorted(declared - documented) == [], "declared but not in the README's table"
+    assert sorted(documented - declared - LIBRARY_VARIABLES) == [], "in the README's table but not declared"
+
+
+def test_the_readme_table_states_the_code_defaults() -> None:
+    """Where the table gives a literal default (in backticks), read by the setting's own parser it
+    is the code's default (an unset optional setting's default is described in words instead)."""
+    documented = _readme_settings()
+    wrong = {}
+    for _, setting, default in Settings.declared():
+        for name in setting.env:
+            literal = re.fullmatch(r"`([^`]*)`", documented.get(name, ""))
+            if literal is None or default is None or isinstance(default, dict):
+                continue
+            if setting.parse(name, literal.group(1)) != default:
+                wrong[name] = (literal.group(1), default)
+    assert wrong == {}

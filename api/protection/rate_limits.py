@@ -55,14 +55,7 @@ def _parse(name: str, value: str) -> RateLimitItem:
 class RateLimits:
     def __init__(self, settings: Settings, storage: Storage) -> None:
         self.enabled = settings.rate_limits_enabled
-        self.items = {
-            "webhook": _parse("webhook", settings.rate_limit_webhook),
-            "checkout": _parse("checkout", settings.rate_limit_checkout),
-            "subscription_read": _parse("subscription_read", settings.rate_limit_subscription_read),
-            "subscription_write": _parse("subscription_write", settings.rate_limit_subscription_write),
-            "usage": _parse("usage", settings.rate_limit_usage),
-            "default": _parse("default", settings.rate_limit_default),
-        }
+        self.items = {tier: _parse(tier, limit) for tier, limit in settings.rate_limit_tiers.items()}
         factor = max(2, settings.rate_limit_abuse_factor)
         # Refusals are counted in a window of the same length; the (factor - 1) x limit-th refusal
         # means factor x limit attempts. The third item lets that be reported once per window.
