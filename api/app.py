@@ -8,10 +8,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
-from api.admin.alerts import AdminAlertsController
-from api.admin.dashboard import AdminDashboardController
-from api.admin.events import AdminEventsController
-from api.admin.security import AdminSecurityController
+from api.admin import admin_router
 from api.billing.actions import BillingActions
 from api.billing.controller import (
     SubscriptionController,
@@ -82,10 +79,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             SubscriptionController,
             billing_portal,
             UsageController,
-            AdminEventsController,
-            AdminSecurityController,
-            AdminAlertsController,
-            AdminDashboardController,
+            admin_router,
             *demo_pages,
         ],
         middleware=[

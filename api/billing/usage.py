@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from api.billing.plans import UNLIMITED, PlanCatalogue
 from api.billing.subscriptions import load_subscription
 from api.db.models import subscription_usage
+from api.domain_errors import DomainError
 from api.events.log import insert_service_event
 from api.projections.usage import USAGE_EVENT
 
@@ -55,22 +56,28 @@ class UsageReport(msgspec.Struct):
     features: list[FeatureUsage]
 
 
-class UsageDenied(Exception):
+class UsageDenied(DomainError):
     """Recording would break the plan (403): the message says why; ``extra`` carries the numbers
     (datetimes stay datetimes, so the response encoder writes them in the API's one RFC 3339 form)."""
 
+    status = 403
+
     def __init__(self, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.extra = extra
+        super().__init__(message, extra=extra)
 
 
-class UnknownFeature(ValueError):
+class UnknownFeature(DomainError, ValueError):
     """The plan has no such feature (400): a mistake in the request, not a limit; ``features``
     lists what the plan does meter."""
 
+    status = 400
+
     def __init__(self, feature: str, features: list[str]) -> None:
         known = ", ".join(features) or "none"
-        super().__init__(f"Your plan has no feature {feature!r}; its features are: {known}.")
+        super().__init__(
+            f"Your plan has no feature {feature!r}; its features are: {known}.",
+            errors=[{"key": "feature", "message": f"one of: {known}", "source": "body"}],
+        )
         self.feature = feature
         self.features = features
 

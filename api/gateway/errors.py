@@ -8,10 +8,10 @@ Stripe's request id and never shown. The client gets one of a few plain messages
 
 from __future__ import annotations
 
-from typing import Any
-
 import stripe
 import structlog
+
+from api.domain_errors import DomainError
 
 __all__ = ["GatewayError", "ProviderUnavailable", "from_stripe_error", "is_unexpected_answer"]
 
@@ -28,20 +28,13 @@ _CARD_MESSAGES = {
 }
 
 
-class GatewayError(Exception):
+class GatewayError(DomainError):
     """A payment-provider failure, ready to answer: ``status``, a user-facing ``message``, an
-    optional machine-readable ``code`` and response headers."""
+    optional machine-readable ``code`` (an extension member) and response headers."""
 
     def __init__(self, status: int, message: str, *, code: str | None = None, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
+        super().__init__(message, status=status, extra={"code": code} if code else None, headers=headers)
         self.code = code
-        self.headers = headers or {}
-
-    @property
-    def extra(self) -> dict[str, Any]:
-        return {"code": self.code} if self.code else {}
 
 
 class ProviderUnavailable(GatewayError):
