@@ -19,9 +19,9 @@ from analytics.engine import Facts
 from analytics.export import export_events
 from analytics.output import kpi_document
 from analytics.snapshots import latest_snapshot
+from api.db.dialects import utc
 from api.db.engine import Database
 from api.db.models import security_incidents
-from api.db.sql import utc
 from api.settings import Settings
 
 __all__ = ["Kpis", "acknowledge", "load_alerts", "load_incidents", "load_kpis"]

@@ -22,9 +22,9 @@ from sqlalchemy.exc import IntegrityError
 from analytics.alerts.delivery import Notifier
 from analytics.alerts.rules import Rule
 from analytics.alerts.signals import Context, Observation, observe
+from api.db.dialects import utc
 from api.db.engine import Database
 from api.db.models import alerts
-from api.db.sql import utc
 
 __all__ = ["Change", "evaluate", "record"]
 

@@ -10,9 +10,9 @@ import msgspec
 from sqlalchemy import Row, case, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from api.db.dialects import utc
 from api.db.engine import Database
 from api.db.models import alerts
-from api.db.sql import utc
 
 __all__ = ["AlertView", "acknowledge_alert", "recent_alerts"]
 

@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from analytics.alerts.history import AlertView, recent_alerts
 from analytics.snapshots import latest_snapshot
+from api.db.dialects import utc
 from api.db.engine import Database
 from api.db.models import security_incidents
-from api.db.sql import utc
 from api.events import log
 from api.monitoring.health import HealthChecker
 from api.observability.metrics import AUTH_FAILURES, RATE_LIMIT_REJECTIONS

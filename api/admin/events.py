@@ -11,8 +11,8 @@ from litestar import Controller, Request, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter
 
+from api.db.dialects import utc
 from api.db.engine import Database
-from api.db.sql import utc
 from api.events import log
 from api.events.log import EventStatus
 

@@ -13,9 +13,9 @@ from litestar.params import FromPath, QueryParameter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from api.db.dialects import utc
 from api.db.engine import Database
 from api.db.models import security_incidents
-from api.db.sql import utc
 from api.logs import mask_secrets
 from api.protection.layers import Protection
 

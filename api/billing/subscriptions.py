@@ -18,8 +18,8 @@ from sqlalchemy import and_, case, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.billing.plans import PlanCatalogue
+from api.db.dialects import utc
 from api.db.models import payment_history, subscription_usage, user_subscriptions
-from api.db.sql import utc
 
 __all__ = ["PaymentState", "PlanRef", "SubscriptionView", "entitled", "load_subscription"]
 

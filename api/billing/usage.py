@@ -15,11 +15,11 @@ from typing import Annotated, Any
 
 import msgspec
 from sqlalchemy import bindparam, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.billing.plans import UNLIMITED, PlanCatalogue
 from api.billing.subscriptions import load_subscription
+from api.db.dialects import insert
 from api.db.models import subscription_usage
 from api.domain_errors import DomainError
 from api.events.log import insert_service_event
@@ -86,8 +86,7 @@ class UnknownFeature(DomainError, ValueError):
 def _add_within_limit(dialect: str, limited: bool) -> Any:
     """Add to the period's counter, creating it if needed; with ``limited``, only while the total
     stays within ``:limit``. Returns the new total, or no row when the limit would be crossed."""
-    module = sqlite if dialect == "sqlite" else postgresql
-    stmt = module.insert(subscription_usage).values(
+    stmt = insert(subscription_usage, dialect).values(
         user_id=bindparam("user_id"),
         feature=bindparam("feature"),
         period_start=bindparam("period_start", type_=subscription_usage.c.period_start.type),

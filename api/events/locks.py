@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import ARRAY, Text, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from api.db.dialects import advisory_locks
 from api.events.model import ParsedEvent
 from api.stripe_objects import fields as so
 
@@ -27,14 +27,5 @@ def lock_keys(event: ParsedEvent) -> list[str]:
 
 
 async def take_locks(conn: AsyncConnection, keys: Iterable[str]) -> None:
-    """Serialise concurrent work on the same customers: PostgreSQL advisory locks, taken in sorted
-    order in one statement and released at commit. (SQLite already runs one writer at a time.)"""
-    ordered = sorted(set(keys))
-    if conn.dialect.name != "postgresql" or not ordered:
-        return
-    await conn.execute(_LOCK_KEYS, {"keys": ordered})
-
-
-_LOCK_KEYS = text(
-    "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) FROM (SELECT unnest(:keys) AS k ORDER BY 1) AS ordered"
-).bindparams(bindparam("keys", type_=ARRAY(Text())))
+    """Serialise concurrent work on the same customers, charges and invoices until commit."""
+    await advisory_locks(conn, keys)

@@ -16,11 +16,10 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from api.db.dialects import for_update, insert, one_of, utc
 from api.db.models import subscription_events as events
-from api.db.sql import one_of, utc
 from api.events.model import ParsedEvent, parse_event
 
 __all__ = [
@@ -88,10 +87,9 @@ _EVENT_COLUMNS = (
 @cache
 def _insert_if_new(dialect: str, returning: str = "id") -> Any:
     """``INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING ...``, built once per database kind."""
-    module = sqlite if dialect == "sqlite" else postgresql
     values = {name: bindparam(f"p_{name}", type_=events.c[name].type) for name in _EVENT_COLUMNS}
-    insert = module.insert(events).values(values).on_conflict_do_nothing(index_elements=["event_id"])
-    return insert.returning(events.c[returning])
+    statement = insert(events, dialect).values(values).on_conflict_do_nothing(index_elements=["event_id"])
+    return statement.returning(events.c[returning])
 
 
 async def _insert_row(conn: AsyncConnection, row: dict[str, Any]) -> bool:
@@ -236,7 +234,7 @@ def _states_statement(dialect: str) -> Any:
     stmt = select(events.c.event_id, events.c.status, events.c.attempts).where(
         one_of(events.c.event_id, "ids", dialect)
     )
-    return stmt.with_for_update() if dialect == "postgresql" else stmt
+    return for_update(stmt, dialect)
 
 
 async def mark_processed(conn: AsyncConnection, event_id: str, attempts: int) -> None:

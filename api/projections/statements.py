@@ -38,11 +38,10 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy import update as sql_update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from api.db.dialects import insert, one_of
 from api.db.models import charges, customers, invoice_payments
 from api.db.models import payment_history as invoices
-from api.db.sql import one_of
 from api.projections.kinds import KINDS
 
 __all__ = [
@@ -172,8 +171,7 @@ def claim_users(dialect: str) -> Any:
     """Record a claim (``c_customer``, ``c_user``, ``c_created``, ``c_event_id``) on the customer's row,
     creating a row without a snapshot (empty id, watermark 0) if there is none; the earliest claim
     by (``created``, event id) is kept, so the result does not depend on arrival order."""
-    module = sqlite if dialect == "sqlite" else postgresql
-    stmt = module.insert(customers).values(
+    stmt = insert(customers, dialect).values(
         stripe_customer_id=bindparam("c_customer"),
         claim_user_id=bindparam("c_user"),
         claim_created=bindparam("c_created"),

@@ -29,11 +29,10 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from redis.asyncio import Redis
 from sqlalchemy import and_, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from api.db.dialects import for_update, insert, utc
 from api.db.engine import Database
 from api.db.models import idempotency_keys
-from api.db.sql import utc
 from api.observability.metrics import IDEMPOTENCY
 from api.security.tokens import Principal
 from api.settings import Settings
@@ -95,18 +94,17 @@ class DatabaseIdempotencyStore:
             "expires_at": now + timedelta(seconds=ttl),
         }
         async with self.db.write() as conn:
-            module = sqlite if conn.dialect.name == "sqlite" else postgresql
             inserted = await conn.execute(
-                module.insert(idempotency_keys)
+                insert(idempotency_keys, conn.dialect.name)
                 .values(scope_key=scope_key, **fresh)
                 .on_conflict_do_nothing(index_elements=["scope_key"])
                 .returning(idempotency_keys.c.id)
             )
             if inserted.first() is not None:
                 return Begin("new")
-            query = select(idempotency_keys).where(idempotency_keys.c.scope_key == scope_key)
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update()
+            query = for_update(
+                select(idempotency_keys).where(idempotency_keys.c.scope_key == scope_key), conn.dialect.name
+            )
             row = (await conn.execute(query)).mappings().one()
             stale = row["state"] == "running" and utc(row["created_at"]) < now - timedelta(
                 seconds=RUNNING_TIMEOUT_SECONDS
