@@ -143,3 +143,39 @@ async def test_the_user_role_may_only_read_even_in_a_read_write_transaction(post
                 await conn.execute(text(statement))
     finally:
         await db.dispose()
+
+
+async def test_the_per_user_tables_are_exactly_the_tables_with_row_level_security(postgres: Settings) -> None:
+    """``api.db.models.PER_USER_TABLES`` is the one list of what row-level security guards (each
+    migration keeps its own frozen copy): the migrated database agrees, forced and with the user
+    role granted SELECT and nothing more, and every one of them has the ``user_id`` column."""
+    from api.db.models import PER_USER_TABLES, Base
+
+    db = Database(postgres)
+    try:
+        async with db.read() as conn:
+            guarded = {
+                row.relname
+                for row in await conn.execute(
+                    text(
+                        "SELECT relname FROM pg_class WHERE relkind = 'r' AND relrowsecurity AND relforcerowsecurity "
+                        "AND relnamespace = 'public'::regnamespace"
+                    )
+                )
+            }
+            privileges = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE")
+            grants = {
+                (table, privilege)
+                for table in Base.metadata.tables
+                for privilege in privileges
+                if (
+                    await conn.execute(
+                        text("SELECT has_table_privilege('faddl_user', :t, :p)"), {"t": table, "p": privilege}
+                    )
+                ).scalar_one()
+            }
+    finally:
+        await db.dispose()
+    assert guarded == set(PER_USER_TABLES)
+    assert grants == {(table, "SELECT") for table in PER_USER_TABLES}
+    assert all("user_id" in Base.metadata.tables[table].c for table in PER_USER_TABLES)
