@@ -5,30 +5,29 @@ monthly and yearly plans in three currencies, coupons, upgrades, downgrades and 
 cancellations at period end (some taken back) and immediate ones, failed renewals retried by
 dunning that recover or end ``unpaid``/canceled, returns after churn, refunds and disputes.
 
-Alongside the events it keeps its own ground truth (``truth.json``), computed from its internal
-state, never from the events, per ``docs/kpis.md``: MRR per currency at every month end and
-the MRR movements between them, per customer.
+Alongside the events it keeps its own ground truth (``truth.json``, :mod:`simulator.truth`),
+computed from its internal state, never from the events, per ``docs/kpis.md``: MRR per currency at
+every month end and the MRR movements between them, per customer.
 """
 
 from __future__ import annotations
 
-import calendar
 import heapq
 import itertools
 import random
 import string
-from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
 
+from simulator.clock import DAY, add_months
 from simulator.objects import CURRENT, LEGACY, Builder
+from simulator.truth import ground_truth, movement_kind, subscription_mrr
 
 __all__ = ["PLANS", "SimConfig", "Simulation", "simulate"]
 
-DAY = 86_400
 Obj = dict[str, Any]
 
 # Monthly and yearly amounts per currency, in minor units. Yearly prices are multiples of 12 and
@@ -52,22 +51,12 @@ PLANS: dict[str, dict[str, dict[str, int]]] = {
 }
 TIERS = ("starter", "pro", "business")
 COUPON_PERCENT = 20
-PAST_DUE_GRACE = 30 * DAY  # kpis.md: past_due counts towards MRR for at most 30 days
 DECLINES = (
     ("card_declined", "Your card was declined."),
     ("insufficient_funds", "Your card has insufficient funds."),
     ("expired_card", "Your card has expired."),
 )
 RETRY_GAPS = (3 * DAY, 2 * DAY, 2 * DAY)  # dunning: attempts 2, 3 and 4
-
-
-def add_months(ts: int, months: int) -> int:
-    """Stripe's calendar arithmetic: same day and time, clipped to the target month's last day."""
-    moment = datetime.fromtimestamp(ts, tz=UTC)
-    index = moment.month - 1 + months
-    year, month = moment.year + index // 12, index % 12 + 1
-    day = min(moment.day, calendar.monthrange(year, month)[1])
-    return int(moment.replace(year=year, month=month, day=day).timestamp())
 
 
 @dataclass(frozen=True)
@@ -148,32 +137,13 @@ class Simulation:
         return self
 
     # -- MRR truth -------------------------------------------------------------------------------
-    def sub_mrr(self, sub: Obj, now: int) -> Fraction:
-        status = sub["status"]
-        if status == "past_due" and now - sub["past_due_since"] > PAST_DUE_GRACE:
-            return Fraction(0)
-        if status not in ("active", "past_due"):
-            return Fraction(0)
-        price = sub["price"]
-        amount = Fraction(price["unit_amount"] * sub["quantity"])
-        if price["recurring"]["interval"] == "year":
-            amount /= 12
-        if sub.get("coupon"):
-            amount *= Fraction(100 - COUPON_PERCENT, 100)
-        return amount
-
     def settle(self, now: int, customer: _Customer) -> None:
         """Record the customer's MRR movement, if any, after a state change at ``now``."""
-        new = self.sub_mrr(customer.sub, now) if customer.sub else Fraction(0)
+        new = subscription_mrr(customer.sub, now) if customer.sub else Fraction(0)
         old = customer.mrr
         if new == old:
             return
-        if old == 0:
-            kind = "reactivation" if customer.ever_paid else "new"
-        elif new == 0:
-            kind = "churn"
-        else:
-            kind = "expansion" if new > old else "contraction"
+        kind = movement_kind(old, new, ever_paid=customer.ever_paid)
         if new.denominator != 1 or old.denominator != 1:
             raise AssertionError("simulated MRR must be whole cents")
         self.changes.append((now, customer.id, customer.currency, kind, int(abs(new - old))))
@@ -644,98 +614,9 @@ class Simulation:
         )
         self.emit(now, "customer.deleted", obj, customer.api_version)
 
-    # -- truth -----------------------------------------------------------------------------------
-    def truth(self) -> Obj:
-        """Ground truth per calendar month (kpis.md definitions), from the simulator's own state."""
-        boundaries = [add_months(self.start, k) for k in range(self.config.months + 1)]
-        months: list[Obj] = []
-        mrr: dict[str, dict[str, int]] = defaultdict(dict)  # currency -> customer -> mrr
-        changes = sorted(self.changes, key=lambda c: c[0])
-        position = 0
-        for begin, finish in itertools.pairwise(boundaries):
-            start_mrr = {cur: sum(v.values()) for cur, v in mrr.items()}
-            movements: dict[str, Counter[str]] = defaultdict(Counter)
-            while position < len(changes) and changes[position][0] < finish:
-                _created, customer_id, currency, kind, delta = changes[position]
-                signed = -delta if kind in ("churn", "contraction") else delta
-                mrr[currency][customer_id] = mrr[currency].get(customer_id, 0) + signed
-                movements[currency][kind] += delta
-                position += 1
-            end_mrr = {cur: sum(v.values()) for cur, v in mrr.items()}
-            for currency in end_mrr:
-                move = movements[currency]
-                expected = (
-                    start_mrr.get(currency, 0)
-                    + move["new"]
-                    + move["reactivation"]
-                    + move["expansion"]
-                    - move["contraction"]
-                    - move["churn"]
-                )
-                if expected != end_mrr[currency]:
-                    raise AssertionError(f"movement identity broken for {currency} in month starting {begin}")
-            paying = {cur: sum(1 for v in values.values() if v > 0) for cur, values in mrr.items()}
-            months.append(
-                {
-                    "month": datetime.fromtimestamp(begin, tz=UTC).strftime("%Y-%m"),
-                    "start": begin,
-                    "end": finish,
-                    "mrr": dict(sorted(end_mrr.items())),
-                    "arr": {cur: 12 * value for cur, value in sorted(end_mrr.items())},
-                    "paying_customers": dict(sorted(paying.items())),
-                    "active_subscriptions": sum(paying.values()),
-                    "customers": sum(1 for c in self.customers.values() if self._first_seen(c) < finish),
-                    "mrr_movements": {
-                        cur: {
-                            k: movements[cur][k] for k in ("new", "reactivation", "expansion", "contraction", "churn")
-                        }
-                        for cur in sorted(set(movements) | set(end_mrr))
-                    },
-                }
-            )
-        return {
-            "config": {
-                "customers": self.config.customers,
-                "months": self.config.months,
-                "seed": self.config.seed,
-                "start": self.config.start.date().isoformat(),
-            },
-            "events": len(self.events),
-            "event_types": dict(sorted(Counter(e["type"] for e in self.events).items())),
-            "months": months,
-            "subscriptions": {
-                sub["id"]: {
-                    "customer": sub["customer"],
-                    "user_id": sub["user_id"],
-                    "status": sub["status"],
-                    "price_id": sub["price"]["id"],
-                    "quantity": sub["quantity"],
-                    "cancel_at_period_end": sub["cancel_at_period_end"],
-                    "current_period_end": sub["period_end"],
-                    "mrr": int(self.sub_mrr(sub, self.end)),
-                }
-                for sub in self.subscriptions.values()
-            },
-            "invoices": {
-                inv["id"]: {
-                    "status": inv["status"],
-                    "attempt_count": inv["attempt_count"],
-                    "amount_due": inv["amount_due"],
-                    "subscription": inv["subscription"],
-                }
-                for inv in self.invoices.values()
-            },
-        }
-
-    def _first_seen(self, customer: _Customer) -> int:
-        return min(
-            (s["created"] for s in self.subscriptions.values() if s["customer"] == customer.id),
-            default=self.end,
-        )
-
 
 def simulate(config: SimConfig) -> tuple[list[Obj], Obj]:
     """Run a simulation: the events in ``created`` order, and the ground truth."""
     sim = Simulation(config).run()
     events = sorted(sim.events, key=lambda e: e["created"])  # stable: same-second events keep their order
-    return events, sim.truth()
+    return events, ground_truth(sim)

@@ -13,8 +13,10 @@ import random
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from simulator.engine import DAY, SimConfig, Simulation, _Customer, add_months
+from simulator.clock import DAY, add_months
+from simulator.engine import SimConfig, Simulation, _Customer
 from simulator.objects import CURRENT, LEGACY, Builder
+from simulator.truth import subscription_mrr
 
 __all__ = ["LiveAction", "subscription_state"]
 
@@ -101,7 +103,7 @@ class LiveAction:
         state["user_id"] = state["user_id"] or simulated.user_id
         simulated.sub = state
         self.sim.subscriptions[state["id"]] = state
-        simulated.mrr = self.sim.sub_mrr(state, self.now)
+        simulated.mrr = subscription_mrr(state, self.now)
         simulated.ever_paid = True
         return simulated
 

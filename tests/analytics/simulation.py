@@ -15,6 +15,7 @@ from analytics.facts import facts_table
 from analytics.report import Report, analyze
 from api.events.model import ParsedEvent, parse_event
 from simulator.engine import SimConfig, Simulation
+from simulator.truth import ground_truth
 
 
 @dataclass
@@ -38,7 +39,7 @@ class Simulated:
 
 def simulate_account(customers: int, months: int, seed: int) -> Simulated:
     sim = Simulation(SimConfig(customers=customers, months=months, seed=seed)).run()
-    truth = sim.truth()
+    truth = ground_truth(sim)
     events = sorted(sim.events, key=lambda e: e["created"])
     return Simulated(
         sim=sim,
