@@ -1,0 +1,190 @@
+"""Serving: ``faddl serve`` (the API in supervised worker processes) and ``faddl run`` (everything
+at once, with demo data)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import msgspec
+
+from api.cli.base import _check_plans, _settings, _with_processor, main
+from api.cli.log import _load
+from api.events.model import parse_event
+from api.ingest.processing import EventProcessor
+
+
+# -- serving -------------------------------------------------------------------------------------
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="TCP port.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="API processes.")
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the API (granian, ASGI): N worker processes, a dead one replaced, all of them ending
+    with this process (even when it is killed)."""
+    from granian.constants import Interfaces
+    from granian.server import Server
+
+    _check_plans(_settings())
+    # Several worker processes share their metrics through files (prometheus-client's multiprocess
+    # mode): the directory must be set before any worker imports the client, and start empty.
+    made_here = None
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        made_here = tempfile.mkdtemp(prefix="faddl-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = made_here
+    elif directory := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        for stale in Path(directory).glob("*.db"):
+            stale.unlink()
+    try:
+        Server(
+            "api.supervision:create_supervised_app",
+            address=host,
+            port=port,
+            workers=workers,
+            interface=Interfaces.ASGI,
+            factory=True,
+            log_access=False,
+            backlog=2048,
+            respawn_failed_workers=True,  # a worker that dies is replaced (a crash loop still stops)
+            workers_kill_timeout=30,  # a worker that does not stop on shutdown is killed
+        ).serve()
+    finally:
+        if made_here:
+            shutil.rmtree(made_here, ignore_errors=True)
+
+
+# -- everything at once --------------------------------------------------------------------------
+def _demo_start(months: int) -> date:
+    today = datetime.now(UTC).date().replace(day=1)
+    index = today.year * 12 + today.month - 1 - months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _spawn(*args: str, base_url: str, module: str = "api.cli") -> subprocess.Popen[bytes]:
+    """A child process (our interpreter, ``module``). Local runs trust development tokens
+    (``faddl token``), link demo pages to where the API listens, and let ``faddl simulate --post``
+    deliver a whole history from one address, unless told otherwise."""
+    env = {"AUTH_DEV_MODE": "1", "PUBLIC_BASE_URL": base_url, "RATE_LIMIT_WEBHOOK": "6000/minute", **os.environ}
+    return subprocess.Popen([sys.executable, "-m", module, *args], env=env)  # noqa: S603
+
+
+DASHBOARD = Path(__file__).parents[2] / "dashboards" / "app.py"
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--demo-customers",
+    default=150,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Customers of demo history loaded into an empty event log (0: none).",
+)
+@click.option(
+    "--dashboard-port",
+    default=8501,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port of the Streamlit dashboard (0: do not start it).",
+)
+def run(host: str, port: int, demo_customers: int, dashboard_port: int) -> None:
+    """Migrate, load demo data into an empty log, then run the API, the worker and the dashboard
+    until Ctrl-C."""
+    from api.db.migrate import upgrade
+    from simulator.engine import SimConfig
+    from simulator.engine import simulate as run_simulation
+
+    settings = _settings()
+    _check_plans(settings)
+    upgrade(settings)
+
+    async def log_size(processor: EventProcessor) -> int:
+        from api.events.log import size
+
+        return await processor.db.run(size)
+
+    if demo_customers and _with_processor(settings, log_size) == 0:
+        months = 12
+        start = _demo_start(months)
+        click.echo(f"loading demo history: {demo_customers} customers, {months} months from {start}", err=True)
+        demo_events, truth = run_simulation(
+            SimConfig(
+                customers=demo_customers,
+                months=months,
+                seed=7,
+                start=datetime(start.year, start.month, 1, tzinfo=UTC),
+            )
+        )
+        demo_dir = settings.var_dir / "demo"
+        demo_dir.mkdir(parents=True, exist_ok=True)
+        (demo_dir / "truth.json").write_text(json.dumps(truth, indent=1, sort_keys=True), encoding="utf-8")
+        bodies = [msgspec.json.encode(event).decode() for event in demo_events]
+        (demo_dir / "events.jsonl").write_text("".join(b + "\n" for b in bodies), encoding="utf-8")
+
+        demo = [parse_event(body) for body in bodies]
+        _with_processor(settings, lambda processor: _load(processor, demo))
+
+    base = f"http://{host}:{port}"
+    children = [_spawn("serve", "--host", host, "--port", str(port), base_url=base), _spawn("worker", base_url=base)]
+    if dashboard_port:
+        streamlit = ["run", str(DASHBOARD), "--server.address", host, "--server.port", str(dashboard_port)]
+        streamlit += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
+        children.append(_spawn(*streamlit, base_url=base, module="streamlit"))
+    click.echo(
+        "\n".join(
+            [
+                "",
+                "faddl is running (Ctrl-C stops everything):",
+                f"  API                 {base}",
+                f"  API docs (OpenAPI)  {base}/api/schema/swagger",
+                f"  readiness           {base}/api/health/ready",
+                f"  health (components) {base}/api/health",
+                f"  Prometheus metrics  {base}/metrics",
+                *([f"  dashboard (KPIs)    http://{host}:{dashboard_port}"] if dashboard_port else []),
+                f"  Stripe webhooks     POST {base}/api/webhooks/stripe"
+                + ("  (demo secret: see README)" if settings.demo_mode else ""),
+                f"  database            {settings.describe()['database_url']}",
+                "  a bearer token      uv run faddl token --user user_000001   (add --role admin for /api/admin)",
+                *(
+                    [
+                        "  payments            demo mode: the simulator plays Stripe; POST /api/checkout returns",
+                        "                      a local checkout page (card 4242 pays, 0002 is declined)",
+                    ]
+                    if settings.demo_mode
+                    else []
+                ),
+                "",
+            ]
+        ),
+        err=True,
+    )
+
+    def stop(*_: Any) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()

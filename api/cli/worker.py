@@ -1,0 +1,86 @@
+"""``faddl worker``: retries, idempotency-key purge, and the analytics refresh with the business
+alerts; the loop itself is :class:`WorkerLoop`, which tests drive in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Callable
+
+import click
+
+from api.cli.base import _settings, _with_processor, main
+from api.ingest.processing import EventProcessor
+from api.settings import Settings
+
+__all__ = ["WorkerLoop", "worker"]
+
+
+class WorkerLoop:
+    """The worker's passes over one database: each retries the failed events that are due and
+    purges expired idempotency keys, and every ``ANALYTICS_REFRESH_SECONDS`` refreshes the export
+    and the KPI snapshot and evaluates the business alerts. A failing pass is reported and the
+    loop goes on (a database outage must not stop the worker). Tests drive :meth:`one_pass`."""
+
+    def __init__(self, processor: EventProcessor, settings: Settings, say: Callable[[str], object]) -> None:
+        from api.protection.idempotency import DatabaseIdempotencyStore
+
+        self.processor = processor
+        self.settings = settings
+        self.say = say
+        self.idempotency = DatabaseIdempotencyStore(processor.db)  # expired keys (Redis expires its own)
+        self.last_analytics = float("-inf")
+
+    async def one_pass(self) -> None:
+        from analytics.refresh import refresh
+
+        try:
+            counts = await self.processor.retry_due()
+            if counts:
+                self.say("worker: " + ", ".join(f"{k.value}={v}" for k, v in counts.items()))
+            await self.idempotency.purge()
+        except Exception as exc:  # keep the worker alive through a database outage
+            self.say(f"worker: pass failed: {type(exc).__name__}: {exc}")
+        if time.monotonic() - self.last_analytics < self.settings.analytics_refresh_seconds:
+            return
+        self.last_analytics = time.monotonic()
+        try:
+            result = await refresh(self.processor.db, self.settings)
+            fired = ", ".join(f"{c.kind} {c.rule}:{c.key}" for c in result.changes)
+            self.say(
+                f"worker: analytics refreshed in {result.seconds:.1f} s ({result.exported} new events)"
+                + (f"; alerts: {fired}" if fired else "")
+            )
+        except Exception as exc:  # an analytics failure must not stop retries
+            self.say(f"worker: analytics pass failed: {type(exc).__name__}: {exc}")
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Passes every ``WORKER_POLL_SECONDS`` until ``stop`` is set."""
+        self.say(f"worker: retrying failed events every {self.settings.worker_poll_seconds:g} s")
+        while not stop.is_set():
+            await self.one_pass()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.settings.worker_poll_seconds)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Do one pass of everything, then exit.")
+def worker(once: bool) -> None:
+    """Retry failed events with back-off (dead after the last attempt); purge expired idempotency keys;
+    every ANALYTICS_REFRESH_SECONDS, refresh the Parquet export and KPI snapshot and evaluate the alerts."""
+    settings = _settings()
+
+    async def loop(processor: EventProcessor) -> None:
+        passes = WorkerLoop(processor, settings, lambda line: click.echo(line, err=True))
+        if once:
+            await passes.one_pass()
+            return
+        stop = asyncio.Event()
+        running = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            running.add_signal_handler(sig, stop.set)
+        await passes.run(stop)
+
+    _with_processor(settings, loop)
