@@ -72,7 +72,7 @@ def test_the_overview_lists_stale_subscriptions_and_links_the_definitions(loaded
 def test_an_unfinished_month_is_called_month_to_date(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
-    from tests.conftest import make_event, subscription
+    from tests.factories import make_event, subscription
 
     now = int(time.time())
     env = service_env(tmp_path, STRIPE_API_KEY="sk_test_x", STRIPE_WEBHOOK_SECRET="whsec_x")

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import make_event, sign, subscription
+from tests.factories import make_event, sign, subscription
 from tests.processes import ROOT, faddl_here, free_port, service_env, start_server, stop, wait_ready
 
 DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import invoice, make_event, resource, subscription
+from tests.factories import invoice, make_event, resource, subscription
 
 T0 = 1_740_000_000
 """Before every simulated history (those start in 2025), so no id or second collides."""

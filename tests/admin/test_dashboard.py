@@ -17,7 +17,7 @@ from api.observability.summary import quantile
 from api.security.tokens import mint_dev_token
 from api.settings import Settings
 from tests.analytics.simulation import simulate_account
-from tests.conftest import post_event
+from tests.factories import post_event
 
 
 async def test_dashboard(settings: Settings, tmp_path: Path) -> None:

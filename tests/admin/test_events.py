@@ -15,7 +15,7 @@ from api.db.migrate import upgrade
 from api.events.log import events
 from api.security.tokens import mint_dev_token
 from api.settings import Settings
-from tests.conftest import SECRET, make_event, post_event, subscription
+from tests.factories import SECRET, make_event, post_event, subscription
 
 
 def broken(event_id: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from api.db.engine import Database
 from api.events.model import ParsedEvent, parse_event
 from api.settings import Settings
 from simulator.engine import SimConfig, simulate
-from tests.conftest import post_event
+from tests.factories import post_event
 
 
 def simulated(customers: int, months: int, seed: int) -> tuple[list[ParsedEvent], dict[str, Any], date, date]:

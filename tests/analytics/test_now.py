@@ -14,7 +14,7 @@ from analytics.facts import facts_table
 from analytics.output import kpi_document
 from analytics.report import analyze
 from api.events.model import parse_event
-from tests.conftest import make_event, subscription
+from tests.factories import make_event, subscription
 
 
 def at(day: str) -> int:

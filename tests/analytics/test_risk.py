@@ -10,7 +10,7 @@ from analytics.engine import Facts
 from analytics.facts import facts_table
 from analytics.risk import WEIGHTS, at_risk
 from api.events.model import ParsedEvent, parse_event
-from tests.conftest import make_event, resource, subscription
+from tests.factories import make_event, resource, subscription
 
 NOW = 1_760_000_000
 DAY = 86_400

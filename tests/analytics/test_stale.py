@@ -13,7 +13,7 @@ from analytics.output import kpi_document
 from analytics.report import analyze
 from api.events.model import parse_event
 from tests.analytics.test_now import at, plan
-from tests.conftest import make_event
+from tests.factories import make_event
 
 FEB = (at("2026-01-10"), at("2026-02-10"))
 

@@ -18,7 +18,7 @@ from api.events.model import parse_event
 from api.ingest.processing import EventProcessor
 from api.security.tokens import mint_dev_token
 from api.settings import Settings
-from tests.conftest import invoice, make_event, subscription
+from tests.factories import invoice, make_event, subscription
 
 
 async def seed(settings: Settings, *events: dict[str, Any]) -> None:

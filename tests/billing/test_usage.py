@@ -19,7 +19,7 @@ from api.events.model import parse_event
 from api.ingest.processing import EventProcessor
 from api.security.tokens import mint_dev_token
 from api.settings import Settings
-from tests.conftest import make_event, subscription
+from tests.factories import make_event, subscription
 
 
 async def setup(settings: Settings, tmp_path: Path, *, status: str = "active") -> Settings:

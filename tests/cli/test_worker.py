@@ -21,7 +21,7 @@ from api.events.model import parse_event
 from api.ingest import processing
 from api.ingest.processing import EventProcessor, Outcome
 from api.settings import Settings
-from tests.conftest import make_event, subscription
+from tests.factories import make_event, subscription
 
 
 async def test_a_pass_retries_what_is_due_and_refreshes_the_analytics(

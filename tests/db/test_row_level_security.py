@@ -13,7 +13,7 @@ from api.events.model import parse_event
 from api.ingest.processing import EventProcessor
 from api.projections.projector import customers, invoices, subscriptions
 from api.settings import Settings
-from tests.conftest import invoice, make_event, subscription
+from tests.factories import invoice, make_event, subscription
 
 pytestmark = pytest.mark.postgres
 

@@ -24,7 +24,8 @@ from api.ingest.processing import EventProcessor
 from api.projections.projector import PROJECTION_TABLES, subscriptions
 from api.settings import Settings
 from simulator.engine import SimConfig, simulate
-from tests.conftest import sign, sqlite_settings
+from tests.conftest import sqlite_settings
+from tests.factories import sign
 from tests.state import projection_state
 from tests.tricky import EXPECTED_ROWS, EXPECTED_SUBSCRIPTIONS, tricky_events
 

@@ -16,7 +16,7 @@ from api.events.model import parse_event
 from api.ingest import processing
 from api.ingest.processing import EventProcessor, Outcome
 from api.projections.projector import subscriptions
-from tests.conftest import make_event, post_event, subscription
+from tests.factories import make_event, post_event, subscription
 
 
 async def event_row(db: Database, event_id: str) -> Any:

@@ -15,7 +15,7 @@ from api.db.engine import Database
 from api.events.log import EventStatus, insert_event
 from api.events.model import parse_event
 from api.settings import Settings
-from tests.conftest import make_event, subscription
+from tests.factories import make_event, subscription
 from tests.processes import free_port
 
 

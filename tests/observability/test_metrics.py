@@ -17,7 +17,7 @@ from api.db.engine import Database
 from api.events.model import parse_event
 from api.ingest.processing import EventProcessor
 from api.settings import Settings
-from tests.conftest import make_event, post_event, subscription
+from tests.factories import make_event, post_event, subscription
 from tests.processes import faddl_here, free_port, service_env, start_server, stop, wait_ready
 
 

@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from api.app import create_app
 from api.security.tokens import mint_dev_token
 from api.settings import Settings
-from tests.conftest import SECRET, make_event, post_event, sign, subscription
+from tests.factories import SECRET, make_event, post_event, sign, subscription
 
 EXPORTER = InMemorySpanExporter()
 

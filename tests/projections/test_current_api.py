@@ -19,7 +19,7 @@ from api.events.model import parse_event
 from api.ingest.processing import EventProcessor
 from api.security.tokens import mint_dev_token
 from api.settings import Settings
-from tests.conftest import invoice, make_event, resource, subscription
+from tests.factories import invoice, make_event, resource, subscription
 from tests.tricky import a_charge
 
 CURRENT = "2025-03-31.basil"

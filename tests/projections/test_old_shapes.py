@@ -16,7 +16,7 @@ from api.events.model import parse_event
 from api.ingest.processing import EventProcessor
 from api.projections.projector import charges, disputes, invoices, refunds, subscriptions
 from api.stripe_objects.fields import invoice_row, subscription_row
-from tests.conftest import make_event
+from tests.factories import make_event
 from tests.tricky import OLD_VERSION, T0, old_charge, old_dispute, old_invoice, old_shapes, old_subscription
 
 

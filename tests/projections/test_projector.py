@@ -13,7 +13,7 @@ from api.events.log import events
 from api.events.model import parse_event
 from api.ingest.processing import EventProcessor
 from api.projections.projector import charges, customers, disputes, invoices, refunds, subscriptions
-from tests.conftest import invoice, make_event, resource, subscription
+from tests.factories import invoice, make_event, resource, subscription
 
 
 async def deliver(processor: EventProcessor, *evts: dict[str, Any]) -> None:

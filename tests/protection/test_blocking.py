@@ -13,7 +13,7 @@ from litestar.testing import AsyncTestClient
 
 from api.app import create_app
 from api.settings import DEMO_WEBHOOK_SECRET, Settings
-from tests.conftest import make_event, post_event, subscription
+from tests.factories import make_event, post_event, subscription
 from tests.protection.helpers import auth, demo, incidents
 
 ATTACK = {"feature": "api_calls", "note": "<script>alert(1)</script>"}

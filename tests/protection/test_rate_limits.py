@@ -17,7 +17,7 @@ from litestar.testing import AsyncTestClient
 
 from api.app import create_app
 from api.settings import Settings
-from tests.conftest import make_event, post_event, subscription
+from tests.factories import make_event, post_event, subscription
 from tests.processes import faddl, free_port, service_env, start_server, stop, wait_ready
 from tests.protection.helpers import auth, demo, incidents
 

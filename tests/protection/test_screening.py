@@ -12,7 +12,7 @@ from litestar.testing import AsyncTestClient
 from api.app import create_app
 from api.protection.screening import find_threat
 from api.settings import Settings
-from tests.conftest import make_event, post_event, subscription
+from tests.factories import make_event, post_event, subscription
 from tests.protection.helpers import auth, demo, incidents
 
 CORPUS = Path(__file__).with_name("corpus")

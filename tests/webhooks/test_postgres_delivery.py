@@ -17,7 +17,7 @@ from api.events.log import events
 from api.projections.projector import subscriptions
 from api.settings import Settings
 from bench.tcp_proxy import TcpProxy
-from tests.conftest import make_event, post_event, sign, subscription
+from tests.factories import make_event, post_event, sign, subscription
 
 pytestmark = pytest.mark.postgres
 

@@ -15,7 +15,7 @@ from api.app import create_app
 from api.db.engine import Database
 from api.events.log import events
 from api.settings import Settings
-from tests.conftest import SECRET, make_event, post_event, sign, subscription
+from tests.factories import SECRET, make_event, post_event, sign, subscription
 
 URL = "/api/webhooks/stripe"
 
