@@ -19,7 +19,7 @@ from api.db.migrate import upgrade
 from tests.conftest import service_missing, sqlite_settings
 from tests.processes import faddl_here, free_port, service_env, stop, wait_ready
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts")) / "dashboard"
 PAGES = {"": "Overview", "revenue": "Revenue", "retention": "Retention", "payments": "Payments"}

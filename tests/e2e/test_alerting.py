@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import service_missing
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 PROMETHEUS = ROOT / "prometheus"
 ALERTMANAGER = ROOT / "alertmanager"
 
