@@ -29,11 +29,14 @@ from api.db.engine import Database
 from api.db.models import user_subscriptions
 from api.events import log
 
-__all__ = ["BusinessGauges", "Snapshot"]
+__all__ = ["BusinessGauges", "GaugeReading"]
 
 
 @dataclass
-class Snapshot:
+class GaugeReading:
+    """What the gauges last read from the database (one meaning of "snapshot" elsewhere is an
+    object's state in an event; this is a reading of the gauges, taken at ``taken_at``)."""
+
     subscriptions: dict[tuple[str, str], int] = field(default_factory=dict)
     mrr: dict[str, float] = field(default_factory=dict)
     stale_subscriptions: int = 0
@@ -45,12 +48,12 @@ class Snapshot:
     taken_at: float = 0.0
 
 
-class _SnapshotCollector(Collector):
-    def __init__(self, snapshot: Snapshot) -> None:
-        self.snapshot = snapshot
+class _ReadingCollector(Collector):
+    def __init__(self, reading: GaugeReading) -> None:
+        self.reading = reading
 
     def collect(self) -> Iterator[Any]:
-        snap = self.snapshot
+        snap = self.reading
         subs = GaugeMetricFamily("faddl_subscriptions", "Subscriptions by plan and status.", labels=["plan", "status"])
         for (plan, status), count in sorted(snap.subscriptions.items()):
             subs.add_metric([plan, status], count)
@@ -101,25 +104,25 @@ class BusinessGauges:
         self.plans = plans
         self.refresh_seconds = refresh_seconds
         self.stale_grace = timedelta(days=stale_grace_days)
-        self._snapshot: Snapshot | None = None
+        self._reading: GaugeReading | None = None
         self._lock = asyncio.Lock()
 
     async def collector(self) -> Collector:
         async with self._lock:
-            if self._snapshot is None or time.time() - self._snapshot.taken_at >= self.refresh_seconds:
+            if self._reading is None or time.time() - self._reading.taken_at >= self.refresh_seconds:
                 try:
-                    self._snapshot = await self._take()
+                    self._reading = await self._take()
                 except Exception:  # the scrape still answers; the alert rules see the database down
-                    stale = self._snapshot or Snapshot()
+                    stale = self._reading or GaugeReading()
                     stale.database_up = False
                     stale.taken_at = time.time()
-                    self._snapshot = stale
-                self._snapshot.memory_percent = psutil.virtual_memory().percent
-        return _SnapshotCollector(self._snapshot)
+                    self._reading = stale
+                self._reading.memory_percent = psutil.virtual_memory().percent
+        return _ReadingCollector(self._reading)
 
-    async def _take(self) -> Snapshot:
+    async def _take(self) -> GaugeReading:
         subs = user_subscriptions
-        snap = Snapshot(taken_at=time.time())
+        snap = GaugeReading(taken_at=time.time())
         async with self.db.read() as conn:
             by_price = await conn.execute(
                 select(subs.c.price_id, subs.c.status, func.count()).group_by(subs.c.price_id, subs.c.status)
