@@ -21,15 +21,13 @@ from api.events.log import events_about
 from api.events.model import ParsedEvent
 from api.projections.kinds import KINDS, Kind
 from api.projections.statements import (
-    claim_users,
     invoices_paid_by,
     kind_statements,
-    link_users,
     params_for,
     rederive_charge_dependents,
     rederive_invoice_failures,
-    rederive_users,
 )
+from api.projections.users import Claim, add_claim, link_users_of
 from api.stripe_objects import fields as so
 from api.stripe_objects.ordering import Snapshot, newest
 
@@ -87,10 +85,6 @@ HANDLED_TYPES = frozenset(
 
 PROJECTION_TABLES = (customers, subscriptions, invoices, invoice_payments, charges, refunds, disputes)
 """Everything :func:`apply_events` writes, and so everything replay rebuilds."""
-
-# Rows that take their user from their customer; charges before the refunds and disputes that
-# fall back to their charge's user.
-_OWNED_BY_CUSTOMER = ("subscription", "invoice", "charge", "refund", "dispute")
 
 
 def handles(event: ParsedEvent) -> bool:
@@ -176,15 +170,6 @@ async def current_objects(conn: AsyncConnection, object_ids: Sequence[str]) -> d
 _WRITE_ORDER = ("customer", "charge", "refund", "dispute", "invoice_payment", "invoice", "subscription")
 
 
-@dataclass(frozen=True)
-class _Claim:
-    """A user named for a customer by something other than the customer: the earliest counts."""
-
-    created: int
-    event_id: str
-    user: str
-
-
 async def apply_events(conn: AsyncConnection, batch: Sequence[ParsedEvent]) -> None:
     """Apply stored Stripe events to the projections, with their locks held. The result is the
     same as applying them one at a time in any order: each object ends as the newest of its stored
@@ -192,18 +177,18 @@ async def apply_events(conn: AsyncConnection, batch: Sequence[ParsedEvent]) -> N
     derives from. Reads and writes go a kind at a time (one statement for the current rows, one for
     the inserts, one for the updates), not an event at a time."""
     by_object: dict[tuple[str, str], list[_Candidate]] = {}
-    claims: dict[str, _Claim] = {}
+    claims: dict[str, Claim] = {}
     for event in batch:
         if event.object_type == "checkout.session":
             user, customer = so.user_id_claim(event.obj), event.customer_id
             if user and customer:
-                _add_claim(claims, customer, _Claim(event.created, event.event_id, user))
+                add_claim(claims, customer, Claim(event.created, event.event_id, user))
             continue
         for candidate in _candidates(event):
             by_object.setdefault((candidate.kind.name, candidate.kind.key_of(candidate.values)), []).append(candidate)
             user, customer = candidate.values.get("metadata_user_id"), candidate.values.get("stripe_customer_id")
             if candidate.kind.name == "subscription" and user and customer:
-                _add_claim(claims, customer, _Claim(event.created, event.event_id, user))
+                add_claim(claims, customer, Claim(event.created, event.event_id, user))
     written: dict[str, list[tuple[_Candidate, Any]]] = {}  # kind -> (what was written, the row it replaced)
     logged = _LoggedEvents()
     for kind_name in _WRITE_ORDER:
@@ -213,7 +198,7 @@ async def apply_events(conn: AsyncConnection, batch: Sequence[ParsedEvent]) -> N
             written[kind_name] = await _apply_kind(conn, KINDS[kind_name], incoming, logged)
         if kind_name == "customer":
             touched = {c.kind.key_of(c.values) for c, _ in written.get("customer", [])}
-            await _link_users(conn, touched, claims)
+            await link_users_of(conn, touched, claims)
         elif kind_name == "charge" and written.get("charge"):
             # Refunds and disputes take the charge's customer and user: again where those may
             # have changed (a new charge, or another customer or user than the row it replaced).
@@ -228,12 +213,6 @@ async def apply_events(conn: AsyncConnection, batch: Sequence[ParsedEvent]) -> N
                 for name in ("refund", "dispute"):
                     await conn.execute(rederive_charge_dependents(name, conn.dialect.name), {"charges": charge_ids})
     await _rederive_invoice_failures(conn, written)
-
-
-def _add_claim(claims: dict[str, _Claim], customer: str, claim: _Claim) -> None:
-    known = claims.get(customer)
-    if known is None or (claim.created, claim.event_id) < (known.created, known.event_id):
-        claims[customer] = claim
 
 
 class _LoggedEvents:
@@ -320,24 +299,3 @@ async def _rederive_invoice_failures(conn: AsyncConnection, written: dict[str, l
         await conn.execute(
             rederive_invoice_failures(conn.dialect.name), [{"r_invoice": invoice} for invoice in sorted(invoice_ids)]
         )
-
-
-async def _link_users(conn: AsyncConnection, touched: set[str], claims: dict[str, _Claim]) -> None:
-    """Record the batch's claims, then give each touched customer the user due to it (its newest
-    snapshot's ``metadata.user_id``, else the earliest claim's user); where that changed, every row
-    of the customer takes its user again."""
-    if claims:
-        params = [
-            {"c_customer": customer, "c_user": c.user, "c_created": c.created, "c_event_id": c.event_id}
-            for customer, c in sorted(claims.items())
-        ]
-        await conn.execute(claim_users(conn.dialect.name), params)
-    customer_ids = sorted(touched | set(claims))
-    if not customer_ids:
-        return
-    found = await conn.execute(link_users(conn.dialect.name), {"customers": customer_ids})
-    changed = sorted(found.scalars())
-    if not changed:
-        return
-    for kind_name in _OWNED_BY_CUSTOMER:
-        await conn.execute(rederive_users(kind_name, conn.dialect.name), {"customers": changed})
