@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import structlog
 
 ROOT = Path(__file__).parents[1]
 
@@ -51,10 +52,12 @@ def faddl_here(env: dict[str, str], *args: str, check: bool = True) -> subproces
     from api.settings import get_settings
 
     get_settings.cache_clear()  # the settings are read once per process; here, once per command
+    logging_before = structlog.get_config()  # a command configures logging for the process
     try:
         result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
     finally:
         get_settings.cache_clear()
+        structlog.configure(**logging_before)
     completed = subprocess.CompletedProcess(["faddl", *args], result.exit_code, result.stdout, result.stderr)
     if check and result.exit_code != 0:
         raise AssertionError(f"faddl {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
