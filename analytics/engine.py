@@ -19,7 +19,7 @@ The rules (kpis.md):
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from fractions import Fraction
 from pathlib import Path
@@ -51,6 +51,14 @@ DAY = 86_400
 GRACE = PAST_DUE_GRACE_DAYS * DAY
 _ENDED = ("canceled", "incomplete_expired")
 MOVEMENT_KINDS = ("new", "reactivation", "expansion", "contraction", "churn")
+GAINS = ("new", "reactivation", "expansion")
+LOSSES = ("contraction", "churn")
+
+
+def net_movement(moves: Mapping[str, int]) -> int:
+    """What a month's movements (positive amounts per kind) add to MRR: the gains less the losses,
+    so start + net = end (the movement identity of docs/kpis.md)."""
+    return sum(moves.get(kind, 0) for kind in GAINS) - sum(moves.get(kind, 0) for kind in LOSSES)
 
 
 def month_bounds(month: date) -> tuple[int, int]:

@@ -21,6 +21,7 @@ from analytics.engine import (
     month_bounds,
     month_index,
     months_between,
+    net_movement,
     previous,
 )
 from analytics.facts import SCALE, facts_table
@@ -200,15 +201,7 @@ def analyze(facts: Facts, first: date | None = None, last: date | None = None, n
         paying = {c: mrr[(c, 1)][index + 1] for c in shown}
         for currency in shown:
             move = moved[(index, currency)]
-            expected = (
-                start_mrr[currency]
-                + move["new"]
-                + move["reactivation"]
-                + move["expansion"]
-                - move["contraction"]
-                - move["churn"]
-            )
-            if expected != end_mrr[currency]:
+            if start_mrr[currency] + net_movement(move) != end_mrr[currency]:
                 raise AssertionError(f"MRR movement identity broken for {currency} in {month:%Y-%m}")
         plan_mrr: dict[str, dict[str, int]] = defaultdict(dict)
         plan_count: dict[str, int] = defaultdict(int)

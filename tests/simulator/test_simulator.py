@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from analytics.engine import net_movement
 from simulator.delivery import delivery_plan
 from simulator.engine import SimConfig, simulate
 from simulator.objects import CURRENT, LEGACY
@@ -81,15 +82,7 @@ def test_truth_movements_add_up_every_month() -> None:
     previous: dict[str, int] = {}
     for month in TRUTH["months"]:
         for currency, moves in month["mrr_movements"].items():
-            expected = (
-                previous.get(currency, 0)
-                + moves["new"]
-                + moves["reactivation"]
-                + moves["expansion"]
-                - moves["contraction"]
-                - moves["churn"]
-            )
-            assert month["mrr"].get(currency, 0) == expected
+            assert month["mrr"].get(currency, 0) == previous.get(currency, 0) + net_movement(moves)
         previous = month["mrr"]
     assert TRUTH["months"][-1]["mrr"]["usd"] > 0
 
