@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import stripe
+import structlog
 from structlog.testing import capture_logs
 
 from api.gateway.errors import GatewayError, ProviderUnavailable, from_stripe_error
@@ -19,6 +20,14 @@ def card_error(code: str, decline: str | None = None) -> stripe.CardError:
     return stripe.CardError(
         "raw: ch_123 said no", "card", code, http_status=402, json_body=body, headers={"request-id": "req_abc"}
     )
+
+
+@pytest.fixture(autouse=True)
+def uncached_logger(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh logger for the module under test: the service caches its loggers on first use
+    (``cache_logger_on_first_use``), so one used by an earlier test in this worker would keep the
+    processors it was bound with and ``capture_logs`` would see nothing."""
+    monkeypatch.setattr("api.gateway.errors.logger", structlog.get_logger("api.gateway.errors"))
 
 
 @pytest.mark.parametrize(
