@@ -195,6 +195,7 @@ class BillingActions:
 
     @property
     def grace(self) -> timedelta:
+        """How long ``past_due`` keeps access (the entitlement policy's one setting)."""
         return timedelta(days=self.settings.entitlement_past_due_grace_days)
 
     async def _account(self, user_id: str) -> _Account:

@@ -4,13 +4,9 @@ caller's subscription and the actions on it, and usage. Thin: the work is in
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
-from litestar.exceptions import (
-    NotFoundException,
-)
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import Body, HeaderParameter
@@ -25,7 +21,7 @@ from api.billing.actions import (
     PortalSession,
 )
 from api.billing.plans import Plan
-from api.billing.subscriptions import SubscriptionView, load_subscription
+from api.billing.subscriptions import SubscriptionView
 from api.billing.usage import (
     FeatureUsage,
     UsageReport,
@@ -35,7 +31,6 @@ from api.billing.usage import (
 )
 from api.db.engine import Database
 from api.security.tokens import Principal
-from api.settings import Settings
 
 __all__ = [
     "SubscriptionController",
@@ -58,10 +53,9 @@ async def list_plans(request: Request[Any, Any, Any]) -> list[Plan]:
     return list(request.app.state.plans.plans)
 
 
-def _grace(request: Request[Any, Any, Any]) -> timedelta:
-    """How long ``past_due`` keeps access (the entitlement policy's one setting)."""
-    settings: Settings = request.app.state.processor.settings
-    return timedelta(days=settings.entitlement_past_due_grace_days)
+def _billing(request: Request[Any, Any, Any]) -> BillingActions:
+    billing: BillingActions = request.app.state.billing
+    return billing
 
 
 @get(
@@ -74,14 +68,7 @@ def _grace(request: Request[Any, Any, Any]) -> timedelta:
     "current period. 404 when the caller has never subscribed.",
 )
 async def get_subscription(request: Request[Principal, Any, Any]) -> SubscriptionView:
-    db: Database = request.app.state.db
-    user_id = request.user.user_id
-    view = await db.run(
-        lambda conn: load_subscription(conn, user_id, request.app.state.plans, _grace(request)), user_id=user_id
-    )
-    if view is None:
-        raise NotFoundException(detail="You have no subscription yet; start one with POST /api/checkout.")
-    return view
+    return await _billing(request).view(request.user.user_id)  # the same view the actions answer with
 
 
 def _example(summary: str, value: dict[str, Any]) -> list[Example]:
@@ -97,7 +84,7 @@ class UsageController(Controller):
         db: Database = request.app.state.db
         user_id = request.user.user_id
         return await db.run(
-            lambda conn: usage_report(conn, user_id, request.app.state.plans, _grace(request)), user_id=user_id
+            lambda conn: usage_report(conn, user_id, request.app.state.plans, _billing(request).grace), user_id=user_id
         )
 
     @post(
@@ -118,7 +105,7 @@ class UsageController(Controller):
         db: Database = request.app.state.db
         user_id = request.user.user_id
         return await db.run(
-            lambda conn: record_usage(conn, user_id, data, request.app.state.plans, _grace(request)), write=True
+            lambda conn: record_usage(conn, user_id, data, request.app.state.plans, _billing(request).grace), write=True
         )
 
 
@@ -131,11 +118,6 @@ IdempotencyKey = Annotated[
         description="Optional: a retry with the same key acts once at the payment provider.",
     ),
 ]
-
-
-def _billing(request: Request[Any, Any, Any]) -> BillingActions:
-    billing: BillingActions = request.app.state.billing
-    return billing
 
 
 _MODIFY = {"rate_limit": "subscription_write", "idempotency": "modify"}
