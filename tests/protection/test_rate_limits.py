@@ -186,3 +186,20 @@ async def test_redis_unreachable_fails_open_for_reads_and_closed_for_checkout(
     assert checkout.status_code == 503
     assert "Rate limiting is unavailable" in checkout.json()["detail"]
     assert checkout.headers["retry-after"] == "5"
+
+
+def test_every_route_names_a_tier_that_exists(sqlite_only: Settings) -> None:
+    """A route's ``rate_limit`` opt is a tier of the one mapping (a misspelt tier would silently
+    fall back to the default one), and its ``idempotency`` opt a known lifetime."""
+    app = create_app(sqlite_only)
+    tiers = set(sqlite_only.rate_limit_tiers)
+    named = {}
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            named[(route.path, tuple(sorted(handler.http_methods)))] = (
+                handler.opt.get("rate_limit", "default"),
+                handler.opt.get("idempotency"),
+            )
+    assert {tier for tier, _ in named.values()} - tiers - {None} == set()
+    assert {key for _, key in named.values()} <= {None, "checkout", "modify"}
+    assert named[("/api/webhooks/stripe", ("POST",))][0] == "webhook"
