@@ -1,4 +1,5 @@
-"""Engine and transactions: the one place that knows SQLite from PostgreSQL.
+"""Engine and transactions: how the service connects to SQLite and to PostgreSQL (the differences in
+statements are :mod:`api.db.dialects`).
 
 * SQLite (embedded default): WAL, ``synchronous=FULL`` (a 2xx means the event is on disk), and
   every write transaction starts with ``BEGIN IMMEDIATE`` so two processes never dead-end in a
