@@ -100,9 +100,10 @@ class Database:
             url,
             pool_size=self.settings.database_pool_size,
             max_overflow=self.settings.database_pool_size,
-            # A connection the server dropped (a restart, a failover, pg_terminate_backend) is found
-            # at check-out and replaced, rather than failing the first statement of a request.
-            pool_pre_ping=True,
+            # No ping at check-out (a round trip on every transaction, the webhook path's included):
+            # a connection the server dropped fails its first statement, SQLAlchemy then discards
+            # the pool's older connections, and Database.run runs the transaction again on a new one.
+            pool_pre_ping=False,
             pool_recycle=1800,
             connect_args={"timeout": 5, "command_timeout": 30},
         )
