@@ -22,7 +22,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.billing.plans import Plan, PlanCatalogue, PlanPrice
-from api.billing.return_urls import MAX_RETURN_URL_LENGTH, ReturnUrlRefused, allowed_origins, check_return_url
+from api.billing.return_urls import MAX_RETURN_URL_LENGTH, allowed_origins, check_return_url
 from api.billing.subscriptions import SubscriptionView, load_subscription
 from api.db.engine import Database
 from api.db.models import customers
@@ -185,13 +185,8 @@ class BillingActions:
         self.return_origins = allowed_origins(settings.checkout_return_origins, settings.return_url)
 
     def _return_url(self, field: str, url: str | None, default: str) -> str:
-        """The client's own return URL when its origin is allowed, else 400; ``default`` without one."""
-        if url is None:
-            return default
-        try:
-            return check_return_url(field, url, self.return_origins)
-        except ReturnUrlRefused as exc:
-            raise InvalidBillingRequest(str(exc)) from None
+        """The client's own return URL when its origin is allowed (else 400); ``default`` without one."""
+        return default if url is None else check_return_url(field, url, self.return_origins)
 
     @property
     def grace(self) -> timedelta:

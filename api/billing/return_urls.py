@@ -11,6 +11,7 @@ hosts.
 
 from __future__ import annotations
 
+from api.domain_errors import DomainError
 from api.origins import origin_of
 
 __all__ = ["MAX_RETURN_URL_LENGTH", "ReturnUrlRefused", "allowed_origins", "check_return_url"]
@@ -18,8 +19,10 @@ __all__ = ["MAX_RETURN_URL_LENGTH", "ReturnUrlRefused", "allowed_origins", "chec
 MAX_RETURN_URL_LENGTH = 2048
 
 
-class ReturnUrlRefused(ValueError):
-    """The URL is malformed or its origin is not allowed; the message names the allowed origins."""
+class ReturnUrlRefused(DomainError, ValueError):
+    """The URL is malformed or its origin is not allowed (400); the message names the allowed origins."""
+
+    status = 400
 
 
 def allowed_origins(configured: tuple[str, ...], app_return_url: str) -> tuple[str, ...]:
