@@ -161,240 +161,240 @@ class Settings:
     """The service configuration. Build it with :meth:`from_env`."""
 
     database_url: str = setting(_DEFAULT_SQLITE, "DATABASE_URL", _database_url)
-    """``DATABASE_URL``: SQLAlchemy URL. SQLite file under ``./var/`` by default; ``postgresql://...``
+    """SQLAlchemy URL. SQLite file under ``./var/`` by default; ``postgresql://...``
     for production (driven by asyncpg)."""
 
     database_pool_size: int = setting(10, "DATABASE_POOL_SIZE", _int)
-    """``DATABASE_POOL_SIZE``: connections kept per API process (PostgreSQL)."""
+    """Connections kept per API process (PostgreSQL)."""
 
     database_service_role: str = setting("faddl_service", "DATABASE_SERVICE_ROLE", _text)
-    """``DATABASE_SERVICE_ROLE``: PostgreSQL role the service assumes on every connection; it bypasses
+    """PostgreSQL role the service assumes on every connection; it bypasses
     row-level security (webhooks write every user's rows). Empty to stay the login role."""
 
     database_user_role: str = setting("faddl_user", "DATABASE_USER_ROLE", _text)
-    """``DATABASE_USER_ROLE``: PostgreSQL role user-bound reads run as: subject to row-level
+    """PostgreSQL role user-bound reads run as: subject to row-level
     security keyed on ``app.user_id``, granted ``SELECT`` only, read-only."""
 
     database_user_url: str = setting("", "DATABASE_USER_URL", _database_url, secret=True)
-    """``DATABASE_USER_URL``: how user-bound reads connect, logged in as ``DATABASE_USER_ROLE``
+    """How user-bound reads connect, logged in as ``DATABASE_USER_ROLE``
     itself, so such a session has no other role to switch back to. Default: ``DATABASE_URL`` with
     that user and no password (enough under trust or peer authentication); with a password in it,
     ``faddl db upgrade`` sets that password on the role."""
 
     redis_url: str = setting("", "REDIS_URL", _text)
-    """``REDIS_URL``: optional Redis, shared by several API processes (rate limits, idempotency)."""
+    """Optional Redis, shared by several API processes (rate limits, idempotency)."""
 
     stripe_api_key: str = setting("", "STRIPE_API_KEY", _text, secret=True)
-    """``STRIPE_API_KEY``: secret key for the Stripe API. Empty: demo mode (the simulator plays Stripe)."""
+    """Secret key for the Stripe API. Empty: demo mode (the simulator plays Stripe)."""
 
     stripe_webhook_secrets: tuple[str, ...] = setting((), "STRIPE_WEBHOOK_SECRET", _list, secret=True)
-    """``STRIPE_WEBHOOK_SECRET``: comma-separated endpoint secrets; any one verifies a delivery, so a
+    """Comma-separated endpoint secrets; any one verifies a delivery, so a
     secret can be rotated without downtime."""
 
     stripe_api_base: str = setting("", "STRIPE_API_BASE", _text)
-    """``STRIPE_API_BASE``: base URL of a local Stripe stand-in; empty for the real API."""
+    """Base URL of a local Stripe stand-in; empty for the real API."""
 
     stripe_timeout_seconds: float = setting(10.0, "STRIPE_TIMEOUT_SECONDS", _float)
-    """``STRIPE_TIMEOUT_SECONDS``: time limit of one HTTP request to the Stripe API."""
+    """Time limit of one HTTP request to the Stripe API."""
 
     stripe_max_network_retries: int = setting(2, "STRIPE_MAX_NETWORK_RETRIES", _int)
-    """``STRIPE_MAX_NETWORK_RETRIES``: retries the stripe SDK makes itself on network errors, 409
+    """Retries the stripe SDK makes itself on network errors, 409
     and 5xx answers (with the same idempotency key, so a retried POST never acts twice)."""
 
     stripe_breaker_threshold: int = setting(5, "STRIPE_BREAKER_THRESHOLD", _int)
-    """``STRIPE_BREAKER_THRESHOLD``: consecutive failed Stripe calls (network, 5xx, 429) that open
+    """Consecutive failed Stripe calls (network, 5xx, 429) that open
     the circuit breaker; while it is open, billing actions answer 503 at once."""
 
     stripe_breaker_reset_seconds: int = setting(30, "STRIPE_BREAKER_RESET_SECONDS", _int)
-    """``STRIPE_BREAKER_RESET_SECONDS``: how long the breaker stays open before one trial call."""
+    """How long the breaker stays open before one trial call."""
 
     public_base_url: str = setting("http://127.0.0.1:8000", "PUBLIC_BASE_URL", _base_url)
-    """``PUBLIC_BASE_URL``: where browsers reach this service (demo checkout and portal pages)."""
+    """Where browsers reach this service (demo checkout and portal pages)."""
 
     app_return_url: str = setting("", "APP_RETURN_URL", _text)
-    """``APP_RETURN_URL``: the client app page Stripe Checkout and the billing portal send the user
+    """The client app page Stripe Checkout and the billing portal send the user
     back to (``?checkout=success|canceled`` or ``?portal=done`` is appended); this service's own
     small return page when empty."""
 
     checkout_return_origins: tuple[str, ...] = setting((), "CHECKOUT_RETURN_ORIGINS", _origins)
-    """``CHECKOUT_RETURN_ORIGINS``: comma-separated origins (``scheme://host[:port]``, e.g.
+    """Comma-separated origins (``scheme://host[:port]``, e.g.
     ``https://app.example.com,myapp://checkout``) a client may send its own ``success_url``,
     ``cancel_url`` (checkout) or ``return_url`` (billing portal) on; the origin of ``APP_RETURN_URL``
     is always allowed. Any other URL is refused with 400 (no open redirect)."""
 
     webhook_tolerance_seconds: int = setting(300, "WEBHOOK_TOLERANCE_SECONDS", _int)
-    """``WEBHOOK_TOLERANCE_SECONDS``: oldest accepted ``Stripe-Signature`` timestamp, in seconds."""
+    """Oldest accepted ``Stripe-Signature`` timestamp, in seconds."""
 
     webhook_batch_max: int = setting(64, "WEBHOOK_BATCH_MAX", _int)
-    """``WEBHOOK_BATCH_MAX``: most deliveries one group-commit transaction takes (see README)."""
+    """Most deliveries one group-commit transaction takes (see README)."""
 
     retry_max_attempts: int = setting(8, "RETRY_MAX_ATTEMPTS", _int)
-    """``RETRY_MAX_ATTEMPTS``: processing attempts of an event before it is marked ``dead``."""
+    """Processing attempts of an event before it is marked ``dead``."""
 
     retry_base_seconds: int = setting(30, "RETRY_BASE_SECONDS", _int)
-    """``RETRY_BASE_SECONDS``: first retry delay; each later one doubles, up to ``RETRY_MAX_SECONDS``."""
+    """First retry delay; each later one doubles, up to ``RETRY_MAX_SECONDS``."""
 
     retry_max_seconds: int = setting(6 * 3600, "RETRY_MAX_SECONDS", _int)
-    """``RETRY_MAX_SECONDS``: longest delay between two retries of a failed event."""
+    """Longest delay between two retries of a failed event."""
 
     worker_poll_seconds: float = setting(5.0, "WORKER_POLL_SECONDS", _float)
-    """``WORKER_POLL_SECONDS``: how often ``faddl worker`` looks for failed events that are due."""
+    """How often ``faddl worker`` looks for failed events that are due."""
 
     escalation_attempts: int = setting(3, "ESCALATION_ATTEMPTS", _int)
-    """``ESCALATION_ATTEMPTS``: failed payment attempts on one invoice that record an escalation event."""
+    """Failed payment attempts on one invoice that record an escalation event."""
 
     plans_file: Path | None = setting(None, "PLANS_FILE", _path)
-    """``PLANS_FILE``: TOML plan catalogue (names, Stripe price ids, feature limits); the built-in
+    """TOML plan catalogue (names, Stripe price ids, feature limits); the built-in
     demo catalogue when unset."""
 
     entitlement_past_due_grace_days: int = setting(7, "ENTITLEMENT_PAST_DUE_GRACE_DAYS", _int)
-    """``ENTITLEMENT_PAST_DUE_GRACE_DAYS``: how long a ``past_due`` subscription keeps its features
+    """How long a ``past_due`` subscription keeps its features
     after the unpaid invoice was issued."""
 
     auth_jwks_url: str = setting("", "AUTH_JWKS_URL", _text)
-    """``AUTH_JWKS_URL``: JWKS of the identity provider (Clerk or any OIDC provider); bearer tokens
+    """JWKS of the identity provider (Clerk or any OIDC provider); bearer tokens
     are RS256/ES256 JWTs signed by one of its keys."""
 
     auth_issuer: str = setting("", "AUTH_ISSUER", _text)
-    """``AUTH_ISSUER``: required ``iss`` of tokens (unchecked when empty)."""
+    """Required ``iss`` of tokens (unchecked when empty)."""
 
     auth_audience: str = setting("", "AUTH_AUDIENCE", _text)
-    """``AUTH_AUDIENCE``: required ``aud`` of tokens (unchecked when empty)."""
+    """Required ``aud`` of tokens (unchecked when empty)."""
 
     auth_role_claim: str = setting("metadata.role", "AUTH_ROLE_CLAIM", _text)
-    """``AUTH_ROLE_CLAIM``: dotted path of the claim holding the user's role(s); ``admin`` unlocks
+    """Dotted path of the claim holding the user's role(s); ``admin`` unlocks
     the admin routes."""
 
     auth_leeway_seconds: int = setting(30, "AUTH_LEEWAY_SECONDS", _int)
-    """``AUTH_LEEWAY_SECONDS``: clock skew allowed on ``exp``, ``nbf`` and ``iat``."""
+    """Clock skew allowed on ``exp``, ``nbf`` and ``iat``."""
 
     auth_dev_mode: bool = setting(False, "AUTH_DEV_MODE", _bool)
-    """``AUTH_DEV_MODE``: trust tokens minted by ``faddl token`` with the local development key.
+    """Trust tokens minted by ``faddl token`` with the local development key.
     On in ``make run``; ignored whenever ``AUTH_JWKS_URL`` is set."""
 
     rate_limits_enabled: bool = setting(True, "RATE_LIMITS_ENABLED", _bool)
-    """``RATE_LIMITS_ENABLED``: per-tier request limits (moving window, ``limits`` library)."""
+    """Per-tier request limits (moving window, ``limits`` library)."""
 
     rate_limit_webhook: str = setting("100/minute", "RATE_LIMIT_WEBHOOK", _text)
-    """``RATE_LIMIT_WEBHOOK``: Stripe deliveries per source IP (``N/second|minute|hour``)."""
+    """Stripe deliveries per source IP (``N/second|minute|hour``)."""
 
     rate_limit_checkout: str = setting("5/minute", "RATE_LIMIT_CHECKOUT", _text)
-    """``RATE_LIMIT_CHECKOUT``: ``POST /api/checkout`` per user."""
+    """``POST /api/checkout`` per user."""
 
     rate_limit_subscription_read: str = setting("30/minute", "RATE_LIMIT_SUBSCRIPTION_READ", _text)
-    """``RATE_LIMIT_SUBSCRIPTION_READ``: subscription and usage reads per user."""
+    """Subscription and usage reads per user."""
 
     rate_limit_subscription_write: str = setting("3/minute", "RATE_LIMIT_SUBSCRIPTION_WRITE", _text)
-    """``RATE_LIMIT_SUBSCRIPTION_WRITE``: cancel, resume, change plan and billing portal per user."""
+    """Cancel, resume, change plan and billing portal per user."""
 
     rate_limit_usage: str = setting("120/minute", "RATE_LIMIT_USAGE", _text)
-    """``RATE_LIMIT_USAGE``: ``POST /api/usage`` per user."""
+    """``POST /api/usage`` per user."""
 
     rate_limit_default: str = setting("60/minute", "RATE_LIMIT_DEFAULT", _text)
-    """``RATE_LIMIT_DEFAULT``: every other route, per user (or per IP without a token)."""
+    """Every other route, per user (or per IP without a token)."""
 
     rate_limit_fail_closed: tuple[str, ...] = setting(("checkout",), "RATE_LIMIT_FAIL_CLOSED", _list)
-    """``RATE_LIMIT_FAIL_CLOSED``: tiers refused (503) while the limit store (Redis) is unreachable;
+    """Tiers refused (503) while the limit store (Redis) is unreachable;
     the others are let through. Either way it is logged and counted."""
 
     rate_limit_abuse_factor: int = setting(10, "RATE_LIMIT_ABUSE_FACTOR", _int)
-    """``RATE_LIMIT_ABUSE_FACTOR``: a key refused this many times its limit within one window is
+    """A key refused this many times its limit within one window is
     recorded as a security incident."""
 
     trusted_proxies: tuple[str, ...] = setting((), "TRUSTED_PROXIES", _list)
-    """``TRUSTED_PROXIES``: comma-separated addresses/CIDRs of reverse proxies whose
+    """Comma-separated addresses/CIDRs of reverse proxies whose
     ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are believed; empty: the peer address is the client."""
 
     max_body_bytes: int = setting(64 * 1024, "MAX_BODY_BYTES", _int)
-    """``MAX_BODY_BYTES``: largest request body of the client API (the webhook route allows 1 MiB)."""
+    """Largest request body of the client API (the webhook route allows 1 MiB)."""
 
     max_string_length: int = setting(2000, "MAX_STRING_LENGTH", _int)
-    """``MAX_STRING_LENGTH``: longest string accepted in any body, query or path parameter."""
+    """Longest string accepted in any body, query or path parameter."""
 
     json_max_depth: int = setting(64, "JSON_MAX_DEPTH", _int)
-    """``JSON_MAX_DEPTH``: deepest nesting of objects and arrays accepted in a JSON body (client API
+    """Deepest nesting of objects and arrays accepted in a JSON body (client API
     and webhook); Stripe's events nest about 10 deep."""
 
     block_after_incidents: int = setting(5, "BLOCK_AFTER_INCIDENTS", _int)
-    """``BLOCK_AFTER_INCIDENTS``: security incidents within ``BLOCK_WINDOW_SECONDS`` that block a
+    """Security incidents within ``BLOCK_WINDOW_SECONDS`` that block a
     client (its IP, or its user when authenticated); 0 turns automatic blocking off."""
 
     block_window_seconds: int = setting(600, "BLOCK_WINDOW_SECONDS", _int)
-    """``BLOCK_WINDOW_SECONDS``: the window those incidents are counted in."""
+    """The window those incidents are counted in."""
 
     block_seconds: int = setting(900, "BLOCK_SECONDS", _int)
-    """``BLOCK_SECONDS``: how long a blocked client is refused (403)."""
+    """How long a blocked client is refused (403)."""
 
     force_https: bool = setting(False, "FORCE_HTTPS", _bool)
-    """``FORCE_HTTPS``: refuse plain-HTTP requests (as seen through a trusted proxy's
+    """Refuse plain-HTTP requests (as seen through a trusted proxy's
     ``X-Forwarded-Proto``; GET/HEAD are redirected) and send HSTS."""
 
     idempotency_checkout_seconds: int = setting(1800, "IDEMPOTENCY_CHECKOUT_SECONDS", _int)
-    """``IDEMPOTENCY_CHECKOUT_SECONDS``: how long an ``Idempotency-Key`` of ``POST /api/checkout``
+    """How long an ``Idempotency-Key`` of ``POST /api/checkout``
     is remembered."""
 
     idempotency_modify_seconds: int = setting(3600, "IDEMPOTENCY_MODIFY_SECONDS", _int)
-    """``IDEMPOTENCY_MODIFY_SECONDS``: the same for cancel, resume, change plan and billing portal."""
+    """The same for cancel, resume, change plan and billing portal."""
 
     database_retry_attempts: int = setting(3, "DATABASE_RETRY_ATTEMPTS", _int)
-    """``DATABASE_RETRY_ATTEMPTS``: tries of a client-API database transaction that meets a
+    """Tries of a client-API database transaction that meets a
     transient error (connection reset, serialization failure, deadlock)."""
 
     slow_request_seconds: float = setting(1.0, "SLOW_REQUEST_SECONDS", _float)
-    """``SLOW_REQUEST_SECONDS``: requests slower than this are logged with their trace id."""
+    """Requests slower than this are logged with their trace id."""
 
     metrics_refresh_seconds: int = setting(15, "METRICS_REFRESH_SECONDS", _int)
-    """``METRICS_REFRESH_SECONDS``: how old the database gauges on ``/metrics`` may be."""
+    """How old the database gauges on ``/metrics`` may be."""
 
     health_db_slow_ms: int = setting(250, "HEALTH_DB_SLOW_MS", _int)
-    """``HEALTH_DB_SLOW_MS``: a database round trip slower than this makes the service degraded."""
+    """A database round trip slower than this makes the service degraded."""
 
     health_memory_percent: int = setting(90, "HEALTH_MEMORY_PERCENT", _int)
-    """``HEALTH_MEMORY_PERCENT``: system memory use above this makes the service degraded."""
+    """System memory use above this makes the service degraded."""
 
     health_disk_percent: int = setting(90, "HEALTH_DISK_PERCENT", _int)
-    """``HEALTH_DISK_PERCENT``: disk use (of ``VAR_DIR``'s file system) above this makes it degraded."""
+    """Disk use (of ``VAR_DIR``'s file system) above this makes it degraded."""
 
     health_cpu_percent: int = setting(95, "HEALTH_CPU_PERCENT", _int)
-    """``HEALTH_CPU_PERCENT``: system CPU use above this makes the service degraded."""
+    """System CPU use above this makes the service degraded."""
 
     health_detail_networks: tuple[str, ...] = setting((), "HEALTH_DETAIL_NETWORKS", _list)
-    """``HEALTH_DETAIL_NETWORKS``: networks (comma-separated CIDRs, e.g. ``10.0.0.0/8``) whose
+    """Networks (comma-separated CIDRs, e.g. ``10.0.0.0/8``) whose
     connections see ``GET /api/health`` with every component's details; everyone else sees the
     status and score only, unless they send an admin token."""
 
     health_backlog_events: int = setting(100, "HEALTH_BACKLOG_EVENTS", _int)
-    """``HEALTH_BACKLOG_EVENTS``: failed events waiting for a retry above this make it degraded; any
+    """Failed events waiting for a retry above this make it degraded; any
     dead event does too."""
 
     health_external_ttl_seconds: int = setting(60, "HEALTH_EXTERNAL_TTL_SECONDS", _int)
-    """``HEALTH_EXTERNAL_TTL_SECONDS``: how long Stripe's and the identity provider's reachability
+    """How long Stripe's and the identity provider's reachability
     checks are cached (never one per health call)."""
 
     log_level: str = setting("INFO", "LOG_LEVEL", _upper)
-    """``LOG_LEVEL``: DEBUG, INFO, WARNING or ERROR."""
+    """DEBUG, INFO, WARNING or ERROR."""
 
     log_json: bool = setting(True, "LOG_JSON", _bool)
-    """``LOG_JSON``: JSON log lines (default) or human-readable console lines."""
+    """JSON log lines (default) or human-readable console lines."""
 
     var_dir: Path = setting(Path("./var"), "VAR_DIR", _path)
-    """``VAR_DIR``: where the embedded default keeps its files (SQLite database, demo data)."""
+    """Where the embedded default keeps its files (SQLite database, demo data)."""
 
     analytics_dir: Path | None = setting(None, "ANALYTICS_DIR", _path)
-    """``ANALYTICS_DIR``: the Parquet export of the event log the KPIs read (default
+    """The Parquet export of the event log the KPIs read (default
     ``VAR_DIR/analytics``)."""
 
     analytics_refresh_seconds: int = setting(60, "ANALYTICS_REFRESH_SECONDS", _int)
-    """``ANALYTICS_REFRESH_SECONDS``: how often the worker appends new events to the Parquet export,
+    """How often the worker appends new events to the Parquet export,
     refreshes the KPI snapshot and evaluates the business alerts."""
 
     analytics_stale_grace_days: int = setting(3, "ANALYTICS_STALE_GRACE_DAYS", _int)
-    """``ANALYTICS_STALE_GRACE_DAYS``: days past the end of its current period after which a
+    """Days past the end of its current period after which a
     subscription still ``active`` (or ``past_due``) with no renewal seen is stale: listed as such and
     no longer counted in MRR (the grace keeps a late renewal from flickering)."""
 
     alert_rules_file: Path | None = setting(None, "ALERT_RULES_FILE", _path)
-    """``ALERT_RULES_FILE``: a TOML file of business alert rules replacing the built-in defaults
+    """A TOML file of business alert rules replacing the built-in defaults
     (``analytics/alerts/rules.toml``); rules it leaves out keep their defaults."""
 
     alert_channels: dict[str, tuple[str, ...]] = field(
