@@ -57,10 +57,7 @@ class GuardMiddleware(ASGIMiddleware):
         key, user_id, ip = client_key(scope, self.clients)
         left = await self.blocker.blocked_for(key, _route(scope), str(scope.get("method", "")))
         if left is not None:
-            raise PermissionDeniedException(
-                detail=f"This client is temporarily blocked after repeated suspicious requests; try again in {left} s.",
-                headers={"Retry-After": str(left)},
-            )
+            raise _blocked("This client is temporarily blocked after repeated suspicious requests", left)
         if not self.rate_limits.enabled:
             await next_app(scope, receive, send)
             return
@@ -96,6 +93,10 @@ class GuardMiddleware(ASGIMiddleware):
             await send(message)
 
         await next_app(scope, receive, send_with_headers)
+
+
+def _blocked(why: str, left: int) -> PermissionDeniedException:
+    return PermissionDeniedException(detail=f"{why}; try again in {left} s.", headers={"Retry-After": str(left)})
 
 
 def _window(rate_limits: RateLimits, tier: str) -> str:
@@ -146,11 +147,7 @@ class FailedAuthentications:
         key = f"ip:{ip}"
         left = await self.blocker.blocked_for(key, _route(scope), str(scope.get("method", "")))
         if left is not None:
-            raise PermissionDeniedException(
-                detail=f"This address is temporarily blocked after repeated failed authentication; try again in "
-                f"{left} s.",
-                headers={"Retry-After": str(left)},
-            )
+            raise _blocked("This address is temporarily blocked after repeated failed authentication", left)
         if not self.rate_limits.enabled:
             return
         try:
