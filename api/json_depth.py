@@ -4,6 +4,7 @@ clear reason before anything walks it, rather than exhausting the decoder's or o
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -23,21 +24,29 @@ class TooDeep(ValueError):
         self.limit = limit
 
 
-def depth_exceeds(value: Any, limit: int) -> bool:
-    """Whether a decoded JSON value nests objects and arrays deeper than ``limit`` (iterative)."""
-    pending: list[tuple[Any, int]] = [(value, 1)]
-    while pending:
-        item, level = pending.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if level > limit:
-            return True
-        pending.extend((child, level + 1) for child in children if isinstance(child, dict | list))
-    return False
+# JSON strings (escapes included), then everything that is not a bracket, then the innermost
+# pairs: on text already decoded as valid JSON, brackets outside strings are its structure.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_INNERMOST = re.compile(r"\[\]|\{\}")
+
+
+def depth_exceeds(text: str, limit: int) -> bool:
+    """Whether valid JSON ``text`` nests objects and arrays deeper than ``limit``.
+
+    Measured on the text rather than by walking the decoded value: each pass of a regular
+    expression removes the innermost pairs, so the number of passes is the depth, and every pass
+    runs in C. Walking the decoded tree in Python cost a quarter of a millisecond per Stripe
+    event, more than decoding it. Most events hold fewer brackets than the limit, and then cannot
+    nest deeper than it: counting them is the first, cheapest answer."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    structure = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    for _ in range(limit):
+        if not structure:
+            return False
+        structure = _INNERMOST.sub("", structure)
+    return bool(structure)
 
 
 def decode_bounded(data: bytes | str, limit: int) -> Any:
@@ -50,6 +59,6 @@ def decode_bounded(data: bytes | str, limit: int) -> Any:
         raise TooDeep(limit) from None
     except UnicodeDecodeError as exc:
         raise NotUtf8(f"JSON must be UTF-8: {exc.reason} at byte {exc.start}") from None
-    if depth_exceeds(value, limit):
+    if depth_exceeds(data if isinstance(data, str) else data.decode(), limit):
         raise TooDeep(limit)
     return value

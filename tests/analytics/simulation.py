@@ -1,11 +1,12 @@
 """A simulated account for the KPI tests: the simulator's own state and ground truth beside its
-events, parsed as the log would hold them, and the months the truth covers."""
+events, parsed as the log would hold them, and the months the truth covers; each account is
+simulated once per test process, however many tests read it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 import msgspec
@@ -37,7 +38,9 @@ class Simulated:
         return analyze(self.facts, self.first, self.last)
 
 
+@cache
 def simulate_account(customers: int, months: int, seed: int) -> Simulated:
+    """Simulated once per test process and shared: callers read it and never change it."""
     sim = Simulation(SimConfig(customers=customers, months=months, seed=seed)).run()
     truth = ground_truth(sim)
     events = sorted(sim.events, key=lambda e: e["created"])

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
@@ -20,18 +19,15 @@ from analytics.facts import facts_table
 from analytics.report import MOVEMENT_KINDS, MonthKpis, analyze, monthly_kpis
 from api.app import create_app
 from api.db.engine import Database
-from api.events.model import ParsedEvent, parse_event
+from api.events.model import ParsedEvent
 from api.settings import Settings
-from simulator.engine import SimConfig, simulate
+from tests.analytics.simulation import simulate_account
 from tests.factories import post_event
 
 
 def simulated(customers: int, months: int, seed: int) -> tuple[list[ParsedEvent], dict[str, Any], date, date]:
-    events, truth = simulate(SimConfig(customers=customers, months=months, seed=seed))
-    parsed = [parse_event(msgspec.json.encode(event)) for event in events]
-    first = datetime.fromtimestamp(truth["months"][0]["start"], tz=UTC).date()
-    last = datetime.fromtimestamp(truth["months"][-1]["start"], tz=UTC).date()
-    return parsed, truth, first, last
+    account = simulate_account(customers, months, seed)
+    return account.parsed, account.truth, account.first, account.last
 
 
 def comparable(month: MonthKpis) -> dict[str, Any]:

@@ -75,14 +75,14 @@ async def test_each_tier_has_its_own_limit(sqlite_only: Settings, tmp_path: Path
 
 
 async def test_verified_webhooks_are_never_limited(sqlite_only: Settings) -> None:
-    """5,000 signed deliveries from one address in well under a minute, against the default
+    """1,000 signed deliveries from one address in well under a minute, ten times the default
     webhook tier of 100 a minute: every one answered 200 (Stripe's renewal runs used to get 429)."""
     settings = dataclasses.replace(sqlite_only, rate_limits_enabled=True)
     assert settings.rate_limit_webhook.startswith("100/")
     events = [make_event("customer.subscription.created", subscription(f"sub_w{n}", f"cus_w{n}")) for n in range(50)]
     started = asyncio.get_running_loop().time()
     async with AsyncTestClient(create_app(settings)) as client:
-        codes = [(await post_event(client, events[n % 50])).status_code for n in range(5_000)]
+        codes = [(await post_event(client, events[n % 50])).status_code for n in range(1_000)]
     assert asyncio.get_running_loop().time() - started < 60
     assert set(codes) == {200}
 

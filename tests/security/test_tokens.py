@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
-from api.db.migrate import upgrade
 from api.security.tokens import mint_dev_token
 from api.settings import Settings
+from tests.conftest import migrated_sqlite
 
 ISSUER = "https://clerk.example.test"
 AUDIENCE = "faddl-api"
@@ -50,7 +50,8 @@ class Jwks:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # A short poll, so that shutdown() at teardown returns at once rather than in half a second.
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
 
     def add_rsa(self, kid: str) -> rsa.RSAPrivateKey:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -82,17 +83,17 @@ def jwks() -> Iterator[Jwks]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, jwks: Jwks) -> Settings:
-    result = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}",
+def settings(tmp_path: Path, jwks: Jwks, sqlite_template: Path) -> Settings:
+    return migrated_sqlite(
+        sqlite_template,
+        tmp_path / "auth.db",
         stripe_api_key="sk_test_x",
+        stripe_webhook_secrets=(),
         auth_jwks_url=jwks.url,
         auth_issuer=ISSUER,
         auth_audience=AUDIENCE,
-        var_dir=tmp_path / "var",
+        rate_limits_enabled=True,
     )
-    upgrade(result)
-    return result
 
 
 def claims(**overrides: Any) -> dict[str, Any]:
@@ -224,10 +225,12 @@ async def test_public_routes_need_no_token(settings: Settings) -> None:
         assert (await client.get("/api/schema/openapi.json")).status_code == 200
 
 
-async def test_dev_tokens_only_in_dev_mode_and_never_with_a_jwks_url(tmp_path: Path, jwks: Jwks) -> None:
+async def test_dev_tokens_only_in_dev_mode_and_never_with_a_jwks_url(
+    tmp_path: Path, jwks: Jwks, sqlite_template: Path
+) -> None:
     base = {"database_url": f"sqlite+aiosqlite:///{tmp_path / 'dev.db'}", "var_dir": tmp_path / "var"}
     dev = Settings(**base, auth_dev_mode=True)
-    await asyncio.to_thread(upgrade, dev)
+    shutil.copyfile(sqlite_template, tmp_path / "dev.db")
     token = mint_dev_token(dev, "user_dev", ["admin"])
     response = await call(dev, token)
     assert response.json() == {"user_id": "user_dev", "roles": ["admin"]}
@@ -239,7 +242,7 @@ async def test_dev_tokens_only_in_dev_mode_and_never_with_a_jwks_url(tmp_path: P
     assert response.status_code == 401
 
 
-async def test_dev_mode_key_type_confusion_is_401(tmp_path: Path) -> None:
+async def test_dev_mode_key_type_confusion_is_401(tmp_path: Path, sqlite_template: Path) -> None:
     """An RS256 token naming the development (EC) key: 401 with its reason, not a 500."""
     from api.security.tokens import DEV_AUDIENCE, DEV_ISSUER, DEV_KEY_ID
 
@@ -249,7 +252,7 @@ async def test_dev_mode_key_type_confusion_is_401(tmp_path: Path) -> None:
         auth_dev_mode=True,
         var_dir=tmp_path / "var",
     )
-    await asyncio.to_thread(upgrade, settings)
+    shutil.copyfile(sqlite_template, tmp_path / "dev.db")
     mint_dev_token(settings, "user_a", [])  # creates the development key
     body = claims(iss=DEV_ISSUER, aud=DEV_AUDIENCE)
     token = sign(rsa.generate_private_key(public_exponent=65537, key_size=2048), DEV_KEY_ID, body, "RS256")
