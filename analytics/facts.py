@@ -24,15 +24,16 @@ from typing import Any
 import pyarrow as pa
 
 from analytics.mrr import state_of
-from api.events.model import ParsedEvent
+from api.events.model import STRIPE_SOURCES, ParsedEvent
 from api.stripe_objects.fields import invoice_subscription_id, whole
 from api.stripe_objects.ordering import Snapshot, in_second_order
 
 __all__ = ["FACT_SCHEMA", "FACT_SOURCES", "SCALE", "fact_row", "facts_table", "month_of", "positions_in_second"]
 
 SCALE = 7_200_000
-FACT_SOURCES = ("stripe", "stripe_api")
-"""Stripe's own events (deliveries and API answers); the service's events kept are ``usage.recorded``."""
+FACT_SOURCES = STRIPE_SOURCES
+"""Stripe's own objects (deliveries, API answers, synced objects); the service's events kept are
+``usage.recorded``."""
 
 FACT_SCHEMA = pa.schema(
     [

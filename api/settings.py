@@ -208,6 +208,12 @@ class Settings:
     stripe_breaker_reset_seconds: int = setting(30, "STRIPE_BREAKER_RESET_SECONDS", _int)
     """How long the breaker stays open before one trial call."""
 
+    # -- syncing from the Stripe API (``faddl sync``, catch-up, reconciliation) -------------------
+    stripe_sync_requests_per_second: float = setting(0.0, "STRIPE_SYNC_REQUESTS_PER_SECOND", _float)
+    """Ceiling on the sync's requests to the Stripe API (a token bucket).
+    0: Stripe's own limits less a margin, 25 a second with a test key and 90 with a live one;
+    a negative value turns the ceiling off (a local stand-in)."""
+
     public_base_url: str = setting("http://127.0.0.1:8000", "PUBLIC_BASE_URL", _base_url)
     """Where browsers reach this service (demo checkout and portal pages)."""
 
@@ -456,6 +462,15 @@ class Settings:
         scheme, sep, rest = self.database_url.partition("://")
         host = rest.rpartition("@")[2]
         return f"{scheme}{sep}{self.database_user_role}@{host}"
+
+    @property
+    def sync_rate(self) -> float | None:
+        """Requests a second the sync may make to Stripe, or None for no ceiling."""
+        if self.stripe_sync_requests_per_second < 0:
+            return None
+        if self.stripe_sync_requests_per_second > 0:
+            return self.stripe_sync_requests_per_second
+        return 90.0 if self.stripe_api_key.startswith(("sk_live_", "rk_live_")) else 25.0
 
     @property
     def is_sqlite(self) -> bool:

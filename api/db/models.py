@@ -39,6 +39,9 @@ __all__ = [
     "Refund",
     "SubscriptionEvent",
     "SubscriptionUsage",
+    "SyncCursor",
+    "SyncObject",
+    "SyncRun",
     "UserSubscription",
     "alerts",
     "charges",
@@ -50,6 +53,9 @@ __all__ = [
     "refunds",
     "subscription_events",
     "subscription_usage",
+    "sync_cursors",
+    "sync_objects",
+    "sync_runs",
     "user_subscriptions",
 ]
 
@@ -396,6 +402,59 @@ class KpiSnapshot(Base):
     __table_args__ = (Index("ix_kpi_snapshots_computed_at", "computed_at"),)
 
 
+class SyncCursor(Base):
+    """Where ``faddl sync`` is in one resource's list: killed and started again, it goes on after
+    ``starting_after``; a resource walked to its end has ``completed_at`` and no cursor."""
+
+    __tablename__ = "sync_cursors"
+
+    resource: Mapped[str] = mapped_column(String(32), primary_key=True)
+    starting_after: Mapped[str | None] = mapped_column(String(255))
+    """The id of the last object stored, in Stripe's list order (newest first)."""
+    since: Mapped[int | None] = mapped_column(BigInteger)
+    """The ``--since`` the walk was started with (a resumed walk keeps it)."""
+    started_at: Mapped[datetime] = mapped_column(TZDateTime)
+    updated_at: Mapped[datetime] = mapped_column(TZDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    fetched: Mapped[int] = mapped_column(Integer, server_default="0")
+    stored: Mapped[int] = mapped_column(Integer, server_default="0")
+    unchanged: Mapped[int] = mapped_column(Integer, server_default="0")
+    failed: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class SyncObject(Base):
+    """The digest of each object as the sync last logged it, so an unchanged object stores nothing.
+    A cache of the log's ``stripe_sync`` rows (the digest is part of their event id)."""
+
+    __tablename__ = "sync_objects"
+
+    object_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    object_type: Mapped[str] = mapped_column(String(64))
+    digest: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[str] = mapped_column(String(255))
+    created: Mapped[int] = mapped_column(BigInteger)
+    """The snapshot event's ``created``: the next snapshot of the object is dated after it."""
+    synced_at: Mapped[datetime] = mapped_column(TZDateTime)
+
+
+class SyncRun(Base):
+    """One run of the sync, the Events API catch-up or reconciliation, with its summary."""
+
+    __tablename__ = "sync_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    """``sync``, ``catchup`` or ``reconcile``."""
+    started_at: Mapped[datetime] = mapped_column(TZDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    outcome: Mapped[str] = mapped_column(String(16))
+    """``running``, ``succeeded``, ``failed`` (Stripe unreachable, a wrong key...)."""
+    summary: Mapped[str] = mapped_column(Text, server_default="{}")
+    """JSON: per resource fetched, stored, unchanged, failed; the objects that failed and why."""
+
+    __table_args__ = (Index("ix_sync_runs_kind_started_at", "kind", "started_at"),)
+
+
 def _table(model: type[Base]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
@@ -416,6 +475,9 @@ security_incidents = _table(SecurityIncident)
 idempotency_keys = _table(IdempotencyKey)
 alerts = _table(Alert)
 kpi_snapshots = _table(KpiSnapshot)
+sync_cursors = _table(SyncCursor)
+sync_objects = _table(SyncObject)
+sync_runs = _table(SyncRun)
 
 PER_USER_TABLES = (
     "customers",

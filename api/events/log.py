@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.db.dialects import for_update, insert, one_of, utc
 from api.db.models import subscription_events as events
-from api.events.model import ParsedEvent, parse_event
+from api.events.model import STRIPE_SOURCES, ParsedEvent, parse_event
 
 __all__ = [
     "STRIPE_SOURCES",
@@ -54,11 +54,6 @@ __all__ = [
     "stored_states",
     "stripe_event_pages",
 ]
-
-
-STRIPE_SOURCES = ("stripe", "stripe_api")
-"""Log sources whose rows are Stripe objects (deliveries, and API responses applied at once); the
-projections are a function of these rows alone."""
 
 
 class EventStatus(StrEnum):

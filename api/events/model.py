@@ -11,7 +11,7 @@ import msgspec
 from api.json_depth import TooDeep, decode_bounded
 from api.stripe_objects.fields import customer_id_of, expandable_id, object_id_of
 
-__all__ = ["InvalidEvent", "ParsedEvent", "check_storable", "parse_event"]
+__all__ = ["STRIPE_SOURCES", "InvalidEvent", "ParsedEvent", "check_storable", "parse_event"]
 
 _MAX_CREATED = 2**63 - 1
 # Lengths of the event log's columns (``api.db.models.SubscriptionEvent``): PostgreSQL refuses a
@@ -21,6 +21,12 @@ _COLUMN_LIMITS = {"api_version": 32, "object type": 64, "object id": 255, "custo
 
 class InvalidEvent(ValueError):
     """The body is not a Stripe event; the message says why, for a person."""
+
+
+STRIPE_SOURCES = ("stripe", "stripe_api", "stripe_sync")
+"""Log sources whose rows are Stripe objects: deliveries (``stripe``), the API's answers to our
+own calls, applied at once (``stripe_api``), and objects fetched by ``faddl sync`` and
+reconciliation (``stripe_sync``). The projections are a function of these rows alone."""
 
 
 @dataclass(frozen=True)
@@ -36,8 +42,7 @@ class ParsedEvent:
     previous_attributes: dict[str, Any]
     raw: str
     source: str = "stripe"
-    """``stripe`` for a delivered event; ``stripe_api`` for an object as the Stripe API returned it to
-    one of our calls (applied at once, before its webhook arrives)."""
+    """One of :data:`STRIPE_SOURCES`, or ``service`` for the service's own events."""
 
     @property
     def object_type(self) -> str | None:

@@ -1,0 +1,217 @@
+"""``faddl sync``: walk an account's lists at Stripe and log each object as a snapshot.
+
+One page (100 objects) at a time, so memory stays bounded whatever the account's size: the page's
+objects whose digest changed since the last sync are stored and applied in one transaction
+(through the processor, as deliveries are), then the page's digests and the resource's cursor are
+noted. Killed in between, a resumed walk fetches the page again and stores the same event ids,
+which the log refuses as known (see :mod:`api.sync.snapshots`): nothing is doubled.
+
+One bad object (no id, another type than the list's, a field too long to store) is counted, kept
+in the run's summary with its reason, and skipped. A list this Stripe does not have (a stand-in)
+is reported and skipped. Stripe unreachable or a refused key ends the run, recorded as failed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from api.events.model import InvalidEvent, ParsedEvent, check_storable
+from api.gateway.reading import ListUnavailable, Page, StripeReader, StripeRefused, StripeUnreachable
+from api.ingest.processing import EventProcessor, Outcome
+from api.sync import state
+from api.sync.resources import RESOURCES, Resource
+from api.sync.snapshots import digest_of, snapshot_event
+
+__all__ = ["AccountSync", "ResourceReport", "SyncReport"]
+
+MAX_FAILURES_KEPT = 50
+"""Failed objects listed per resource in a run's summary (all are counted)."""
+
+
+@dataclass
+class ResourceReport:
+    """What one resource's walk did (in a dry run: what it would have stored)."""
+
+    name: str
+    fetched: int = 0
+    stored: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    failed: int = 0
+    resumed_after: str | None = None
+    unavailable: str | None = None
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+    def fail(self, object_id: str, reason: str) -> None:
+        self.failed += 1
+        if len(self.failures) < MAX_FAILURES_KEPT:
+            self.failures.append({"object_id": object_id, "reason": reason})
+
+
+@dataclass
+class SyncReport:
+    resources: list[ResourceReport]
+    seconds: float
+    dry_run: bool
+    error: str | None = None
+
+    def total(self, name: str) -> int:
+        return sum(int(getattr(report, name)) for report in self.resources)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "seconds": round(self.seconds, 3),
+            "error": self.error,
+            "resources": {report.name: asdict(report) for report in self.resources},
+        }
+
+
+def select_resources(only: Sequence[str] | None) -> list[Resource]:
+    """The resources named (all when none), in walking order; an unknown name is a ValueError."""
+    if not only:
+        return list(RESOURCES)
+    known = {resource.name for resource in RESOURCES}
+    unknown = sorted(set(only) - known)
+    if unknown:
+        raise ValueError(f"Unknown resource {', '.join(unknown)}: choose among {', '.join(sorted(known))}.")
+    return [resource for resource in RESOURCES if resource.name in only]
+
+
+class AccountSync:
+    """Brings a Stripe account into the log."""
+
+    def __init__(self, processor: EventProcessor, reader: StripeReader, *, clock: Callable[[], float] = time.time):
+        self.processor = processor
+        self.db = processor.db
+        self.reader = reader
+        self.clock = clock
+
+    async def run(
+        self,
+        only: Sequence[str] | None = None,
+        *,
+        since: int | None = None,
+        restart: bool = False,
+        dry_run: bool = False,
+        progress: Callable[[str, int], None] | None = None,
+    ) -> SyncReport:
+        """Walk the resources; ``progress(resource, objects)`` after each page. Raises
+        :class:`StripeUnreachable` or :class:`StripeRefused` (the run is recorded as failed)."""
+        selected = select_resources(only)
+        started = time.perf_counter()
+        run_id = None if dry_run else await self.db.run(lambda c: state.start_run(c, "sync"), write=True)
+        known = await self.db.run(state.cursors)
+        reports: list[ResourceReport] = []
+        report = SyncReport(reports, 0.0, dry_run)
+        try:
+            for resource in selected:
+                reports.append(await self._walk(resource, known.get(resource.name), since, restart, dry_run, progress))
+        except (StripeUnreachable, StripeRefused) as exc:
+            report.error = str(exc)
+            raise
+        finally:
+            report.seconds = time.perf_counter() - started
+            if run_id is not None:
+                outcome = "failed" if report.error else "succeeded"
+                summary = report.as_dict()
+                await self.db.run(lambda c: state.finish_run(c, run_id, outcome, summary), write=True)
+        return report
+
+    async def _walk(
+        self,
+        resource: Resource,
+        cursor: state.Cursor | None,
+        since: int | None,
+        restart: bool,
+        dry_run: bool,
+        progress: Callable[[str, int], None] | None,
+    ) -> ResourceReport:
+        report = ResourceReport(resource.name)
+        resume = cursor is not None and cursor.resumable and not restart and cursor.starting_after is not None
+        if resume and cursor is not None and (since is None or since == cursor.since):
+            starting_after, since = cursor.starting_after, cursor.since
+            report.resumed_after = starting_after
+        else:
+            starting_after = None
+            if not dry_run:
+                await self.db.run(lambda c: state.start_cursor(c, resource.name, since), write=True)
+        params: dict[str, Any] = dict(resource.params)
+        if since is not None:
+            params["created"] = {"gte": since}
+        try:
+            async for page in self.reader.walk(resource.path, params, starting_after):
+                await self._take(resource, page, report, dry_run)
+                if progress is not None:
+                    progress(resource.name, len(page.objects))
+        except ListUnavailable as exc:
+            report.unavailable = str(exc)
+            return report
+        if not dry_run:
+            await self.db.run(lambda c: state.complete(c, resource.name), write=True)
+        return report
+
+    async def _take(self, resource: Resource, page: Page, report: ResourceReport, dry_run: bool) -> None:
+        fetched_at = int(self.clock())
+        ids = [str(obj["id"]) for obj in page.objects if isinstance(obj.get("id"), str)]
+        known = await self.db.run(lambda c: state.digests(c, ids))
+        before = (report.stored, report.unchanged, report.failed)
+        events: list[ParsedEvent] = []
+        noted: list[state.Digest] = []
+        for obj in page.objects:
+            object_id = obj.get("id")
+            if not isinstance(object_id, str) or not object_id:
+                report.fail("?", "the object has no id")
+                continue
+            if obj.get("object") != resource.object_type:
+                report.fail(object_id, f"a {obj.get('object')!r} in the list of {resource.object_type} objects")
+                continue
+            event_type = resource.event_type(obj)
+            if event_type is None:
+                report.skipped += 1
+                continue
+            digest = digest_of(obj)
+            before_this = known.get(object_id)
+            if before_this is not None and before_this.digest == digest:
+                report.unchanged += 1
+                continue
+            # Fetched after the sync's previous snapshot of it, so dated after it even within
+            # the same second (deliveries from that second are ordered by their content).
+            created = fetched_at if before_this is None else max(fetched_at, before_this.created + 1)
+            try:
+                event = snapshot_event(obj, event_type, created, digest, before_this.digest if before_this else None)
+                check_storable(event)
+            except InvalidEvent as exc:
+                report.fail(object_id, str(exc))
+                continue
+            events.append(event)
+            noted.append(state.Digest(object_id, resource.object_type, digest, event.event_id, created))
+        report.fetched += len(page.objects)
+        if dry_run:
+            report.stored += len(events)
+            return
+        outcomes = await self.processor.ingest_many(events) if events else []
+        for event, outcome in zip(events, outcomes, strict=True):
+            if outcome is Outcome.DUPLICATE:
+                report.unchanged += 1  # stored by a run that stopped before noting it
+                continue
+            report.stored += 1
+            if outcome in (Outcome.FAILED, Outcome.DEAD):  # in the log; the worker retries applying it
+                report.fail(event.object_id or "?", "stored, but applying it failed (see the event's last_error)")
+        stored, unchanged, failed = (
+            now - then for now, then in zip((report.stored, report.unchanged, report.failed), before, strict=True)
+        )
+        last = str(page.objects[-1].get("id"))
+
+        async def note(conn: AsyncConnection) -> None:
+            await state.note_digests(conn, noted)
+            await state.advance(
+                conn, resource.name, last, fetched=len(page.objects), stored=stored, unchanged=unchanged, failed=failed
+            )
+
+        await self.db.run(note, write=True)
