@@ -1,0 +1,239 @@
+"""A Stripe API stand-in over a simulated account: what an account looks like to a client of the
+API at a moment of its history, for syncing, catching up and reconciling against.
+
+- List endpoints (``/v1/customers``, ``/v1/subscriptions``, ``/v1/invoices``, ``/v1/charges``,
+  ``/v1/refunds``, ``/v1/disputes``, ``/v1/checkout/sessions``, ``/v1/products``, ``/v1/prices``)
+  with Stripe's pagination: newest first, ``limit`` (at most 100), ``starting_after``,
+  ``has_more``, ``created[gte]``; subscriptions without ``status`` leave out the ended ones, as
+  Stripe does, and ``status=all`` lists them all. Retrieve endpoints (``/v1/<list>/<id>``).
+- Each object as its newest snapshot among the events up to the account's moment (``as_of``,
+  which a test moves forward); a deleted customer is no longer listed.
+- The Events API (``/v1/events``, ``type`` / ``types[]``, ``created[gte]``) holds only the last
+  30 days before ``as_of``, as Stripe's does.
+- Stripe's error bodies: 401 for another key, 404 for an unknown object or URL; and faults on
+  demand (:class:`Faults`): 429s marked retryable (``Stripe-Should-Retry: true``), one request
+  answering 500, or every request from some point on (Stripe gone).
+
+Served by a real HTTP server (:class:`StripeApiServer`), so the service's own client (the
+official SDK) is what talks to it."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from simulator.clock import DAY
+from simulator.engine import Simulation
+from simulator.objects import template
+
+__all__ = ["EVENTS_RETENTION_DAYS", "Faults", "StripeAccount", "StripeApiServer"]
+
+Obj = dict[str, Any]
+
+EVENTS_RETENTION_DAYS = 30
+LISTS = {
+    "customers": "customer",
+    "subscriptions": "subscription",
+    "invoices": "invoice",
+    "charges": "charge",
+    "refunds": "refund",
+    "disputes": "dispute",
+    "checkout/sessions": "checkout.session",
+    "products": "product",
+    "prices": "price",
+}
+_ENDED = ("canceled", "incomplete_expired")
+
+
+@dataclass
+class Faults:
+    """Misbehaviour on demand, counted over the requests the stand-in answers (from 1)."""
+
+    rate_limit_every: int = 0
+    """Every Nth request answers 429 (retryable), 0 for never."""
+    fail_requests: set[int] = field(default_factory=set)
+    """These requests answer 500 (once each: the SDK's retry is a new request)."""
+    down_from: int | None = None
+    """From this request on, every request answers 500 (Stripe gone)."""
+
+
+class StripeAccount:
+    """A simulated account's objects and events, as the API shows them at ``as_of``."""
+
+    def __init__(self, events: Iterable[Obj], *, products: Iterable[Obj] = (), prices: Iterable[Obj] = ()) -> None:
+        self.events = sorted(events, key=lambda e: e["created"])
+        self.catalogue = [*products, *prices]
+        self.as_of = self.events[-1]["created"] if self.events else 0
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.faults = Faults()
+        self._cache: tuple[int, dict[str, list[Obj]], dict[str, Obj]] | None = None
+
+    @classmethod
+    def of(cls, sim: Simulation) -> StripeAccount:
+        """The account a simulation played: its events, and its catalogue (products and prices,
+        created when the history starts)."""
+        prices = [{**price, "created": sim.start} for price in sim.prices.values()]
+        products = [
+            {
+                **template("product"),
+                "id": product_id,
+                "name": product_id.removeprefix("prod_").title(),
+                "created": sim.start,
+            }
+            for product_id in sorted({str(price["product"]) for price in prices})
+        ]
+        return cls(sim.events, products=products, prices=prices)
+
+    # -- the account at as_of ------------------------------------------------------------------
+    def _state(self) -> tuple[dict[str, list[Obj]], dict[str, Obj]]:
+        """Objects by list (newest first) and by id, at ``as_of``; cached until it moves."""
+        if self._cache is not None and self._cache[0] == self.as_of:
+            return self._cache[1], self._cache[2]
+        latest: dict[str, Obj] = {obj["id"]: obj for obj in self.catalogue}
+        for event in self.events:
+            if event["created"] > self.as_of:
+                break
+            obj = event["data"]["object"]
+            latest[obj["id"]] = obj
+            if obj.get("object") == "charge":  # a charge's refunds are objects of their own
+                refunds = obj.get("refunds")
+                nested = refunds.get("data", []) if isinstance(refunds, dict) else refunds or []
+                for refund in nested:
+                    if isinstance(refund, dict) and refund.get("id"):
+                        latest[refund["id"]] = refund
+        lists: dict[str, list[Obj]] = {name: [] for name in LISTS}
+        by_type = {object_type: name for name, object_type in LISTS.items()}
+        for obj in latest.values():
+            name = by_type.get(str(obj.get("object")))
+            if name is not None and not obj.get("deleted"):
+                lists[name].append(obj)
+        for objects in lists.values():
+            objects.sort(key=lambda o: (int(o.get("created") or 0), str(o["id"])), reverse=True)
+        self._cache = (self.as_of, lists, latest)
+        return lists, latest
+
+    def listing(self, name: str, query: dict[str, str]) -> Obj:
+        lists, _ = self._state()
+        objects = lists[name]
+        if name == "subscriptions":
+            status = query.get("status")
+            if status is None:
+                objects = [o for o in objects if o.get("status") not in _ENDED]
+            elif status != "all":
+                objects = [o for o in objects if o.get("status") == status]
+        return _page(objects, query, f"/v1/{name}")
+
+    def retrieve(self, name: str, object_id: str) -> Obj | None:
+        _, latest = self._state()
+        obj = latest.get(object_id)
+        return obj if obj is not None and obj.get("object") == LISTS[name] else None
+
+    def event_listing(self, query: dict[str, str], types: list[str]) -> Obj:
+        oldest = self.as_of - EVENTS_RETENTION_DAYS * DAY
+        kept = [e for e in self.events if oldest <= e["created"] <= self.as_of]
+        if types:
+            kept = [e for e in kept if e["type"] in types]
+        kept.sort(key=lambda e: (e["created"], e["id"]), reverse=True)
+        return _page(kept, query, "/v1/events")
+
+    # -- one request -----------------------------------------------------------------------------
+    def answer(self, path: str, raw_query: str, authorization: str, api_key: str) -> tuple[int, Obj, dict[str, str]]:
+        with self.lock:
+            self.requests += 1
+            number = self.requests
+            faults = self.faults
+            if (faults.down_from is not None and number >= faults.down_from) or number in faults.fail_requests:
+                return 500, _error("api_error", "An unknown error occurred."), {}
+            if faults.rate_limit_every and number % faults.rate_limit_every == 0:
+                error = _error("invalid_request_error", "Too many requests in a period of time.", "rate_limit")
+                return 429, error, {"Stripe-Should-Retry": "true"}
+            if authorization != f"Bearer {api_key}":
+                return 401, _error("invalid_request_error", "Invalid API Key provided."), {}
+            parsed = parse_qs(raw_query, keep_blank_values=True)
+            query = {key: values[-1] for key, values in parsed.items()}
+            types = [
+                v
+                for key, values in parsed.items()
+                if key in ("type", "types[]") or key.startswith("types[")
+                for v in values
+            ]
+            route = path.removeprefix("/v1/").strip("/")
+            if route == "events":
+                return 200, self.event_listing(query, types), {}
+            if route in LISTS:
+                return 200, self.listing(route, query), {}
+            head, _, object_id = route.rpartition("/")
+            if head in LISTS and object_id:
+                found = self.retrieve(head, object_id)
+                if found is None:
+                    message = f"No such {LISTS[head]}: '{object_id}'"
+                    return 404, _error("invalid_request_error", message, "resource_missing"), {}
+                return 200, found, {}
+            return 404, _error("invalid_request_error", f"Unrecognized request URL (GET: {path})."), {}
+
+
+def _page(objects: list[Obj], query: dict[str, str], url: str) -> Obj:
+    limit = max(1, min(100, int(query.get("limit") or 10)))
+    since = query.get("created[gte]")
+    if since:
+        objects = [o for o in objects if int(o.get("created") or 0) >= int(since)]
+    after = query.get("starting_after")
+    if after:
+        position = next((i for i, o in enumerate(objects) if o["id"] == after), None)
+        objects = objects[position + 1 :] if position is not None else []
+    return {"object": "list", "url": url, "has_more": len(objects) > limit, "data": objects[:limit]}
+
+
+def _error(kind: str, message: str, code: str | None = None) -> Obj:
+    error: Obj = {"type": kind, "message": message}
+    if code:
+        error["code"] = code
+    return {"error": error}
+
+
+class StripeApiServer:
+    """The stand-in on 127.0.0.1 (a free port unless given), in a thread of this process."""
+
+    def __init__(self, account: StripeAccount, api_key: str, port: int = 0) -> None:
+        self.account = account
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                url = urlsplit(self.path)
+                status, body, headers = owner.account.answer(
+                    url.path, url.query, self.headers.get("Authorization", ""), api_key
+                )
+                payload = json.dumps(body, separators=(",", ":")).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.send_header("Request-Id", f"req_{owner.account.requests}")
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self) -> StripeApiServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
