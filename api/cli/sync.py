@@ -11,7 +11,8 @@ from tqdm import tqdm
 from api.cli.base import _settings, _with_processor, main
 from api.gateway.reading import StripeReader, StripeRefused, StripeUnreachable
 from api.ingest.processing import EventProcessor
-from api.sync.account import AccountSync, SyncReport, select_resources
+from api.sync.account import AccountSync, select_resources
+from api.sync.reports import SyncReport
 from api.sync.resources import resource_names
 
 
@@ -49,7 +50,7 @@ def _summary(report: SyncReport) -> str:
     "only",
     multiple=True,
     metavar="RESOURCE",
-    help=f"Only these resources (repeat, or separate with commas): {', '.join(resource_names())}.",
+    help=f"Only these (repeat, or separate with commas): {', '.join(resource_names())}, events.",
 )
 @click.option("--restart", is_flag=True, help="Walk every list from the start, forgetting where a stopped sync was.")
 @click.option("--dry-run", is_flag=True, help="Report what would be stored; write nothing.")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,63 +23,24 @@ from api.events.model import InvalidEvent, ParsedEvent, check_storable
 from api.gateway.reading import ListUnavailable, Page, StripeReader, StripeRefused, StripeUnreachable
 from api.ingest.processing import EventProcessor, Outcome
 from api.sync import state
+from api.sync.events import EVENTS, catch_up
+from api.sync.reports import ResourceReport, SyncReport
 from api.sync.resources import RESOURCES, Resource
 from api.sync.snapshots import digest_of, snapshot_event
 
-__all__ = ["AccountSync", "ResourceReport", "SyncReport"]
-
-MAX_FAILURES_KEPT = 50
-"""Failed objects listed per resource in a run's summary (all are counted)."""
+__all__ = ["AccountSync", "select_resources"]
 
 
-@dataclass
-class ResourceReport:
-    """What one resource's walk did (in a dry run: what it would have stored)."""
-
-    name: str
-    fetched: int = 0
-    stored: int = 0
-    unchanged: int = 0
-    skipped: int = 0
-    failed: int = 0
-    resumed_after: str | None = None
-    unavailable: str | None = None
-    failures: list[dict[str, str]] = field(default_factory=list)
-
-    def fail(self, object_id: str, reason: str) -> None:
-        self.failed += 1
-        if len(self.failures) < MAX_FAILURES_KEPT:
-            self.failures.append({"object_id": object_id, "reason": reason})
-
-
-@dataclass
-class SyncReport:
-    resources: list[ResourceReport]
-    seconds: float
-    dry_run: bool
-    error: str | None = None
-
-    def total(self, name: str) -> int:
-        return sum(int(getattr(report, name)) for report in self.resources)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "dry_run": self.dry_run,
-            "seconds": round(self.seconds, 3),
-            "error": self.error,
-            "resources": {report.name: asdict(report) for report in self.resources},
-        }
-
-
-def select_resources(only: Sequence[str] | None) -> list[Resource]:
-    """The resources named (all when none), in walking order; an unknown name is a ValueError."""
+def select_resources(only: Sequence[str] | None) -> tuple[list[Resource], bool]:
+    """The resources named (all when none), in walking order, and whether the Events API catch-up
+    (``events``) is among them; an unknown name is a ValueError."""
     if not only:
-        return list(RESOURCES)
-    known = {resource.name for resource in RESOURCES}
+        return list(RESOURCES), True
+    known = {resource.name for resource in RESOURCES} | {EVENTS}
     unknown = sorted(set(only) - known)
     if unknown:
         raise ValueError(f"Unknown resource {', '.join(unknown)}: choose among {', '.join(sorted(known))}.")
-    return [resource for resource in RESOURCES if resource.name in only]
+    return [resource for resource in RESOURCES if resource.name in only], EVENTS in only
 
 
 class AccountSync:
@@ -103,7 +63,7 @@ class AccountSync:
     ) -> SyncReport:
         """Walk the resources; ``progress(resource, objects)`` after each page. Raises
         :class:`StripeUnreachable` or :class:`StripeRefused` (the run is recorded as failed)."""
-        selected = select_resources(only)
+        selected, with_events = select_resources(only)
         started = time.perf_counter()
         run_id = None if dry_run else await self.db.run(lambda c: state.start_run(c, "sync"), write=True)
         known = await self.db.run(state.cursors)
@@ -112,6 +72,8 @@ class AccountSync:
         try:
             for resource in selected:
                 reports.append(await self._walk(resource, known.get(resource.name), since, restart, dry_run, progress))
+            if with_events:
+                reports.append(await self._catch_up(since, restart, dry_run, progress))
         except (StripeUnreachable, StripeRefused) as exc:
             report.error = str(exc)
             raise
@@ -122,6 +84,22 @@ class AccountSync:
                 summary = report.as_dict()
                 await self.db.run(lambda c: state.finish_run(c, run_id, outcome, summary), write=True)
         return report
+
+    async def _catch_up(
+        self, since: int | None, restart: bool, dry_run: bool, progress: Callable[[str, int], None] | None
+    ) -> ResourceReport:
+        try:
+            return await catch_up(
+                self.processor,
+                self.reader,
+                since=since,
+                restart=restart,
+                dry_run=dry_run,
+                clock=self.clock,
+                progress=progress,
+            )
+        except ListUnavailable as exc:
+            return ResourceReport(EVENTS, unavailable=str(exc))
 
     async def _walk(
         self,
