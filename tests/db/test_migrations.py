@@ -8,11 +8,12 @@ from typing import TypeVar
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, func, inspect, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.db.engine import Database
 from api.db.migrate import downgrade, expected_heads, upgrade
-from api.db.models import Base
+from api.db.models import Base, customers
 from api.settings import Settings
 
 T = TypeVar("T")
@@ -58,3 +59,28 @@ def test_downgrade_to_base_and_upgrade_again(settings: Settings) -> None:
         "subscription_usage",
         "customers",
     } <= (_tables(settings))
+
+
+def test_a_downgrade_leaves_the_other_databases_on_the_server_served(postgres: Settings) -> None:
+    """Roles belong to the whole PostgreSQL server: downgrading one database (here to 0004) must
+    not take the user role's LOGIN away from the others (it did, and user-bound reads elsewhere
+    failed with 'role "faddl_user" is not permitted to log in')."""
+    from tests.conftest import pg_settings, postgres_database
+
+    for other_url in postgres_database():
+        other = pg_settings(other_url)
+        upgrade(other)
+        downgrade(other, "0004")
+
+        async def read_as_a_user() -> int:
+            db = Database(postgres)
+            try:
+                return await db.run(_count_customers, user_id="user_a")
+            finally:
+                await db.dispose()
+
+        assert asyncio.run(read_as_a_user()) == 0
+
+
+async def _count_customers(conn: AsyncConnection) -> int:
+    return int((await conn.execute(select(func.count()).select_from(customers))).scalar_one())

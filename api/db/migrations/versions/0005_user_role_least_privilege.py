@@ -76,8 +76,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    op.execute(f"ALTER ROLE {USER_ROLE} RESET default_transaction_read_only")
-    op.execute(f"ALTER ROLE {USER_ROLE} NOLOGIN")
+    # The role's attributes (LOGIN, read-only by default) stay: roles belong to the whole server,
+    # and every other database on it that is at 0005 logs its user-bound reads in with this role.
+    # Taking LOGIN away here locked them all out. Only this database's own grants go back.
     for table in PER_USER_TABLES:
         op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {USER_ROLE}")
     op.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {USER_ROLE}")
