@@ -12,6 +12,7 @@ from api.cli.base import _settings, _with_processor, main
 from api.gateway.reading import StripeReader, StripeRefused, StripeUnreachable
 from api.ingest.processing import EventProcessor
 from api.sync.account import AccountSync, select_resources
+from api.sync.reconcile import Reconciler, ReconcileReport
 from api.sync.reports import SyncReport
 from api.sync.resources import resource_names
 
@@ -90,3 +91,41 @@ def sync(since: datetime | None, only: tuple[str, ...], restart: bool, dry_run: 
 
     report = _with_processor(settings, work)
     click.echo(_summary(report))
+
+
+def _describe(value: Any) -> str:
+    return "none" if value is None else str(value)
+
+
+@main.command()
+def reconcile() -> None:
+    """Compare the projections with what Stripe says now (every subscription not ended, stale
+    ones first, and every open invoice); log each drifted object as a snapshot, which heals it.
+    Exit 0 when nothing drifted, 1 when drift was found."""
+    settings = _settings()
+    if settings.demo_mode:
+        raise click.ClickException(
+            "faddl reconcile reads a Stripe account: set STRIPE_API_KEY (and STRIPE_API_BASE for a stand-in)."
+        )
+
+    async def work(processor: EventProcessor) -> ReconcileReport:
+        reader = StripeReader(settings)
+        try:
+            with tqdm(desc="reconcile", unit=" objects", disable=None) as bar:
+                return await Reconciler(AccountSync(processor, reader), settings).run(progress=bar.update)
+        except (StripeUnreachable, StripeRefused) as exc:
+            raise click.ClickException(str(exc)) from None
+        finally:
+            await reader.close()
+
+    report = _with_processor(settings, work)
+    for drift in report.drift:
+        changes = ", ".join(f"{name} {_describe(o)} -> {_describe(t)}" for name, (o, t) in drift.fields.items())
+        click.echo(f"{drift.object_type} {drift.object_id}: {changes} ({'healed' if drift.healed else 'not healed'})")
+    healed = sum(1 for d in report.drift if d.healed)
+    click.echo(
+        f"checked {report.checked} objects ({report.stale} stale) in {report.seconds:.1f} s: "
+        f"{len(report.drift)} drifted, {healed} healed"
+    )
+    if report.drift:
+        raise SystemExit(1)

@@ -40,6 +40,7 @@ __all__ = [
     "SubscriptionEvent",
     "SubscriptionUsage",
     "SyncCursor",
+    "SyncDrift",
     "SyncObject",
     "SyncRun",
     "UserSubscription",
@@ -54,6 +55,7 @@ __all__ = [
     "subscription_events",
     "subscription_usage",
     "sync_cursors",
+    "sync_drift",
     "sync_objects",
     "sync_runs",
     "user_subscriptions",
@@ -455,6 +457,23 @@ class SyncRun(Base):
     __table_args__ = (Index("ix_sync_runs_kind_started_at", "kind", "started_at"),)
 
 
+class SyncDrift(Base):
+    """A difference reconciliation found between a projection row and the object at Stripe."""
+
+    __tablename__ = "sync_drift"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    object_type: Mapped[str] = mapped_column(String(64))
+    object_id: Mapped[str] = mapped_column(String(255))
+    fields: Mapped[str] = mapped_column(Text)
+    """JSON: each field that differed, with what we had and what Stripe said."""
+    found_at: Mapped[datetime] = mapped_column(TZDateTime)
+    healed_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    """When the fetched object, logged as a snapshot, brought the projection in line."""
+
+    __table_args__ = (Index("ix_sync_drift_found_at", "found_at"),)
+
+
 def _table(model: type[Base]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
@@ -478,6 +497,7 @@ kpi_snapshots = _table(KpiSnapshot)
 sync_cursors = _table(SyncCursor)
 sync_objects = _table(SyncObject)
 sync_runs = _table(SyncRun)
+sync_drift = _table(SyncDrift)
 
 PER_USER_TABLES = (
     "customers",

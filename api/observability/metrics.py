@@ -20,6 +20,7 @@ __all__ = [
     "IDEMPOTENCY",
     "RATE_LIMIT_REJECTIONS",
     "RATE_LIMIT_STORE_FAILURES",
+    "RECONCILE_DRIFT",
     "SECURITY_BLOCKS",
     "SECURITY_INCIDENTS",
     "STRIPE_BREAKER_STATE",
@@ -76,6 +77,11 @@ WEBHOOK_LAG = Histogram(
 # -- Stripe API ----------------------------------------------------------------------------------
 STRIPE_REQUESTS = Counter(
     "faddl_stripe_requests_total", "Calls to the Stripe API, by operation and outcome.", ["operation", "outcome"]
+)
+RECONCILE_DRIFT = Counter(
+    "faddl_reconcile_drift_total",
+    "Differences reconciliation found between the projections and Stripe, by object and field.",
+    ["object", "field"],
 )
 STRIPE_LATENCY = Histogram(
     "faddl_stripe_request_duration_seconds",

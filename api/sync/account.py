@@ -14,13 +14,13 @@ is reported and skipped. Stripe unreachable or a refused key ends the run, recor
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.events.model import InvalidEvent, ParsedEvent, check_storable
-from api.gateway.reading import ListUnavailable, Page, StripeReader, StripeRefused, StripeUnreachable
+from api.gateway.reading import ListUnavailable, StripeReader, StripeRefused, StripeUnreachable
 from api.ingest.processing import EventProcessor, Outcome
 from api.sync import state
 from api.sync.events import EVENTS, catch_up
@@ -124,7 +124,7 @@ class AccountSync:
             params["created"] = {"gte": since}
         try:
             async for page in self.reader.walk(resource.path, params, starting_after):
-                await self._take(resource, page, report, dry_run)
+                await self.store(resource, page.objects, report, dry_run=dry_run, cursor=True)
                 if progress is not None:
                     progress(resource.name, len(page.objects))
         except ListUnavailable as exc:
@@ -134,14 +134,31 @@ class AccountSync:
             await self.db.run(lambda c: state.complete(c, resource.name), write=True)
         return report
 
-    async def _take(self, resource: Resource, page: Page, report: ResourceReport, dry_run: bool) -> None:
+    async def store(
+        self,
+        resource: Resource,
+        objects: list[dict[str, Any]],
+        report: ResourceReport,
+        *,
+        dry_run: bool = False,
+        cursor: bool = False,
+        heal_after: Mapping[str, int] | None = None,
+    ) -> None:
+        """Log the objects whose digest changed, as snapshots, and note their digests (and, with
+        ``cursor``, move the resource's cursor past them: they are the page a walk fetched).
+
+        ``heal_after`` (reconciliation) maps object ids to the ``created`` their projection row
+        reflects: those objects are logged whatever their digest, dated after it, since what
+        Stripe says now is newer than anything logged."""
+        if not objects:
+            return
         fetched_at = int(self.clock())
-        ids = [str(obj["id"]) for obj in page.objects if isinstance(obj.get("id"), str)]
+        ids = [str(obj["id"]) for obj in objects if isinstance(obj.get("id"), str)]
         known = await self.db.run(lambda c: state.digests(c, ids))
         before = (report.stored, report.unchanged, report.failed)
         events: list[ParsedEvent] = []
         noted: list[state.Digest] = []
-        for obj in page.objects:
+        for obj in objects:
             object_id = obj.get("id")
             if not isinstance(object_id, str) or not object_id:
                 report.fail("?", "the object has no id")
@@ -155,21 +172,25 @@ class AccountSync:
                 continue
             digest = digest_of(obj)
             before_this = known.get(object_id)
-            if before_this is not None and before_this.digest == digest:
+            heal = heal_after is not None and object_id in heal_after
+            if before_this is not None and before_this.digest == digest and not heal:
                 report.unchanged += 1
                 continue
             # Fetched after the sync's previous snapshot of it, so dated after it even within
             # the same second (deliveries from that second are ordered by their content).
             created = fetched_at if before_this is None else max(fetched_at, before_this.created + 1)
+            if heal and heal_after is not None:
+                created = max(created, heal_after[object_id] + 1)
             try:
-                event = snapshot_event(obj, event_type, created, digest, before_this.digest if before_this else None)
+                previous = before_this.digest if before_this else None
+                event = snapshot_event(obj, event_type, created, digest, previous, heal=heal)
                 check_storable(event)
             except InvalidEvent as exc:
                 report.fail(object_id, str(exc))
                 continue
             events.append(event)
             noted.append(state.Digest(object_id, resource.object_type, digest, event.event_id, created))
-        report.fetched += len(page.objects)
+        report.fetched += len(objects)
         if dry_run:
             report.stored += len(events)
             return
@@ -184,12 +205,13 @@ class AccountSync:
         stored, unchanged, failed = (
             now - then for now, then in zip((report.stored, report.unchanged, report.failed), before, strict=True)
         )
-        last = str(page.objects[-1].get("id"))
+        last = str(objects[-1].get("id"))
 
         async def note(conn: AsyncConnection) -> None:
             await state.note_digests(conn, noted)
-            await state.advance(
-                conn, resource.name, last, fetched=len(page.objects), stored=stored, unchanged=unchanged, failed=failed
-            )
+            if cursor:
+                await state.advance(
+                    conn, resource.name, last, fetched=len(objects), stored=stored, unchanged=unchanged, failed=failed
+                )
 
         await self.db.run(note, write=True)

@@ -32,12 +32,15 @@ def digest_of(obj: dict[str, Any]) -> str:
 
 
 def snapshot_event(
-    obj: dict[str, Any], event_type: str, fetched_at: int, digest: str, previous: str | None
+    obj: dict[str, Any], event_type: str, fetched_at: int, digest: str, previous: str | None, *, heal: bool = False
 ) -> ParsedEvent:
-    """The log event of an object, dated ``fetched_at`` (whole seconds)."""
+    """The log event of an object, dated ``fetched_at`` (whole seconds). A ``heal`` snapshot
+    (reconciliation logging an object whose projection drifted, digest unchanged or not) has the
+    second in its id too, so it is never taken for one already logged."""
     object_id = str(obj["id"])
+    suffix = f"_r{fetched_at}" if heal else ""
     body = {
-        "id": f"sync_{object_id}_{digest[:16]}_{(previous or '0')[:8]}",
+        "id": f"sync_{object_id}_{digest[:16]}_{(previous or '0')[:8]}{suffix}",
         "object": "event",
         "type": event_type,
         "created": fetched_at,

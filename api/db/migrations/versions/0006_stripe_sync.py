@@ -1,4 +1,4 @@
-"""stripe sync: cursors, object digests and runs
+"""stripe sync: cursors, object digests, runs and drift
 
 Revision ID: 0006
 Revises: 0005
@@ -6,8 +6,9 @@ Create Date: 2026-12-03
 
 ``sync_cursors``: where ``faddl sync`` is in each resource's list, so a killed sync resumes.
 ``sync_objects``: the digest of each object as the sync last logged it (an unchanged object
-stores nothing). ``sync_runs``: every sync, catch-up and reconciliation with its summary. All
-three belong to the service alone.
+stores nothing). ``sync_runs``: every sync, catch-up and reconciliation with its summary.
+``sync_drift``: each difference reconciliation found between the projections and Stripe. All
+four belong to the service alone.
 """
 
 from __future__ import annotations
@@ -60,13 +61,26 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sync_runs")),
     )
     op.create_index("ix_sync_runs_kind_started_at", "sync_runs", ["kind", "started_at"])
+    op.create_table(
+        "sync_drift",
+        sa.Column("id", BigId, autoincrement=True, nullable=False),
+        sa.Column("object_type", sa.String(length=64), nullable=False),
+        sa.Column("object_id", sa.String(length=255), nullable=False),
+        sa.Column("fields", sa.Text(), nullable=False),
+        sa.Column("found_at", When, nullable=False),
+        sa.Column("healed_at", When, nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sync_drift")),
+    )
+    op.create_index("ix_sync_drift_found_at", "sync_drift", ["found_at"])
     if op.get_bind().dialect.name == "postgresql":
-        for table in ("sync_cursors", "sync_objects", "sync_runs"):
+        for table in ("sync_cursors", "sync_objects", "sync_runs", "sync_drift"):
             op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO faddl_service")
         op.execute("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO faddl_service")
 
 
 def downgrade() -> None:
+    op.drop_index("ix_sync_drift_found_at", table_name="sync_drift")
+    op.drop_table("sync_drift")
     op.drop_index("ix_sync_runs_kind_started_at", table_name="sync_runs")
     op.drop_table("sync_runs")
     op.drop_table("sync_objects")
