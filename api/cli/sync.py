@@ -1,20 +1,23 @@
-"""``faddl sync``: bring an existing Stripe account into the log (:mod:`api.sync`)."""
+"""``faddl sync`` and ``faddl reconcile``: Stripe as the source of truth (:mod:`api.sync`).
+
+The sync's modules are imported inside the commands: they pull in the Prometheus metrics, which
+must not exist before ``faddl serve`` has chosen their multiprocess directory."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from tqdm import tqdm
 
 from api.cli.base import _settings, _with_processor, main
-from api.gateway.reading import StripeReader, StripeRefused, StripeUnreachable
 from api.ingest.processing import EventProcessor
-from api.sync.account import AccountSync, select_resources
-from api.sync.reconcile import Reconciler, ReconcileReport
-from api.sync.reports import SyncReport
-from api.sync.resources import resource_names
+from api.sync.resources import resource_names, select_resources
+
+if TYPE_CHECKING:
+    from api.sync.reconcile import ReconcileReport
+    from api.sync.reports import SyncReport
 
 
 def _resources(values: tuple[str, ...]) -> list[str]:
@@ -66,6 +69,8 @@ def sync(since: datetime | None, only: tuple[str, ...], restart: bool, dry_run: 
             "faddl sync reads a Stripe account: set STRIPE_API_KEY (and STRIPE_API_BASE for a stand-in)."
         )
     since_ts = int(since.replace(tzinfo=UTC).timestamp()) if since else None
+    from api.gateway.reading import StripeReader, StripeRefused, StripeUnreachable
+    from api.sync.account import AccountSync
 
     async def work(processor: EventProcessor) -> SyncReport:
         reader = StripeReader(settings)
@@ -107,6 +112,10 @@ def reconcile() -> None:
         raise click.ClickException(
             "faddl reconcile reads a Stripe account: set STRIPE_API_KEY (and STRIPE_API_BASE for a stand-in)."
         )
+
+    from api.gateway.reading import StripeReader, StripeRefused, StripeUnreachable
+    from api.sync.account import AccountSync
+    from api.sync.reconcile import Reconciler
 
     async def work(processor: EventProcessor) -> ReconcileReport:
         reader = StripeReader(settings)

@@ -23,24 +23,12 @@ from api.events.model import InvalidEvent, ParsedEvent, check_storable
 from api.gateway.reading import ListUnavailable, StripeReader, StripeRefused, StripeUnreachable
 from api.ingest.processing import EventProcessor, Outcome
 from api.sync import state
-from api.sync.events import EVENTS, catch_up
+from api.sync.events import catch_up
 from api.sync.reports import ResourceReport, SyncReport
-from api.sync.resources import RESOURCES, Resource
+from api.sync.resources import EVENTS, Resource, select_resources
 from api.sync.snapshots import digest_of, snapshot_event
 
-__all__ = ["AccountSync", "select_resources"]
-
-
-def select_resources(only: Sequence[str] | None) -> tuple[list[Resource], bool]:
-    """The resources named (all when none), in walking order, and whether the Events API catch-up
-    (``events``) is among them; an unknown name is a ValueError."""
-    if not only:
-        return list(RESOURCES), True
-    known = {resource.name for resource in RESOURCES} | {EVENTS}
-    unknown = sorted(set(only) - known)
-    if unknown:
-        raise ValueError(f"Unknown resource {', '.join(unknown)}: choose among {', '.join(sorted(known))}.")
-    return [resource for resource in RESOURCES if resource.name in only], EVENTS in only
+__all__ = ["AccountSync"]
 
 
 class AccountSync:

@@ -20,12 +20,10 @@ from api.gateway.reading import StripeReader
 from api.ingest.processing import EventProcessor, Outcome
 from api.sync import state
 from api.sync.reports import ResourceReport
-from api.sync.resources import RESOURCES
+from api.sync.resources import EVENTS, RESOURCES
 
 __all__ = ["EVENTS", "FOLLOWED_OBJECTS", "OVERLAP_SECONDS", "RETENTION_SECONDS", "catch_up"]
 
-EVENTS = "events"
-"""The catch-up's name, as ``--only`` and the cursors name it."""
 RETENTION_SECONDS = 30 * 86_400
 """How far back Stripe's Events API goes."""
 OVERLAP_SECONDS = 300

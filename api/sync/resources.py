@@ -22,13 +22,16 @@ next sync brings it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["RESOURCES", "Resource", "resource_names"]
+__all__ = ["EVENTS", "RESOURCES", "Resource", "resource_names", "select_resources"]
 
 Obj = dict[str, Any]
+
+EVENTS = "events"
+"""The Events API catch-up's name, as ``--only`` and the cursors name it."""
 
 _ENDED_SUBSCRIPTION = ("canceled", "incomplete_expired")
 _CLOSED_DISPUTE = ("won", "lost", "warning_closed", "prevented", "charge_refunded")
@@ -80,3 +83,15 @@ RESOURCES: tuple[Resource, ...] = (
 
 def resource_names() -> list[str]:
     return [resource.name for resource in RESOURCES]
+
+
+def select_resources(only: Sequence[str] | None) -> tuple[list[Resource], bool]:
+    """The resources named (all when none), in walking order, and whether the Events API catch-up
+    (``events``) is among them; an unknown name is a ValueError."""
+    if not only:
+        return list(RESOURCES), True
+    known = {resource.name for resource in RESOURCES} | {EVENTS}
+    unknown = sorted(set(only) - known)
+    if unknown:
+        raise ValueError(f"Unknown resource {', '.join(unknown)}: choose among {', '.join(sorted(known))}.")
+    return [resource for resource in RESOURCES if resource.name in only], EVENTS in only

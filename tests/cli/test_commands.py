@@ -219,3 +219,12 @@ def test_export_and_alerts_commands(env: dict[str, str], tmp_path: Path) -> None
     assert refused.returncode == 1
     assert "severity must be one of low, medium, high, critical" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_the_command_group_creates_no_metric_before_serve_chooses_their_directory() -> None:
+    """Prometheus metrics made before ``faddl serve`` sets PROMETHEUS_MULTIPROC_DIR live in the
+    supervisor's memory, and forked workers then count apart (a scrape showed 0 requests after
+    the sync command's imports pulled the metrics in). A fresh interpreter is what is tested."""
+    probe = "import sys, api.cli; print('api.observability.metrics' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
