@@ -214,6 +214,14 @@ class Settings:
     0: Stripe's own limits less a margin, 25 a second with a test key and 90 with a live one;
     a negative value turns the ceiling off (a local stand-in)."""
 
+    stripe_catchup_seconds: int = setting(300, "STRIPE_CATCHUP_SECONDS", _int)
+    """How often the worker reads Stripe's Events API for events no
+    webhook brought (and at once on start when the newest delivery is older than this); 0: never."""
+
+    stripe_reconcile_seconds: int = setting(21_600, "STRIPE_RECONCILE_SECONDS", _int)
+    """How often the worker reconciles the projections with Stripe;
+    0: never."""
+
     public_base_url: str = setting("http://127.0.0.1:8000", "PUBLIC_BASE_URL", _base_url)
     """Where browsers reach this service (demo checkout and portal pages)."""
 

@@ -71,6 +71,8 @@ def sqlite_settings(path: Path, **overrides: Any) -> Settings:
         "stripe_api_key": "sk_test_not_used",
         "log_json": True,
         "rate_limits_enabled": False,  # tests of the limits turn them on
+        "stripe_catchup_seconds": 0,  # the worker's own calls to Stripe: tests of them set a stand-in
+        "stripe_reconcile_seconds": 0,
         "var_dir": path.parent / "var",
     }
     return Settings(**(values | overrides))
@@ -107,6 +109,8 @@ def pg_settings(url: str, **overrides: Any) -> Settings:
         stripe_webhook_secrets=(SECRET,),
         stripe_api_key="sk_test_not_used",
         rate_limits_enabled=False,  # tests of the limits turn them on
+        stripe_catchup_seconds=0,  # the worker's own calls to Stripe: tests of them set a stand-in
+        stripe_reconcile_seconds=0,
         **overrides,
     )
 

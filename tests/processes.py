@@ -18,13 +18,16 @@ ROOT = Path(__file__).parents[1]
 
 def service_env(tmp_path: Path, **settings: str) -> dict[str, str]:
     """The environment of a `faddl` process on its own SQLite database and files under
-    ``tmp_path``, rate limits off (tests of them turn them on), plus ``settings``."""
+    ``tmp_path``, rate limits off (tests of them turn them on), the worker's own calls to Stripe
+    off (the tests of them set a stand-in), plus ``settings``."""
     return {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'faddl.db'}",
         "VAR_DIR": str(tmp_path / "var"),
         "LOG_LEVEL": "WARNING",
         "RATE_LIMITS_ENABLED": "0",
+        "STRIPE_CATCHUP_SECONDS": "0",
+        "STRIPE_RECONCILE_SECONDS": "0",
         **settings,
     }
 

@@ -1,5 +1,6 @@
-"""``faddl worker``: retries, idempotency-key purge, and the analytics refresh with the business
-alerts; the loop itself is :class:`WorkerLoop`, which tests drive in-process."""
+"""``faddl worker``: retries, idempotency-key purge, the analytics refresh with the business
+alerts, and (with a Stripe key) the Events API catch-up and reconciliation; the loop itself is
+:class:`WorkerLoop`, which tests drive in-process."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import contextlib
 import signal
 import time
 from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -32,6 +34,24 @@ class WorkerLoop:
         self.say = say
         self.idempotency = DatabaseIdempotencyStore(processor.db)  # expired keys (Redis expires its own)
         self.last_analytics = float("-inf")
+        self.stripe: Any = None  # api.sync.schedule.StripeFollowUp, made by start()
+
+    async def start(self) -> None:
+        """Before the first pass: with a Stripe account to read, schedule the catch-up (at once
+        when the newest delivery is older than its interval) and reconciliation."""
+        from api.sync.schedule import StripeFollowUp
+
+        if StripeFollowUp.wanted(self.settings):
+            self.stripe = StripeFollowUp(self.processor, self.settings, self.say)
+            try:
+                await self.stripe.start()
+            except Exception as exc:  # the database may be down at start; retried passes go on
+                self.say(f"worker: scheduling the Stripe catch-up failed: {type(exc).__name__}: {exc}")
+                self.stripe.next_catchup = 0.0
+
+    async def stop(self) -> None:
+        if self.stripe is not None:
+            await self.stripe.close()
 
     async def one_pass(self) -> None:
         from analytics.refresh import refresh
@@ -43,6 +63,11 @@ class WorkerLoop:
             await self.idempotency.purge()
         except Exception as exc:  # keep the worker alive through a database outage
             self.say(f"worker: pass failed: {type(exc).__name__}: {exc}")
+        if self.stripe is not None:
+            try:
+                await self.stripe.one_pass()
+            except Exception as exc:  # Stripe or the database failing must not stop the worker
+                self.say(f"worker: Stripe pass failed: {type(exc).__name__}: {exc}")
         if time.monotonic() - self.last_analytics < self.settings.analytics_refresh_seconds:
             return
         self.last_analytics = time.monotonic()
@@ -59,23 +84,33 @@ class WorkerLoop:
     async def run(self, stop: asyncio.Event) -> None:
         """Passes every ``WORKER_POLL_SECONDS`` until ``stop`` is set."""
         self.say(f"worker: retrying failed events every {self.settings.worker_poll_seconds:g} s")
-        while not stop.is_set():
-            await self.one_pass()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.settings.worker_poll_seconds)
+        await self.start()
+        try:
+            while not stop.is_set():
+                await self.one_pass()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.settings.worker_poll_seconds)
+        finally:
+            await self.stop()
 
 
 @main.command()
 @click.option("--once", is_flag=True, help="Do one pass of everything, then exit.")
 def worker(once: bool) -> None:
     """Retry failed events with back-off (dead after the last attempt); purge expired idempotency keys;
-    every ANALYTICS_REFRESH_SECONDS, refresh the Parquet export and KPI snapshot and evaluate the alerts."""
+    every ANALYTICS_REFRESH_SECONDS, refresh the Parquet export and KPI snapshot and evaluate the alerts;
+    with a Stripe key, catch up from the Events API every STRIPE_CATCHUP_SECONDS and reconcile every
+    STRIPE_RECONCILE_SECONDS."""
     settings = _settings()
 
     async def loop(processor: EventProcessor) -> None:
         passes = WorkerLoop(processor, settings, lambda line: click.echo(line, err=True))
         if once:
-            await passes.one_pass()
+            await passes.start()
+            try:
+                await passes.one_pass()
+            finally:
+                await passes.stop()
             return
         stop = asyncio.Event()
         running = asyncio.get_running_loop()

@@ -40,6 +40,7 @@ __all__ = [
     "insert_service_event",
     "latest_created",
     "mark_processed",
+    "newest_received",
     "recent_rows",
     "record_failure",
     "retry_delay",
@@ -385,6 +386,13 @@ async def due_for_retry(conn: AsyncConnection, limit: int) -> list[ParsedEvent]:
         .limit(limit)
     )
     return [parse_event(row.payload, row.source) for row in rows]
+
+
+async def newest_received(conn: AsyncConnection) -> datetime | None:
+    """When the newest Stripe delivery was received (None for an empty log)."""
+    query = select(func.max(events.c.received_at)).where(events.c.source == "stripe")
+    newest: datetime | None = (await conn.execute(query)).scalar_one()
+    return utc(newest)
 
 
 async def size(conn: AsyncConnection) -> int:

@@ -28,6 +28,7 @@ from api.billing.plans import PlanCatalogue
 from api.db.engine import Database
 from api.db.models import user_subscriptions
 from api.events import log
+from api.sync import state as sync_state
 
 __all__ = ["BusinessGauges", "GaugeReading"]
 
@@ -45,6 +46,9 @@ class GaugeReading:
     oldest_failed_age: float = 0.0
     database_up: bool = True
     memory_percent: float = 0.0
+    sync_last_success: dict[str, float] = field(default_factory=dict)
+    """Run kind (sync, catchup, reconcile) -> when it last succeeded (Unix time)."""
+    open_drift: int = 0
     taken_at: float = 0.0
 
 
@@ -84,6 +88,17 @@ class _ReadingCollector(Collector):
             "faddl_webhook_oldest_failed_age_seconds",
             "Age of the oldest failed or dead event (0 when there is none).",
             value=snap.oldest_failed_age,
+        )
+        last = GaugeMetricFamily(
+            "faddl_sync_last_success_timestamp_seconds",
+            "When each kind of run against the Stripe API (sync, catchup, reconcile) last succeeded.",
+            labels=["kind"],
+        )
+        for kind, moment in sorted(snap.sync_last_success.items()):
+            last.add_metric([kind], moment)
+        yield last
+        yield GaugeMetricFamily(
+            "faddl_sync_open_drift", "Drift reconciliation found and could not heal.", value=snap.open_drift
         )
         yield GaugeMetricFamily(
             "faddl_gauges_age_seconds", "How old these database gauges are.", value=time.time() - snap.taken_at
@@ -159,4 +174,7 @@ class BusinessGauges:
             queue = await log.backlog(conn)
             snap.failed_events, snap.dead_events = queue.failed, queue.dead
             snap.oldest_failed_age = queue.oldest_age_seconds()
+            successes = await sync_state.last_successes(conn)
+            snap.sync_last_success = {kind: moment.timestamp() for kind, moment in successes.items()}
+            snap.open_drift = await sync_state.open_drift_count(conn)
         return snap

@@ -48,12 +48,14 @@ class AccountSync:
         restart: bool = False,
         dry_run: bool = False,
         progress: Callable[[str, int], None] | None = None,
+        kind: str = "sync",
     ) -> SyncReport:
-        """Walk the resources; ``progress(resource, objects)`` after each page. Raises
+        """Walk the resources; ``progress(resource, objects)`` after each page; the run is recorded
+        as ``kind`` (the worker's Events API catch-up is a ``catchup``). Raises
         :class:`StripeUnreachable` or :class:`StripeRefused` (the run is recorded as failed)."""
         selected, with_events = select_resources(only)
         started = time.perf_counter()
-        run_id = None if dry_run else await self.db.run(lambda c: state.start_run(c, "sync"), write=True)
+        run_id = None if dry_run else await self.db.run(lambda c: state.start_run(c, kind), write=True)
         known = await self.db.run(state.cursors)
         reports: list[ResourceReport] = []
         report = SyncReport(reports, 0.0, dry_run)

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.db.dialects import insert, one_of, utc
-from api.db.models import sync_cursors, sync_objects, sync_runs
+from api.db.models import sync_cursors, sync_drift, sync_objects, sync_runs
 
 __all__ = [
     "Cursor",
@@ -24,7 +24,10 @@ __all__ = [
     "cursors",
     "digests",
     "finish_run",
+    "last_successes",
     "note_digests",
+    "open_drift",
+    "open_drift_count",
     "recent_runs",
     "start_cursor",
     "start_run",
@@ -195,3 +198,30 @@ async def recent_runs(conn: AsyncConnection, limit: int = 20) -> list[dict[str, 
         }
         for row in rows
     ]
+
+
+async def last_successes(conn: AsyncConnection) -> dict[str, datetime]:
+    """When each kind of run (``sync``, ``catchup``, ``reconcile``) last succeeded."""
+    c = sync_runs.c
+    rows = await conn.execute(select(c.kind, func.max(c.finished_at)).where(c.outcome == "succeeded").group_by(c.kind))
+    return {kind: utc(finished) for kind, finished in rows if finished is not None}
+
+
+async def open_drift(conn: AsyncConnection, limit: int = 50) -> list[dict[str, Any]]:
+    """Drift not healed, newest first."""
+    c = sync_drift.c
+    rows = await conn.execute(select(sync_drift).where(c.healed_at.is_(None)).order_by(c.id.desc()).limit(limit))
+    return [
+        {
+            "object_type": row.object_type,
+            "object_id": row.object_id,
+            "fields": json.loads(row.fields),
+            "found_at": utc(row.found_at),
+        }
+        for row in rows
+    ]
+
+
+async def open_drift_count(conn: AsyncConnection) -> int:
+    query = select(func.count()).select_from(sync_drift).where(sync_drift.c.healed_at.is_(None))
+    return int((await conn.execute(query)).scalar_one())
