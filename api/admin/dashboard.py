@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from analytics.alerts.history import AlertView, recent_alerts
 from analytics.snapshots import latest_snapshot
+from api.admin.sync import SyncOverview, sync_overview
 from api.db.dialects import utc
 from api.db.engine import Database
 from api.db.models import security_incidents
@@ -87,6 +88,8 @@ class AdminDashboard(msgspec.Struct):
     webhooks: WebhookPipeline
     recent_events: list[RecentEvent]
     recent_alerts: list[AlertView]
+    stripe_sync: SyncOverview
+    """When the sync, the Events API catch-up and reconciliation last succeeded; drift not healed."""
 
 
 def _counter_total(counter: Any) -> int:
@@ -164,7 +167,8 @@ class AdminDashboardController(Controller):
             "Health score and issues; headline KPIs from the newest snapshot (with its as-of time); "
             "security (incidents in 24 h, blocks, rate-limit rejections, auth failures); API performance "
             "from the service's own metrics (request rate, error rate, p95/p99 since start); the webhook "
-            "pipeline (backlog, failures, dead events); recent events and alerts. Admin role only."
+            "pipeline (backlog, failures, dead events); recent events and alerts; when the Stripe sync, catch-up and "
+            "reconciliation last succeeded, and the drift not healed. Admin role only."
         ),
     )
     async def dashboard(self, request: Request[Any, Any, Any]) -> AdminDashboard:
@@ -174,8 +178,12 @@ class AdminDashboardController(Controller):
         now = datetime.now(UTC)
         since = now - timedelta(hours=24)
         report, snapshot, pipeline = await asyncio.gather(checker.report(), latest_snapshot(db), _pipeline(db, since))
-        events, incidents, blocks, alerts = await asyncio.gather(
-            _recent_events(db, 10), _incidents(db, since), protection.blocker.current(), recent_alerts(db, 10)
+        events, incidents, blocks, alerts, stripe_sync = await asyncio.gather(
+            _recent_events(db, 10),
+            _incidents(db, since),
+            protection.blocker.current(),
+            recent_alerts(db, 10),
+            sync_overview(db),
         )
         issues = [f"{name}: {c.detail}" for name, c in report.components.items() if c.status != "ok"]
         if snapshot is None:
@@ -194,4 +202,5 @@ class AdminDashboardController(Controller):
             webhooks=pipeline,
             recent_events=events,
             recent_alerts=alerts,
+            stripe_sync=stripe_sync,
         )

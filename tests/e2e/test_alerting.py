@@ -35,7 +35,7 @@ def test_prometheus_config_and_rules_are_valid() -> None:
     promtool = tool("promtool")
     run(promtool, "check", "config", "prometheus.yml", cwd=PROMETHEUS)
     output = run(promtool, "check", "rules", "alerts.yml", cwd=PROMETHEUS)
-    assert "14 rules found" in output
+    assert "16 rules found" in output
 
 
 def test_alert_rules_fire_and_stay_quiet_as_specified() -> None:
