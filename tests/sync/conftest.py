@@ -67,3 +67,16 @@ async def read(settings: Settings) -> tuple[dict[str, dict[str, Any]], int]:
         return {row["stripe_subscription_id"]: dict(row) for row in rows}, int(count)
     finally:
         await db.dispose()
+
+
+def assert_matches_truth(subs: dict[str, dict[str, Any]], truth: dict[str, Any]) -> None:
+    assert set(subs) == set(truth["subscriptions"])
+    for sub_id, expected in truth["subscriptions"].items():
+        got = subs[sub_id]
+        assert (got["status"], got["quantity"], got["cancel_at_period_end"], got["price_id"]) == (
+            expected["status"],
+            expected["quantity"],
+            expected["cancel_at_period_end"],
+            expected["price_id"],
+        ), sub_id
+        assert got["user_id"] == expected["user_id"], sub_id

@@ -13,20 +13,7 @@ from api.gateway.reading import StripeUnreachable
 from api.settings import Settings
 from simulator.engine import Simulation
 from simulator.stripe_api import StripeApiServer
-from tests.sync.conftest import on, read, sync
-
-
-def assert_matches_truth(subs: dict[str, dict[str, Any]], truth: dict[str, Any]) -> None:
-    assert set(subs) == set(truth["subscriptions"])
-    for sub_id, expected in truth["subscriptions"].items():
-        got = subs[sub_id]
-        assert (got["status"], got["quantity"], got["cancel_at_period_end"], got["price_id"]) == (
-            expected["status"],
-            expected["quantity"],
-            expected["cancel_at_period_end"],
-            expected["price_id"],
-        ), sub_id
-        assert got["user_id"] == expected["user_id"], sub_id
+from tests.sync.conftest import assert_matches_truth, on, read, sync
 
 
 async def test_an_account_is_brought_in_and_a_second_sync_stores_nothing(
