@@ -249,3 +249,32 @@ class StripeApiServer:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def main() -> None:
+    """``python -m simulator.stripe_api``: serve a simulated account until interrupted."""
+    import argparse
+    import signal
+
+    from simulator.engine import SimConfig
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--customers", type=int, default=150)
+    parser.add_argument("--months", type=int, default=12)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--port", type=int, default=12111)
+    parser.add_argument("--key", default="sk_test_standin", help="the API key it accepts")
+    args = parser.parse_args()
+    sim = Simulation(SimConfig(customers=args.customers, months=args.months, seed=args.seed)).run()
+    account = StripeAccount.of(sim)
+    account._state()  # build the lists before the first request
+    with StripeApiServer(account, args.key, args.port) as server:
+        print(f"serving {len(sim.events)} events' account at {server.url}", flush=True)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        stop.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -18,6 +18,8 @@ import hashlib
 import json
 from typing import Any
 
+import msgspec
+
 from api.events.model import ParsedEvent, parse_event
 
 __all__ = ["SOURCE", "digest_of", "snapshot_event"]
@@ -26,9 +28,10 @@ SOURCE = "stripe_sync"
 
 
 def digest_of(obj: dict[str, Any]) -> str:
-    """A digest of the object's content, the same whatever the order of its keys."""
-    canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+    """A digest of the object's content, the same whatever the order of its keys (msgspec's
+    sorted encoding: several times faster than ``json.dumps(sort_keys=True)``, which was a
+    sixth of an unchanged sync)."""
+    return hashlib.blake2b(msgspec.json.encode(obj, order="sorted"), digest_size=16).hexdigest()
 
 
 def snapshot_event(
