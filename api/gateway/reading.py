@@ -7,7 +7,8 @@ reconciliation.
 - Every request, retries included, first takes a token from a bucket (``aiolimiter``) of
   ``STRIPE_SYNC_REQUESTS_PER_SECOND``, so a sync stays under Stripe's rate limits instead of
   leaning on its 429s.
-- Lists are walked 100 a page with Stripe's own cursor (``starting_after``, ``has_more``). The
+- Lists are walked 100 a page with Stripe's own cursor (``starting_after``, ``has_more``), the
+  next page fetched while the caller stores the current one. The
   pages are read through the SDK's raw requests rather than its ``auto_paging_iter``: the objects
   go to the log as the JSON Stripe sent, and building the SDK's ``StripeObject`` for each one and
   turning it back into a dict cost more than storing it.
@@ -18,6 +19,8 @@ reconciliation.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -100,15 +103,23 @@ class StripeReader:
     async def walk(
         self, path: str, params: Mapping[str, Any], starting_after: str | None = None
     ) -> AsyncIterator[Page]:
-        """Every page of the list from ``starting_after`` on, newest first (Stripe's order)."""
-        cursor = starting_after
-        while True:
-            page = await self.page(path, params, cursor)
-            if page.objects:
-                yield page
-            if not page.has_more or not page.objects:
-                return
-            cursor = str(page.objects[-1].get("id"))
+        """Every page of the list from ``starting_after`` on, newest first (Stripe's order). The
+        next page is already being fetched while the caller works on this one."""
+        pending: asyncio.Task[Page] | None = asyncio.ensure_future(self.page(path, params, starting_after))
+        try:
+            while pending is not None:
+                page = await pending
+                pending = None
+                if page.has_more and page.objects:
+                    after = str(page.objects[-1].get("id"))
+                    pending = asyncio.ensure_future(self.page(path, params, after))
+                if page.objects:
+                    yield page
+        finally:
+            if pending is not None:
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await pending
 
     async def retrieve(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """One object (e.g. ``/v1/subscriptions/sub_123``)."""
