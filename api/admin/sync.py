@@ -17,21 +17,6 @@ from api.sync import state
 __all__ = ["AdminSyncController", "SyncOverview", "SyncState", "sync_overview"]
 
 
-class CursorView(msgspec.Struct):
-    resource: str
-    walking: bool
-    """True while a walk is under way or stopped before the end (the next sync resumes it)."""
-    starting_after: str | None
-    since: int | None
-    started_at: datetime
-    updated_at: datetime
-    completed_at: datetime | None
-    fetched: int
-    stored: int
-    unchanged: int
-    failed: int
-
-
 class RunView(msgspec.Struct):
     id: int
     kind: str
@@ -52,7 +37,7 @@ class DriftView(msgspec.Struct):
 class SyncState(msgspec.Struct):
     last_success: dict[str, datetime]
     """Kind of run (sync, catchup, reconcile) -> when it last succeeded."""
-    cursors: list[CursorView]
+    cursors: list[state.Cursor]
     runs: list[RunView]
     open_drift: list[DriftView]
 
@@ -91,22 +76,7 @@ class AdminSyncController(Controller):
             cursors = await state.cursors(conn)
             return SyncState(
                 last_success=await state.last_successes(conn),
-                cursors=[
-                    CursorView(
-                        resource=c.resource,
-                        walking=c.resumable,
-                        starting_after=c.starting_after,
-                        since=c.since,
-                        started_at=c.started_at,
-                        updated_at=c.updated_at,
-                        completed_at=c.completed_at,
-                        fetched=c.fetched,
-                        stored=c.stored,
-                        unchanged=c.unchanged,
-                        failed=c.failed,
-                    )
-                    for c in sorted(cursors.values(), key=lambda c: c.resource)
-                ],
+                cursors=sorted(cursors.values(), key=lambda c: c.resource),
                 runs=[RunView(**run) for run in await state.recent_runs(conn)],
                 open_drift=[DriftView(**drift) for drift in await state.open_drift(conn)],
             )

@@ -3,6 +3,7 @@ the service relies on, with the raw text kept for the log."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +12,7 @@ import msgspec
 from api.json_depth import TooDeep, decode_bounded
 from api.stripe_objects.fields import customer_id_of, expandable_id, object_id_of
 
-__all__ = ["STRIPE_SOURCES", "InvalidEvent", "ParsedEvent", "check_storable", "parse_event"]
+__all__ = ["STRIPE_SOURCES", "InvalidEvent", "ParsedEvent", "check_storable", "parse_event", "snapshot"]
 
 _MAX_CREATED = 2**63 - 1
 # Lengths of the event log's columns (``api.db.models.SubscriptionEvent``): PostgreSQL refuses a
@@ -83,6 +84,21 @@ def check_storable(event: ParsedEvent) -> None:
             raise InvalidEvent(
                 f"The event's {name} is {len(value)} characters long; at most {_COLUMN_LIMITS[name]} can be stored."
             )
+
+
+def snapshot(event_id: str, event_type: str, created: int, obj: dict[str, Any], source: str) -> ParsedEvent:
+    """An object the service fetched or was answered with itself, as an event of the log: the
+    envelope of a Stripe event around it, under ``source`` (``stripe_api``, ``stripe_sync``)."""
+    body = {
+        "id": event_id,
+        "object": "event",
+        "type": event_type,
+        "created": created,
+        "api_version": None,
+        "livemode": bool(obj.get("livemode")),
+        "data": {"object": obj},
+    }
+    return parse_event(json.dumps(body, separators=(",", ":"), ensure_ascii=False), source=source)
 
 
 def parse_event(raw: bytes | str, source: str = "stripe", max_depth: int = 64) -> ParsedEvent:

@@ -9,7 +9,6 @@ next retry time: either way it is durable before the caller answers Stripe.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -25,7 +24,7 @@ from api.db.engine import Database, DatabaseUnavailable, is_transient
 from api.events import log
 from api.events.locks import lock_keys, take_locks
 from api.events.log import EventStatus
-from api.events.model import ParsedEvent, parse_event
+from api.events.model import ParsedEvent, snapshot
 from api.ingest.group_commit import GroupCommit
 from api.policies.escalation import record_escalations
 from api.projections.projector import PROJECTION_TABLES, apply_events, handles
@@ -100,16 +99,8 @@ class EventProcessor:
             latest = await self.db.run(lambda conn: log.latest_created(conn, object_id))
             if latest is not None:
                 created = max(created, latest + 1)
-        body = {
-            "id": f"obs_{time.time_ns():020d}_{uuid.uuid4().hex[:12]}",
-            "object": "event",
-            "type": event_type,
-            "created": created,
-            "api_version": None,
-            "livemode": bool(obj.get("livemode")),
-            "data": {"object": obj},
-        }
-        return await self.ingest(parse_event(json.dumps(body, separators=(",", ":")), source="stripe_api"))
+        event_id = f"obs_{time.time_ns():020d}_{uuid.uuid4().hex[:12]}"
+        return await self.ingest(snapshot(event_id, event_type, created, obj, "stripe_api"))
 
     async def ingest_many(self, batch: Sequence[ParsedEvent]) -> list[Outcome]:
         """Store and process events in one transaction, as if one after the other; a transient

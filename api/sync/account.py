@@ -101,7 +101,7 @@ class AccountSync:
         progress: Callable[[str, int], None] | None,
     ) -> ResourceReport:
         report = ResourceReport(resource.name)
-        resume = cursor is not None and cursor.resumable and not restart and cursor.starting_after is not None
+        resume = cursor is not None and cursor.walking and not restart and cursor.starting_after is not None
         if resume and cursor is not None and (since is None or since == cursor.since):
             starting_after, since = cursor.starting_after, cursor.since
             report.resumed_after = starting_after

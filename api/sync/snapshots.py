@@ -15,12 +15,11 @@ that changes and changes back (A, B, A) still gets a new snapshot each time.
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 import msgspec
 
-from api.events.model import ParsedEvent, parse_event
+from api.events.model import ParsedEvent, snapshot
 
 __all__ = ["SOURCE", "digest_of", "snapshot_event"]
 
@@ -40,15 +39,6 @@ def snapshot_event(
     """The log event of an object, dated ``fetched_at`` (whole seconds). A ``heal`` snapshot
     (reconciliation logging an object whose projection drifted, digest unchanged or not) has the
     second in its id too, so it is never taken for one already logged."""
-    object_id = str(obj["id"])
     suffix = f"_r{fetched_at}" if heal else ""
-    body = {
-        "id": f"sync_{object_id}_{digest[:16]}_{(previous or '0')[:8]}{suffix}",
-        "object": "event",
-        "type": event_type,
-        "created": fetched_at,
-        "api_version": None,
-        "livemode": bool(obj.get("livemode")),
-        "data": {"object": obj},
-    }
-    return parse_event(json.dumps(body, separators=(",", ":"), ensure_ascii=False), source=SOURCE)
+    event_id = f"sync_{obj['id']}_{digest[:16]}_{(previous or '0')[:8]}{suffix}"
+    return snapshot(event_id, event_type, fetched_at, obj, SOURCE)

@@ -40,7 +40,11 @@ def _now() -> datetime:
 
 @dataclass(frozen=True)
 class Cursor:
+    """Where a resource's walk is (what ``GET /api/admin/sync`` shows)."""
+
     resource: str
+    walking: bool
+    """True while a walk is under way or stopped before the end (the next sync resumes it)."""
     starting_after: str | None
     since: int | None
     started_at: datetime
@@ -50,11 +54,6 @@ class Cursor:
     stored: int
     unchanged: int
     failed: int
-
-    @property
-    def resumable(self) -> bool:
-        """Started and not walked to its end."""
-        return self.completed_at is None
 
 
 @dataclass(frozen=True)
@@ -74,6 +73,7 @@ async def cursors(conn: AsyncConnection) -> dict[str, Cursor]:
         row["resource"]: Cursor(
             **{
                 **row,
+                "walking": row["completed_at"] is None,
                 "started_at": utc(row["started_at"]),
                 "updated_at": utc(row["updated_at"]),
                 "completed_at": utc(row["completed_at"]),
