@@ -121,9 +121,8 @@ def main() -> None:
         ("first", first, first_s, first_rss),
         ("second (unchanged)", second, second_s, second_rss),
     ):
-        print(
-            f"| {name} | {row['fetched']:,} | {row['stored']:,} | {seconds:.1f} | {row['fetched'] / seconds:,.0f} | {rss / 1024:.0f} |"
-        )
+        rate = row["fetched"] / seconds
+        print(f"| {name} | {row['fetched']:,} | {row['stored']:,} | {seconds:.1f} | {rate:,.0f} | {rss / 1024:.0f} |")
     print(f"\nsecond sync {first_s / second_s:.1f}x faster than the first")
 
 
