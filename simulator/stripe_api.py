@@ -74,6 +74,7 @@ class StripeAccount:
         self.faults = Faults()
         self._cache: tuple[int, dict[str, list[Obj]], dict[str, Obj]] | None = None
         self._changed: dict[str, Obj] = {}
+        self._views: dict[tuple[str, str | None, str | None], tuple[list[Obj], dict[str, int]]] = {}
 
     def change(self, obj: Obj) -> None:
         """A change made at Stripe that sends no event the service sees (a lost webhook, an edit
@@ -81,6 +82,7 @@ class StripeAccount:
         with self.lock:
             self._changed[obj["id"]] = obj
             self._cache = None
+            self._views.clear()
 
     @classmethod
     def of(cls, sim: Simulation) -> StripeAccount:
@@ -125,18 +127,28 @@ class StripeAccount:
         for objects in lists.values():
             objects.sort(key=lambda o: (int(o.get("created") or 0), str(o["id"])), reverse=True)
         self._cache = (self.as_of, lists, latest)
+        self._views.clear()
         return lists, latest
 
     def listing(self, name: str, query: dict[str, str]) -> Obj:
-        lists, _ = self._state()
-        objects = lists[name]
-        if name == "subscriptions":
-            status = query.get("status")
+        status = query.get("status") if name == "subscriptions" else "all"
+        key = (name, status, query.get("created[gte]"))
+        view = self._views.get(key)
+        if view is None or self._cache is None or self._cache[0] != self.as_of:
+            lists, _ = self._state()
+            objects = lists[name]
             if status is None:
                 objects = [o for o in objects if o.get("status") not in _ENDED]
             elif status != "all":
                 objects = [o for o in objects if o.get("status") == status]
-        return _page(objects, query, f"/v1/{name}")
+            since = query.get("created[gte]")
+            if since:
+                objects = [o for o in objects if int(o.get("created") or 0) >= int(since)]
+            # Each filtered list and where each id sits in it, kept while the account does not
+            # move: a walk asks for the same list a page at a time.
+            view = (objects, {str(o["id"]): i for i, o in enumerate(objects)})
+            self._views[key] = view
+        return _page(view[0], query, f"/v1/{name}", view[1])
 
     def retrieve(self, name: str, object_id: str) -> Obj | None:
         _, latest = self._state()
@@ -187,16 +199,21 @@ class StripeAccount:
             return 404, _error("invalid_request_error", f"Unrecognized request URL (GET: {path})."), {}
 
 
-def _page(objects: list[Obj], query: dict[str, str], url: str) -> Obj:
+def _page(objects: list[Obj], query: dict[str, str], url: str, positions: dict[str, int] | None = None) -> Obj:
+    """One page of ``objects`` (already filtered), after ``starting_after``."""
     limit = max(1, min(100, int(query.get("limit") or 10)))
-    since = query.get("created[gte]")
-    if since:
-        objects = [o for o in objects if int(o.get("created") or 0) >= int(since)]
+    if positions is None:
+        since = query.get("created[gte]")
+        if since:
+            objects = [o for o in objects if int(o.get("created") or 0) >= int(since)]
+        positions = {str(o["id"]): i for i, o in enumerate(objects)}
+    start = 0
     after = query.get("starting_after")
     if after:
-        position = next((i for i, o in enumerate(objects) if o["id"] == after), None)
-        objects = objects[position + 1 :] if position is not None else []
-    return {"object": "list", "url": url, "has_more": len(objects) > limit, "data": objects[:limit]}
+        position = positions.get(after)
+        start = position + 1 if position is not None else len(objects)
+    page = objects[start : start + limit]
+    return {"object": "list", "url": url, "has_more": start + limit < len(objects), "data": page}
 
 
 def _error(kind: str, message: str, code: str | None = None) -> Obj:
