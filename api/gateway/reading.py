@@ -12,9 +12,9 @@ reconciliation.
   pages are read through the SDK's raw requests rather than its ``auto_paging_iter``: the objects
   go to the log as the JSON Stripe sent, and building the SDK's ``StripeObject`` for each one and
   turning it back into a dict cost more than storing it.
-- Failures become one of three exceptions a person can act on: :class:`StripeUnreachable`,
-  :class:`StripeRefused` (a wrong or restricted key) and :class:`ListUnavailable` (this Stripe, a
-  stand-in, has no such list).
+- Failures become exceptions a person can act on: :class:`StripeUnreachable`,
+  :class:`StripeRefused` (a wrong or restricted key), :class:`ListUnavailable` (this Stripe, a
+  stand-in, has no such list) and :class:`ObjectMissing` (no such object).
 """
 
 from __future__ import annotations
@@ -31,7 +31,15 @@ from aiolimiter import AsyncLimiter
 from api.observability.metrics import STRIPE_LATENCY, STRIPE_REQUESTS
 from api.settings import Settings
 
-__all__ = ["PAGE_SIZE", "ListUnavailable", "Page", "StripeReader", "StripeRefused", "StripeUnreachable"]
+__all__ = [
+    "PAGE_SIZE",
+    "ListUnavailable",
+    "ObjectMissing",
+    "Page",
+    "StripeReader",
+    "StripeRefused",
+    "StripeUnreachable",
+]
 
 PAGE_SIZE = 100
 """Objects a page: Stripe's maximum."""
@@ -47,6 +55,10 @@ class StripeRefused(Exception):
 
 class ListUnavailable(Exception):
     """This Stripe has no such list (a stand-in that lacks the endpoint)."""
+
+
+class ObjectMissing(Exception):
+    """Stripe has no such object (any more)."""
 
 
 @dataclass(frozen=True)
@@ -131,10 +143,12 @@ class StripeReader:
             try:
                 response = await self.client.raw_request_async("get", path, **query)
             except stripe.StripeError as exc:
-                if not (listing and exc.http_status == 404):
+                if exc.http_status != 404:
                     raise self._failure(exc, path, operation) from None
                 STRIPE_REQUESTS.labels(f"{operation}.read", "not_found").inc()
-                raise ListUnavailable(f"{self.base} has no {path} list") from None
+                if listing:
+                    raise ListUnavailable(f"{self.base} has no {path} list") from None
+                raise ObjectMissing(f"Stripe has no {path}") from None
         STRIPE_REQUESTS.labels(f"{operation}.read", "ok").inc()
         data = response.data
         if not isinstance(data, dict):

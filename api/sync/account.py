@@ -101,8 +101,14 @@ class AccountSync:
         progress: Callable[[str, int], None] | None,
     ) -> ResourceReport:
         report = ResourceReport(resource.name)
-        resume = cursor is not None and cursor.walking and not restart and cursor.starting_after is not None
-        if resume and cursor is not None and (since is None or since == cursor.since):
+        # A walk stopped before its end goes on after its cursor, unless told otherwise.
+        if (
+            cursor is not None
+            and cursor.walking
+            and cursor.starting_after is not None
+            and not restart
+            and since in (None, cursor.since)
+        ):
             starting_after, since = cursor.starting_after, cursor.since
             report.resumed_after = starting_after
         else:
@@ -162,15 +168,16 @@ class AccountSync:
                 continue
             digest = digest_of(obj)
             before_this = known.get(object_id)
-            heal = heal_after is not None and object_id in heal_after
+            healing = (heal_after or {}).get(object_id)
+            heal = healing is not None
             if before_this is not None and before_this.digest == digest and not heal:
                 report.unchanged += 1
                 continue
             # Fetched after the sync's previous snapshot of it, so dated after it even within
             # the same second (deliveries from that second are ordered by their content).
             created = fetched_at if before_this is None else max(fetched_at, before_this.created + 1)
-            if heal and heal_after is not None:
-                created = max(created, heal_after[object_id] + 1)
+            if healing is not None:
+                created = max(created, healing + 1)
             try:
                 previous = before_this.digest if before_this else None
                 event = snapshot_event(obj, event_type, created, digest, previous, heal=heal)

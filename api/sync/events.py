@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.events.model import InvalidEvent, ParsedEvent, check_storable, parse_event
 from api.gateway.reading import StripeReader
@@ -53,16 +54,14 @@ async def catch_up(
     async for page in reader.walk("/v1/events", {"created": {"gte": start}}):
         events: list[ParsedEvent] = []
         for body in page.objects:
-            event_id = str(body.get("id") or "?")
-            obj = (body.get("data") or {}).get("object") if isinstance(body.get("data"), dict) else None
-            if not isinstance(obj, dict) or obj.get("object") not in FOLLOWED_OBJECTS:
-                report.skipped += 1
-                continue
             try:
                 event = parse_event(json.dumps(body, separators=(",", ":"), ensure_ascii=False))
                 check_storable(event)
             except InvalidEvent as exc:
-                report.fail(event_id, str(exc))
+                report.fail(str(body.get("id") or "?"), str(exc))
+                continue
+            if event.object_type not in FOLLOWED_OBJECTS:
+                report.skipped += 1
                 continue
             events.append(event)
             newest = max(newest, event.created)
@@ -80,7 +79,7 @@ async def catch_up(
     if not dry_run:
         resume_from = max(start, newest - OVERLAP_SECONDS)
 
-        async def note(conn: Any) -> None:
+        async def note(conn: AsyncConnection) -> None:
             await state.start_cursor(conn, EVENTS, resume_from)
             await state.complete(conn, EVENTS)
 

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.db.dialects import utc
 from api.db.models import payment_history, sync_drift, user_subscriptions
-from api.gateway.reading import StripeUnreachable
+from api.gateway.reading import ObjectMissing
 from api.observability.metrics import RECONCILE_DRIFT
 from api.settings import Settings
 from api.stripe_objects.fields import invoice_row, subscription_row
@@ -175,17 +175,17 @@ class Reconciler:
         progress: Callable[[int], object] | None,
     ) -> None:
         resource = next(r for r in RESOURCES if r.name == checked.resource)
+        # Object id -> its drift, the object as fetched, and the created its row reflects.
         drifted: dict[str, tuple[Drift, dict[str, Any], int]] = {}
         for ours in rows:
             object_id = str(ours[checked.key])
             report.checked += 1
+            if progress is not None:
+                progress(1)
             try:
                 obj = await self.reader.retrieve(f"{resource.path}/{object_id}")
-            except StripeUnreachable as exc:
-                if "HTTP 404" not in str(exc):
-                    raise
-                drift = Drift(checked.object_type, object_id, {"exists": (True, False)})
-                report.drift.append(drift)
+            except ObjectMissing:
+                report.drift.append(Drift(checked.object_type, object_id, {"exists": (True, False)}))
                 continue
             theirs = checked.row(obj, checked.event_type)
             differences = {
@@ -194,23 +194,19 @@ class Reconciler:
                 if not _same(ours.get(name), theirs.get(name))
             }
             if differences:
-                drifted[object_id] = (
-                    Drift(checked.object_type, object_id, differences),
-                    obj,
-                    ours["last_event_created"],
-                )
-            if progress is not None:
-                progress(1)
+                drift = Drift(checked.object_type, object_id, differences)
+                drifted[object_id] = (drift, obj, int(ours["last_event_created"] or 0))
         if drifted:
-            heal = ResourceReport(resource.name)
             objects = [obj for _, obj, _ in drifted.values()]
-            after = {object_id: int(watermark or 0) for object_id, (_, _, watermark) in drifted.items()}
-            await self.sync.store(resource, objects, heal, heal_after=after)
+            after = {object_id: watermark for object_id, (_, _, watermark) in drifted.items()}
+            await self.sync.store(resource, objects, ResourceReport(resource.name), heal_after=after)
             now_rows = await self.db.run(self._rows(checked, list(drifted)))
-            for object_id, (drift, obj, _) in drifted.items():
-                theirs = checked.row(obj, checked.event_type)
+            for object_id, (drift, _, _) in drifted.items():
                 ours_now = now_rows.get(object_id, {})
-                drift.healed = all(_same(ours_now.get(name), theirs.get(name)) for name in drift.fields)
+                # Healed when the row now holds what Stripe said, field by field.
+                drift.healed = all(
+                    _same(ours_now.get(name), theirs_value) for name, (_, theirs_value) in drift.fields.items()
+                )
                 report.drift.append(drift)
         found = [d for d in report.drift if d.object_type == checked.object_type]
         await self.db.run(self._record(found), write=True)

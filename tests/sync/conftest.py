@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -11,6 +13,7 @@ from sqlalchemy import func, select
 
 from api.db.engine import Database
 from api.db.models import subscription_events, user_subscriptions
+from api.events.model import parse_event
 from api.gateway.reading import StripeReader
 from api.ingest.processing import EventProcessor
 from api.settings import Settings
@@ -80,3 +83,17 @@ def assert_matches_truth(subs: dict[str, dict[str, Any]], truth: dict[str, Any])
             expected["price_id"],
         ), sub_id
         assert got["user_id"] == expected["user_id"], sub_id
+
+
+async def deliver(settings: Settings, events: list[dict[str, Any]], batch: int = 200) -> None:
+    """Raw Stripe events through the processor, as webhook deliveries go, ``batch`` to a
+    transaction (letting other tasks run between batches)."""
+    db = Database(settings)
+    try:
+        processor = EventProcessor(db, settings)
+        parsed = [parse_event(json.dumps(event)) for event in events]
+        for start in range(0, len(parsed), batch):
+            await processor.ingest_many(parsed[start : start + batch])
+            await asyncio.sleep(0)
+    finally:
+        await db.dispose()

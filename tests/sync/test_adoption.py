@@ -5,7 +5,6 @@ on history reconstruction, which is not built yet; they are not compared here.)"
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,15 +15,13 @@ from analytics.engine import Facts
 from analytics.export import export_events
 from analytics.report import analyze
 from api.db.engine import Database
-from api.events.model import parse_event
-from api.ingest.processing import EventProcessor
 from api.settings import Settings
 from api.sync.resources import resource_names
 from simulator.clock import add_months
 from simulator.engine import SimConfig, Simulation
 from simulator.stripe_api import StripeAccount, StripeApiServer
 from simulator.truth import ground_truth
-from tests.sync.conftest import KEY, on, sync
+from tests.sync.conftest import KEY, deliver, on, sync
 
 INSTALLED_AT_MONTH = 8
 OBJECTS = resource_names()
@@ -53,13 +50,9 @@ async def _adopt(settings: Settings, sim: Simulation, truth: dict[str, Any], ins
     report = await sync(settings, clock=lambda: installed, only=OBJECTS)
     assert report.total("failed") == 0
 
-    later = [e for e in sorted(sim.events, key=lambda e: e["created"]) if e["created"] > installed]
+    await deliver(settings, [e for e in sorted(sim.events, key=lambda e: e["created"]) if e["created"] > installed])
     db = Database(settings)
     try:
-        processor = EventProcessor(db, settings)
-        parsed = [parse_event(json.dumps(event)) for event in later]
-        for start in range(0, len(parsed), 200):
-            await processor.ingest_many(parsed[start : start + 200])
         await export_events(db, tmp_path / "analytics")
     finally:
         await db.dispose()

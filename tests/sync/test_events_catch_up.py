@@ -4,33 +4,19 @@ if nothing had been lost."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy import select
 
 from api.db.engine import Database
 from api.db.models import subscription_events
-from api.events.model import parse_event
-from api.ingest.processing import EventProcessor
 from api.settings import Settings
 from api.sync.events import FOLLOWED_OBJECTS, RETENTION_SECONDS
 from simulator.clock import DAY
 from simulator.engine import Simulation
 from simulator.stripe_api import StripeApiServer
 from tests.state import projection_state
-from tests.sync.conftest import on, sync
-
-
-async def deliver(settings: Settings, events: list[dict[str, Any]]) -> None:
-    db = Database(settings)
-    try:
-        processor = EventProcessor(db, settings)
-        parsed = [parse_event(json.dumps(event)) for event in events]
-        for start in range(0, len(parsed), 200):
-            await processor.ingest_many(parsed[start : start + 200])
-    finally:
-        await db.dispose()
+from tests.sync.conftest import deliver, on, sync
 
 
 async def logged(settings: Settings) -> tuple[set[str], dict[str, Any]]:

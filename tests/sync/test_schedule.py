@@ -19,7 +19,8 @@ from api.settings import Settings
 from api.sync import state
 from simulator.engine import SimConfig, Simulation
 from simulator.stripe_api import StripeAccount, StripeApiServer
-from tests.sync.conftest import KEY, on
+from tests.factories import make_event, subscription
+from tests.sync.conftest import KEY, deliver, on
 
 
 async def test_the_worker_catches_up_at_start_then_when_due_and_reconciles(sqlite_only: Settings) -> None:
@@ -64,18 +65,12 @@ async def test_the_worker_catches_up_at_start_then_when_due_and_reconciles(sqlit
 async def test_a_log_with_a_recent_delivery_is_not_caught_up_at_start(
     sqlite_only: Settings, stand_in: StripeApiServer, simulated: Any
 ) -> None:
-    import json
-
-    from api.events.model import parse_event
-    from tests.factories import make_event, subscription
-
     settings = dataclasses.replace(on(sqlite_only, stand_in), stripe_catchup_seconds=300)
     db = Database(settings)
     try:
-        processor = EventProcessor(db, settings)
-        await processor.ingest(parse_event(json.dumps(make_event("customer.subscription.created", subscription()))))
+        await deliver(settings, [make_event("customer.subscription.created", subscription())])
         said: list[str] = []
-        passes = WorkerLoop(processor, settings, said.append)
+        passes = WorkerLoop(EventProcessor(db, settings), settings, said.append)
         await passes.start()
         assert said == []
         assert passes.stripe.next_catchup > datetime.now(UTC).timestamp() + 200

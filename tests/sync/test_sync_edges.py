@@ -6,18 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 from typing import Any
 
 from api.db.engine import Database
-from api.events.model import parse_event
-from api.ingest.processing import EventProcessor
 from api.settings import Settings
 from simulator.engine import Simulation
 from simulator.stripe_api import StripeApiServer
 from tests.conftest import migrated_sqlite
 from tests.state import projection_state
-from tests.sync.conftest import assert_matches_truth, on, read, sync
+from tests.sync.conftest import assert_matches_truth, deliver, on, read, sync
 
 
 async def test_one_bad_object_is_recorded_and_skipped(
@@ -52,23 +49,12 @@ async def test_a_sync_racing_live_deliveries_ends_as_either_order_would(
 ) -> None:
     events = sorted(simulated[0].events, key=lambda e: e["created"])
     as_of = stand_in.account.as_of
-    parsed = [parse_event(json.dumps(event)) for event in events]
-
-    async def deliver(settings: Settings) -> None:
-        db = Database(settings)
-        try:
-            processor = EventProcessor(db, settings)
-            for start in range(0, len(parsed), 25):
-                await processor.ingest_many(parsed[start : start + 25])
-                await asyncio.sleep(0)  # let the sync in between
-        finally:
-            await db.dispose()
-
     racing = on(sqlite_only, stand_in)
-    await asyncio.gather(deliver(racing), sync(racing, clock=lambda: as_of, only=["customers", "subscriptions"]))
+    objects = ["customers", "subscriptions"]
+    await asyncio.gather(deliver(racing, events, batch=25), sync(racing, clock=lambda: as_of, only=objects))
     one_after_the_other = on(migrated_sqlite(sqlite_template, tmp_path / "apart.db"), stand_in)
-    await deliver(one_after_the_other)
-    await sync(one_after_the_other, clock=lambda: as_of, only=["customers", "subscriptions"])
+    await deliver(one_after_the_other, events, batch=25)
+    await sync(one_after_the_other, clock=lambda: as_of, only=objects)
 
     async def state(settings: Settings) -> dict[str, Any]:
         db = Database(settings)
