@@ -454,7 +454,7 @@ class SyncRun(Base):
     summary: Mapped[str] = mapped_column(Text, server_default="{}")
     """JSON: per resource fetched, stored, unchanged, failed; the objects that failed and why."""
 
-    __table_args__ = (Index("ix_sync_runs_kind_started_at", "kind", "started_at"),)
+    __table_args__ = (Index("ix_sync_runs_kind_outcome_finished_at", "kind", "outcome", "finished_at"),)
 
 
 class SyncDrift(Base):

@@ -17,6 +17,7 @@ from api.db.dialects import insert, one_of, utc
 from api.db.models import sync_cursors, sync_drift, sync_objects, sync_runs
 
 __all__ = [
+    "RUN_KINDS",
     "Cursor",
     "Digest",
     "advance",
@@ -200,11 +201,25 @@ async def recent_runs(conn: AsyncConnection, limit: int = 20) -> list[dict[str, 
     ]
 
 
+RUN_KINDS = ("sync", "catchup", "reconcile")
+
+
 async def last_successes(conn: AsyncConnection) -> dict[str, datetime]:
-    """When each kind of run (``sync``, ``catchup``, ``reconcile``) last succeeded."""
+    """When each kind of run last succeeded: the gauges read it at every refresh, so each kind is
+    one probe of the (kind, outcome, finished_at) index, not a scan of every run ever made."""
     c = sync_runs.c
-    rows = await conn.execute(select(c.kind, func.max(c.finished_at)).where(c.outcome == "succeeded").group_by(c.kind))
-    return {kind: utc(finished) for kind, finished in rows if finished is not None}
+    found: dict[str, datetime] = {}
+    for kind in RUN_KINDS:
+        query = (
+            select(c.finished_at)
+            .where(c.kind == kind, c.outcome == "succeeded", c.finished_at.is_not(None))
+            .order_by(c.finished_at.desc())
+            .limit(1)
+        )
+        finished = (await conn.execute(query)).scalar_one_or_none()
+        if finished is not None:
+            found[kind] = utc(finished)
+    return found
 
 
 async def open_drift(conn: AsyncConnection, limit: int = 50) -> list[dict[str, Any]]:

@@ -60,7 +60,8 @@ def upgrade() -> None:
         sa.Column("summary", sa.Text(), server_default="{}", nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sync_runs")),
     )
-    op.create_index("ix_sync_runs_kind_started_at", "sync_runs", ["kind", "started_at"])
+    # The last success of each kind, read at every gauge refresh: one index probe per kind.
+    op.create_index("ix_sync_runs_kind_outcome_finished_at", "sync_runs", ["kind", "outcome", "finished_at"])
     op.create_table(
         "sync_drift",
         sa.Column("id", BigId, autoincrement=True, nullable=False),
@@ -81,7 +82,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_sync_drift_found_at", table_name="sync_drift")
     op.drop_table("sync_drift")
-    op.drop_index("ix_sync_runs_kind_started_at", table_name="sync_runs")
+    op.drop_index("ix_sync_runs_kind_outcome_finished_at", table_name="sync_runs")
     op.drop_table("sync_runs")
     op.drop_table("sync_objects")
     op.drop_table("sync_cursors")
