@@ -9,13 +9,16 @@ import contextlib
 import signal
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from api.cli.base import _settings, _with_processor, main
 from api.ingest.processing import EventProcessor
 from api.settings import Settings
+
+if TYPE_CHECKING:  # imported by start(): the sync's modules pull in the metrics (see api.cli.sync)
+    from api.sync.schedule import StripeFollowUp
 
 __all__ = ["WorkerLoop", "worker"]
 
@@ -34,7 +37,7 @@ class WorkerLoop:
         self.say = say
         self.idempotency = DatabaseIdempotencyStore(processor.db)  # expired keys (Redis expires its own)
         self.last_analytics = float("-inf")
-        self.stripe: Any = None  # api.sync.schedule.StripeFollowUp, made by start()
+        self.stripe: StripeFollowUp | None = None  # made by start() when there is a Stripe account
 
     async def start(self) -> None:
         """Before the first pass: with a Stripe account to read, schedule the catch-up (at once
@@ -43,11 +46,7 @@ class WorkerLoop:
 
         if StripeFollowUp.wanted(self.settings):
             self.stripe = StripeFollowUp(self.processor, self.settings, self.say)
-            try:
-                await self.stripe.start()
-            except Exception as exc:  # the database may be down at start; retried passes go on
-                self.say(f"worker: scheduling the Stripe catch-up failed: {type(exc).__name__}: {exc}")
-                self.stripe.next_catchup = 0.0
+            await self.stripe.start()
 
     async def stop(self) -> None:
         if self.stripe is not None:

@@ -43,17 +43,24 @@ class StripeFollowUp:
 
     async def start(self) -> None:
         """Schedule the first runs: the catch-up at once if the newest delivery is older than its
-        interval, else after one interval; reconciliation after one interval."""
+        interval (or cannot be read: the database may be down at start), else after one interval;
+        reconciliation after one interval."""
         now = self.clock()
-        if self.settings.stripe_catchup_seconds > 0:
-            newest = await self.processor.db.run(log.newest_received)
-            behind = newest is None or now - newest.timestamp() > self.settings.stripe_catchup_seconds
-            self.next_catchup = now if behind else now + self.settings.stripe_catchup_seconds
-            if behind:
-                seen = newest.astimezone(UTC).isoformat() if newest else "never"
-                self.say(f"worker: newest delivery {seen}: catching up from Stripe's Events API now")
         if self.settings.stripe_reconcile_seconds > 0:
             self.next_reconcile = now + self.settings.stripe_reconcile_seconds
+        if self.settings.stripe_catchup_seconds <= 0:
+            return
+        try:
+            newest = await self.processor.db.run(log.newest_received)
+        except Exception as exc:  # retried at the first pass, with the catch-up
+            self.say(f"worker: the newest delivery could not be read ({type(exc).__name__}): catching up at once")
+            self.next_catchup = now
+            return
+        behind = newest is None or now - newest.timestamp() > self.settings.stripe_catchup_seconds
+        self.next_catchup = now if behind else now + self.settings.stripe_catchup_seconds
+        if behind:
+            seen = newest.astimezone(UTC).isoformat() if newest else "never"
+            self.say(f"worker: newest delivery {seen}: catching up from Stripe's Events API now")
 
     async def one_pass(self) -> None:
         now = self.clock()

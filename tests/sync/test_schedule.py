@@ -77,3 +77,28 @@ async def test_a_log_with_a_recent_delivery_is_not_caught_up_at_start(
         await passes.stop()
     finally:
         await db.dispose()
+
+
+async def test_a_database_down_at_start_catches_up_at_the_first_pass(
+    sqlite_only: Settings, stand_in: StripeApiServer, simulated: Any, monkeypatch: Any
+) -> None:
+    from api.sync import schedule
+
+    async def down(conn: Any) -> None:
+        raise ConnectionRefusedError("database away")
+
+    monkeypatch.setattr(schedule.log, "newest_received", down)
+    settings = dataclasses.replace(on(sqlite_only, stand_in), stripe_catchup_seconds=300, stripe_reconcile_seconds=3600)
+    db = Database(settings)
+    try:
+        said: list[str] = []
+        passes = WorkerLoop(EventProcessor(db, settings), settings, said.append)
+        await passes.start()
+        assert passes.stripe is not None
+        assert said == ["worker: the newest delivery could not be read (DatabaseUnavailable): catching up at once"]
+        assert passes.stripe.next_catchup is not None
+        assert passes.stripe.next_catchup <= datetime.now(UTC).timestamp()
+        assert passes.stripe.next_reconcile is not None  # still scheduled
+        await passes.stop()
+    finally:
+        await db.dispose()
