@@ -32,6 +32,8 @@ import pyarrow as pa
 
 from analytics.facts import FACT_SCHEMA, SCALE
 from analytics.mrr import PAST_DUE_GRACE_DAYS, STALE_GRACE_DAYS
+from analytics.reconstruction import SOURCE as RECONSTRUCTED
+from analytics.reconstruction import reconstructed_facts
 
 __all__ = [
     "DAY",
@@ -164,15 +166,29 @@ class Facts:
             self._cache[key] = compute()
         return cast(T, self._cache[key])
 
+    def subscription_facts(self) -> str:
+        """The relation of every subscription fact: the observed ones and the states history
+        reconstruction derives from synced objects (:mod:`analytics.reconstruction`)."""
+
+        def register() -> str:
+            name = f"reconstructed_{len(self._cache)}"
+            self.con.register(name, reconstructed_facts(self.con, self.view))
+            return name
+
+        reconstructed = self.cached("reconstructed", register)
+        return f"""(
+            SELECT * FROM {self.view} WHERE object_type = 'subscription' AND type LIKE 'customer.subscription.%'
+            UNION ALL BY NAME SELECT * FROM {reconstructed}
+        )"""
+
     def _timelines(self) -> pl.DataFrame:
         states = self.sql(
             f"""
             SELECT event_id, created, object_id AS sub, coalesce(customer_id, '') AS customer, status,
                    coalesce(currency, 'unknown') AS currency, mrr, undiscounted_mrr AS undiscounted,
                    discount_ends, delinquent, terminal, rank, plan, user_id, cancel_at_period_end,
-                   period_end, pos AS stored_pos
-            FROM {self.view}
-            WHERE object_type = 'subscription' AND type LIKE 'customer.subscription.%'
+                   period_end, pos AS stored_pos, source = '{RECONSTRUCTED}' AS reconstructed
+            FROM {self.subscription_facts()}
             """
         ).unique("event_id", keep="any")  # a redelivered event counts once
         # Integer keys in the strings' own order: sorting and windows on them are far cheaper, and

@@ -47,10 +47,11 @@ __all__ = ["BATCH", "FORMAT", "LOOKBACK", "POSITIONS", "ExportResult", "export_e
 BATCH = 20_000
 LOOKBACK = 2_000
 _STATE = "_export.json"
-FORMAT = 3
-"""The facts' format; an export written in another is redone from scratch (3: ``period_end``)."""
+FORMAT = 4
+"""The facts' format; an export written in another is redone from scratch (3: ``period_end``; 4:
+``detail_json``, prices and products)."""
 POSITIONS = "positions"
-KPI_OBJECTS = ("subscription", "invoice", "charge", "refund", "dispute", "checkout.session")
+KPI_OBJECTS = ("subscription", "invoice", "charge", "refund", "dispute", "checkout.session", "price", "product")
 KPI_SERVICE_EVENTS = ("usage.recorded",)
 
 

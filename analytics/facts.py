@@ -25,10 +25,19 @@ import pyarrow as pa
 
 from analytics.mrr import state_of
 from api.events.model import STRIPE_SOURCES, ParsedEvent
-from api.stripe_objects.fields import invoice_subscription_id, whole
+from api.stripe_objects.fields import invoice_dates, invoice_lines, invoice_subscription_id, whole
 from api.stripe_objects.ordering import Snapshot, in_second_order
 
-__all__ = ["FACT_SCHEMA", "FACT_SOURCES", "SCALE", "fact_row", "facts_table", "month_of", "positions_in_second"]
+__all__ = [
+    "FACT_SCHEMA",
+    "FACT_SOURCES",
+    "SCALE",
+    "fact_row",
+    "facts_table",
+    "month_of",
+    "positions_in_second",
+    "price_detail",
+]
 
 SCALE = 7_200_000
 FACT_SOURCES = STRIPE_SOURCES
@@ -72,6 +81,8 @@ FACT_SCHEMA = pa.schema(
         ("refunds_json", pa.string()),
         ("feature", pa.string()),
         ("period", pa.string()),
+        # what history reconstruction (analytics.reconstruction) and the plan names read
+        ("detail_json", pa.string()),
     ]
 )
 
@@ -90,6 +101,14 @@ def _rank(rank: tuple[int, ...]) -> int:
     for part in rank:
         value = value * 1_000 + int(part)
     return value
+
+
+PRICE_FIELDS = ("id", "object", "currency", "unit_amount", "recurring", "product", "lookup_key", "nickname")
+
+
+def price_detail(obj: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a price MRR and the plan names read (a subscription item's ``price``)."""
+    return {field: obj.get(field) for field in PRICE_FIELDS}
 
 
 def fact_row(event: ParsedEvent) -> dict[str, Any] | None:
@@ -133,6 +152,7 @@ def fact_row(event: ParsedEvent) -> dict[str, Any] | None:
             "subscription_id": invoice_subscription_id(obj),
             "period_start": obj.get("period_start"),
             "attempt_count": whole(obj, "attempt_count"),
+            "detail_json": json.dumps({**invoice_dates(obj), "lines": invoice_lines(obj)}, separators=(",", ":")),
         }
     elif event.object_type in ("charge", "refund"):
         refunds = (obj.get("refunds") or {}).get("data") or [] if event.object_type == "charge" else [obj]
@@ -149,6 +169,10 @@ def fact_row(event: ParsedEvent) -> dict[str, Any] | None:
         }
     elif event.object_type == "dispute":
         row = {"currency": obj.get("currency"), "amount": whole(obj, "amount"), "charge_id": event.charge_id}
+    elif event.object_type == "price":
+        row = {"currency": obj.get("currency"), "detail_json": json.dumps(price_detail(obj), separators=(",", ":"))}
+    elif event.object_type == "product":
+        row = {"detail_json": json.dumps({"name": obj.get("name")}, separators=(",", ":"))}
     elif event.object_type == "checkout.session":
         row = {"period_start": int(obj.get("created") or event.created)}
     else:

@@ -16,6 +16,7 @@ from analytics.cohorts import cohorts
 from analytics.conversion import conversion
 from analytics.engine import DAY, Facts
 from analytics.payments import payment_window, payments
+from analytics.plans import plan_names
 from analytics.report import MOVEMENT_KINDS, MonthKpis, Report, analyze
 from analytics.retention import retention
 from analytics.risk import at_risk
@@ -135,6 +136,7 @@ def kpi_document(
         at_risk_mrr[customer.currency] += customer.mrr
     meta["at_risk_mrr"] = dict(sorted(at_risk_mrr.items()))
     meta["now"] = now
+    meta["plan_names"] = plan_names(facts)
     meta["stale_grace_days"] = facts.stale_grace // DAY
     meta["stale_subscriptions"] = [asdict(s) for s in stale_subscriptions(facts, now)]
     meta["payment_windows"] = {f"last_{days}_days": asdict(payment_window(facts, days, moment + 1)) for days in (7, 30)}

@@ -12,6 +12,7 @@ from fractions import Fraction
 from functools import cached_property
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from analytics.engine import (
@@ -49,11 +50,15 @@ class MonthKpis:
     """Per currency, the MRR of each plan (price lookup key) at the month's end."""
     subscriptions_by_plan: dict[str, int] = field(default_factory=dict)
     """Subscriptions contributing MRR at the month's end, per plan."""
+    reconstructed: bool = False
+    """Some subscription's state in the month is known only from history reconstruction (the
+    account's life before it was synced, :mod:`analytics.reconstruction`)."""
 
     def as_dict(self, with_sources: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {
             "month": self.month,
             "month_to_date": self.month_to_date,
+            "reconstructed": self.reconstructed,
             "mrr": self.mrr,
             "arr": self.arr,
             "mrr_movements": self.mrr_movements,
@@ -192,6 +197,7 @@ def analyze(facts: Facts, first: date | None = None, last: date | None = None, n
     plans = _sum_to_months(by_plan, ["currency", "plan"], ["value", "flag"], len(months))
     active = _sum_to_months(by_plan, ["all"], ["flag"], len(months)).get((0, 0), [0] * (len(months) + 1))
     first_seen = dict(moves.group_by("currency").agg(pl.col("month_index").min()).iter_rows())
+    reconstructed = _reconstructed_months(timelines, starts, len(months))
     report: list[MonthKpis] = []
     for index, month in enumerate(months):
         start, end = month_bounds(month)
@@ -225,10 +231,28 @@ def analyze(facts: Facts, first: date | None = None, last: date | None = None, n
                 movement_event_ids={c: dict(sources[(index, c)]) for c in shown},
                 mrr_by_plan={c: dict(sorted(plan_mrr[c].items())) for c in sorted(plan_mrr)},
                 subscriptions_by_plan=dict(sorted(plan_count.items())),
+                reconstructed=bool(reconstructed[index]),
             )
         )
     shown = [m for m in report if first is None or m.month >= f"{first:%Y-%m}"]
     return Report(report, moves.drop("delta", "paying"), timelines, shown)
+
+
+def _reconstructed_months(timelines: pl.DataFrame, starts: list[int], count: int) -> np.ndarray:
+    """For each month, whether a reconstructed state holds during it (from its moment to the
+    subscription's next state)."""
+    spans = timelines.filter(pl.col("reconstructed")).select(
+        "created", until=pl.coalesce(pl.col("next_at"), pl.col("created") + 1) - 1
+    )
+    marks = np.zeros(count + 1, dtype=np.int64)
+    if spans.is_empty():
+        return marks[:count] > 0
+    first = np.clip(month_index(starts, spans["created"]).to_numpy(), 0, count)
+    last = np.clip(month_index(starts, spans["until"]).to_numpy(), -1, count - 1)
+    kept = first <= last
+    np.add.at(marks, first[kept], 1)
+    np.add.at(marks, last[kept] + 1, -1)
+    return np.cumsum(marks)[:count] > 0
 
 
 def analyze_events(events: Iterable[ParsedEvent], first: date | None = None, last: date | None = None) -> Report:

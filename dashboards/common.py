@@ -53,13 +53,21 @@ def filters(data: Kpis) -> Filters:
         "Period", options=labels, value=(labels[max(0, len(labels) - 12)], labels[-1]), key="period"
     )
     plans = [p for p in data.plans if currency in p] or data.plans
-    chosen = st.sidebar.multiselect("Plans", plans, default=plans, key=f"plans-{currency}")
+    chosen = st.sidebar.multiselect(
+        "Plans", plans, default=plans, key=f"plans-{currency}", format_func=data.plan_name
+    )
     st.sidebar.caption(
         f"KPIs as of {data.as_of:%Y-%m-%d %H:%M} UTC ({data.source}); log up to "
         f"{_date(data.document.get('computed_until'))}."
     )
     if data.months[-1].get("month_to_date"):
         st.sidebar.caption(f"{data.months[-1]['month']} is month to date (as of {_date(data.document.get('now'))}).")
+    rebuilt = data.reconstructed_months
+    if rebuilt:
+        st.sidebar.caption(
+            f"{rebuilt[0]} to {rebuilt[-1]} rest on reconstructed history: the account's life before it was "
+            "synced, derived from its subscriptions and invoices ([Definitions](/definitions))."
+        )
     return Filters(currency, [m for m in data.months if first <= m["month"] <= last], chosen)
 
 

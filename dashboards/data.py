@@ -50,6 +50,16 @@ class Kpis:
     def plans(self) -> list[str]:
         return sorted({p for month in self.months for by in month.get("mrr_by_plan", {}).values() for p in by})
 
+    def plan_name(self, plan: str) -> str:
+        """A plan's name from the synced products and prices, else its key (the price's lookup key)."""
+        names: dict[str, str] = self.document.get("plan_names") or {}
+        return names.get(plan, plan)
+
+    @property
+    def reconstructed_months(self) -> list[str]:
+        """The months that rest on reconstructed history (the account's life before its sync)."""
+        return [m["month"] for m in self.months if m.get("reconstructed")]
+
 
 def _run(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
     async def main() -> T:

@@ -396,7 +396,7 @@ class Simulation:
         previous = self.sub_previous(customer, status=sub["status"])
         sub.update(status="incomplete_expired", ended_at=now)
         self.emit_sub(now, customer, "customer.subscription.deleted", previous)
-        inv["status"] = "void"
+        inv["status"], inv["voided_at"] = "void", now
         self.emit(now, "invoice.voided", self.builder.invoice(inv, customer.api_version), customer.api_version)
         customer.sub = None
         if self.rng.random() < 0.3:
@@ -450,7 +450,7 @@ class Simulation:
             self.set_status(now, customer, "active")
             self.at(sub["period_end"], self.renew, customer, sub)
         elif last:
-            inv["status"] = "uncollectible"
+            inv["status"], inv["uncollectible_at"] = "uncollectible", now
             self.emit(
                 now,
                 "invoice.marked_uncollectible",

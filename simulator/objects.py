@@ -334,9 +334,9 @@ class Builder:
         )
         invoice["status_transitions"] = {
             "finalized_at": inv["finalized_at"],
-            "marked_uncollectible_at": None,
+            "marked_uncollectible_at": inv.get("uncollectible_at"),
             "paid_at": inv.get("paid_at"),
-            "voided_at": None,
+            "voided_at": inv.get("voided_at"),
         }
         invoice["lines"].update(has_more=False, total_count=1, url=f"/v1/invoices/{inv['id']}/lines")
         payment = template("invoice_payment")

@@ -19,9 +19,8 @@ import click
 import msgspec
 
 from api.cli.base import _check_plans, _settings, _with_processor, main
-from api.cli.log import _load
-from api.events.model import parse_event
 from api.ingest.processing import EventProcessor
+from api.settings import Settings
 
 
 # -- serving -------------------------------------------------------------------------------------
@@ -79,6 +78,41 @@ def _spawn(*args: str, base_url: str, module: str = "api.cli") -> subprocess.Pop
 
 
 DASHBOARD = Path(__file__).parents[2] / "dashboards" / "app.py"
+DEMO_MONTHS = 12
+DEMO_INSTALLED_AT_MONTH = 8
+
+
+def _load_demo(settings: Settings, customers: int) -> None:
+    """The demo account, adopted as a real one is (:mod:`api.demo.adoption`): ``faddl sync`` at
+    month 8 of a 12-month simulated history, its webhooks after. Its events and truth are kept in
+    ``VAR_DIR/demo`` for the notebooks."""
+    from api.demo.adoption import adopt
+    from simulator.clock import add_months
+    from simulator.engine import SimConfig, Simulation
+    from simulator.truth import ground_truth
+
+    start = _demo_start(DEMO_MONTHS)
+    click.echo(
+        f"demo: a simulated Stripe account of {customers} customers, {DEMO_MONTHS} months from {start}", err=True
+    )
+    config = SimConfig(
+        customers=customers, months=DEMO_MONTHS, seed=7, start=datetime(start.year, start.month, 1, tzinfo=UTC)
+    )
+    sim = Simulation(config).run()
+    demo_dir = settings.var_dir / "demo"
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    truth = ground_truth(sim)
+    (demo_dir / "truth.json").write_text(json.dumps(truth, indent=1, sort_keys=True), encoding="utf-8")
+    bodies = [msgspec.json.encode(event).decode() for event in sim.events]
+    (demo_dir / "events.jsonl").write_text("".join(b + "\n" for b in bodies), encoding="utf-8")
+    installed = add_months(sim.start, DEMO_INSTALLED_AT_MONTH)
+    adoption = _with_processor(settings, lambda processor: adopt(processor, sim, installed))
+    click.echo(
+        f"demo: faddl sync brought in the account as of {datetime.fromtimestamp(installed, UTC):%Y-%m-%d} "
+        f"({adoption.synced} objects and events; the months before rest on reconstructed history), "
+        f"then {adoption.delivered} webhook events after it",
+        err=True,
+    )
 
 
 @main.command()
@@ -102,8 +136,6 @@ def run(host: str, port: int, demo_customers: int, dashboard_port: int) -> None:
     """Migrate, load demo data into an empty log, then run the API, the worker and the dashboard
     until Ctrl-C."""
     from api.db.migrate import upgrade
-    from simulator.engine import SimConfig
-    from simulator.engine import simulate as run_simulation
 
     settings = _settings()
     _check_plans(settings)
@@ -115,25 +147,7 @@ def run(host: str, port: int, demo_customers: int, dashboard_port: int) -> None:
         return await processor.db.run(size)
 
     if demo_customers and _with_processor(settings, log_size) == 0:
-        months = 12
-        start = _demo_start(months)
-        click.echo(f"loading demo history: {demo_customers} customers, {months} months from {start}", err=True)
-        demo_events, truth = run_simulation(
-            SimConfig(
-                customers=demo_customers,
-                months=months,
-                seed=7,
-                start=datetime(start.year, start.month, 1, tzinfo=UTC),
-            )
-        )
-        demo_dir = settings.var_dir / "demo"
-        demo_dir.mkdir(parents=True, exist_ok=True)
-        (demo_dir / "truth.json").write_text(json.dumps(truth, indent=1, sort_keys=True), encoding="utf-8")
-        bodies = [msgspec.json.encode(event).decode() for event in demo_events]
-        (demo_dir / "events.jsonl").write_text("".join(b + "\n" for b in bodies), encoding="utf-8")
-
-        demo = [parse_event(body) for body in bodies]
-        _with_processor(settings, lambda processor: _load(processor, demo))
+        _load_demo(settings, demo_customers)
 
     base = f"http://{host}:{port}"
     children = [_spawn("serve", "--host", host, "--port", str(port), base_url=base), _spawn("worker", base_url=base)]

@@ -20,6 +20,8 @@ __all__ = [
     "customer_row",
     "dispute_row",
     "expandable_id",
+    "invoice_dates",
+    "invoice_lines",
     "invoice_payment_row",
     "invoice_payments_of",
     "invoice_row",
@@ -39,6 +41,7 @@ LEGACY_FIELDS: dict[str, frozenset[str]] = {
     "subscription": frozenset({"current_period_start", "current_period_end", "discount", "plan", "quantity"}),
     "subscription_item": frozenset(),
     "invoice": frozenset({"payment_intent", "charge"}),
+    "line_item": frozenset({"price", "plan", "proration", "subscription_item"}),
     "charge": frozenset({"invoice"}),
 }
 """Fields the readers take from older API versions that Stripe's current description of the object
@@ -229,6 +232,50 @@ def invoice_subscription_id(obj: Obj) -> str | None:
     ``subscription`` (older versions)."""
     details = _dict(_dict(obj.get("parent")).get("subscription_details"))
     return expandable_id(details.get("subscription")) or expandable_id(obj.get("subscription"))
+
+
+def invoice_lines(obj: Obj) -> list[Obj]:
+    """An invoice's lines as history reconstruction reads them: ``price_id``, ``price`` (the
+    price object where the line embeds one: API versions before 2025-03-31), ``quantity``,
+    ``period_start``, ``period_end``, ``proration``, ``amount`` and ``subscription_item``. Current
+    versions name the price in ``pricing.price_details`` and the rest in
+    ``parent.subscription_item_details``. Only the lines the invoice embeds (its first page)."""
+    lines: list[Obj] = []
+    for line in _list_data(obj.get("lines")):
+        details = _dict(_dict(line.get("parent")).get("subscription_item_details"))
+        embedded = _dict(line.get("price")) or _dict(line.get("plan"))
+        price_id = (
+            expandable_id(_dict(_dict(line.get("pricing")).get("price_details")).get("price"))
+            or expandable_id(line.get("price"))
+            or expandable_id(line.get("plan"))
+        )
+        period = _dict(line.get("period"))
+        lines.append(
+            {
+                "price_id": price_id,
+                "price": embedded or None,
+                "quantity": _whole(line, "quantity", 1),
+                "period_start": _whole(period, "start"),
+                "period_end": _whole(period, "end"),
+                "proration": bool(details.get("proration", line.get("proration"))),
+                "amount": _whole(line, "amount", 0),
+                "subscription_item": expandable_id(details.get("subscription_item"))
+                or expandable_id(line.get("subscription_item")),
+            }
+        )
+    return lines
+
+
+def invoice_dates(obj: Obj) -> Obj:
+    """When an invoice was created, paid, marked uncollectible and voided (epoch seconds or None),
+    from its ``status_transitions``."""
+    transitions = _dict(obj.get("status_transitions"))
+    return {
+        "created": _whole(obj, "created"),
+        "paid_at": _whole(transitions, "paid_at"),
+        "uncollectible_at": _whole(transitions, "marked_uncollectible_at"),
+        "voided_at": _whole(transitions, "voided_at"),
+    }
 
 
 def _invoice_payment_intent(obj: Obj) -> str | None:

@@ -19,6 +19,11 @@ if current.get("month_to_date"):
     st.caption(f"{current['month']} month to date, as of {moment:%Y-%m-%d %H:%M} UTC; change against {against}.")
 else:
     st.caption(f"At the end of {current['month']}; change against {against}.")
+if current.get("reconstructed"):
+    st.caption(
+        f"{current['month']} rests on reconstructed history (before the account was synced): derived from its "
+        "subscriptions' dates and invoices."
+    )
 st.caption("How each figure is computed: [Definitions](/definitions).")
 columns = st.columns(5)
 mrr_now = current["mrr"].get(currency, 0)

@@ -59,7 +59,7 @@ table(wide, f"mrr-movements-{currency}")
 st.subheader(f"MRR by plan ({currency.upper()})")
 plans = pl.DataFrame(
     [
-        {"month": m["month"], "plan": plan, "mrr": cents / 100}
+        {"month": m["month"], "plan": data.plan_name(plan), "mrr": cents / 100}
         for m in months
         for plan, cents in m.get("mrr_by_plan", {}).get(currency, {}).items()
         if plan in chosen.plans
@@ -76,7 +76,11 @@ else:
     table(plans.pivot(on="plan", index="month", values="mrr"), f"mrr-by-plan-{currency}")
 last = months[-1]
 counts = pl.DataFrame(
-    [{"plan": p, "subscriptions": n} for p, n in last.get("subscriptions_by_plan", {}).items() if p in chosen.plans],
+    [
+        {"plan": data.plan_name(p), "subscriptions": n}
+        for p, n in last.get("subscriptions_by_plan", {}).items()
+        if p in chosen.plans
+    ],
     schema={"plan": pl.String, "subscriptions": pl.Int64},
 )
 st.subheader(f"Plan distribution at the end of {last['month']}")

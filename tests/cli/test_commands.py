@@ -151,6 +151,7 @@ def test_run_loads_demo_data_serves_and_stops_cleanly(env: dict[str, str], tmp_p
         process.terminate()
         _, stderr = process.communicate(timeout=30)
     assert "faddl is running" in stderr
+    assert "demo: faddl sync brought in the account as of" in stderr  # adopted, not replayed
     for child in (f"api.cli serve --host 127.0.0.1 --port {port}", "api.cli worker", f"--server.port {dashboard}"):
         left = subprocess.run(["pgrep", "-f", child], capture_output=True)
         assert left.stdout == b"", f"`{child}` outlived `faddl run`"

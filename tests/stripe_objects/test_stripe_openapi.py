@@ -30,8 +30,14 @@ CLASSES: dict[str, type[Any]] = {
     "charge": stripe.Charge,
     "refund": stripe.Refund,
     "dispute": stripe.Dispute,
+    "line_item": stripe.InvoiceLineItem,
 }
-NESTED = {"items.data[]": "subscription_item", "payments.data[]": "invoice_payment", "refunds.data[]": "refund"}
+NESTED = {
+    "items.data[]": "subscription_item",
+    "payments.data[]": "invoice_payment",
+    "refunds.data[]": "refund",
+    "lines.data[]": "line_item",
+}
 
 
 class Reading(dict[str, Any]):
@@ -81,6 +87,23 @@ def test_every_field_read_is_in_the_current_description_or_declared_legacy(kind:
     for owner, fields in fields_read(kind, FIXTURES[kind]).items():
         legacy = so.LEGACY_FIELDS.get(owner, frozenset())
         unknown = fields - described(owner) - legacy
+        assert not unknown, f"{owner}: {sorted(unknown)} are in neither Stripe's description nor LEGACY_FIELDS"
+
+
+def test_the_invoice_fields_history_reconstruction_reads_are_described_or_declared_legacy() -> None:
+    seen: set[str] = set()
+    invoice = Reading(FIXTURES["invoice"], "", seen)
+    so.invoice_lines(invoice)
+    so.invoice_dates(invoice)
+    read: dict[str, set[str]] = {}
+    for entry in seen:
+        path, field = entry.split("|")
+        owner = "invoice" if path == "" else NESTED.get(path)
+        if owner is not None:
+            read.setdefault(owner, set()).add(field)
+    assert set(read) == {"invoice", "line_item"}
+    for owner, fields in read.items():
+        unknown = fields - described(owner) - so.LEGACY_FIELDS.get(owner, frozenset())
         assert not unknown, f"{owner}: {sorted(unknown)} are in neither Stripe's description nor LEGACY_FIELDS"
 
 
