@@ -266,7 +266,7 @@ def _prorations(invoice: Obj, prices: dict[str, Obj], current: list[Obj], *, aft
     found: dict[int, list[Obj]] = defaultdict(list)
     for line in invoice.get("lines") or []:
         start = line.get("period_start")
-        if line.get("proration") and line.get("amount", 0) > 0 and start and int(start) > after:
+        if line.get("proration") and line.get("amount", 0) >= 0 and start and int(start) >= after:
             item = _item(line, prices, current)
             if item is not None:
                 found[int(start)].append(item)

@@ -188,7 +188,38 @@ class Simulation:
             previous["items"] = item_fields
         return previous
 
-    def invoice(self, now: int, customer: _Customer, *, amount: int, reason: str, period: tuple[int, int]) -> Obj:
+    def prorate(self, now: int, sub: Obj, old_price: Obj, old_quantity: int) -> None:
+        """A change not invoiced at once, as Stripe's default ``create_prorations`` bills it: a
+        credit for the unused time on the old items and a charge for the time left on the new ones,
+        both dated from the change, added to the next renewal's invoice (a credit larger than the
+        invoice leaves it at 0; the customer balance it would feed is not simulated)."""
+        left = Fraction(sub["period_end"] - now, max(1, sub["period_end"] - sub["period_start"]))
+        new_amount = self.amount(sub)
+        old_amount = self.amount({**sub, "price": old_price, "quantity": old_quantity})
+        pending = sub.setdefault("prorations", [])
+        for price, quantity, amount in ((old_price, old_quantity, -old_amount), (sub["price"], sub["quantity"], new_amount)):
+            pending.append(
+                {
+                    "line_id": self.new_id("il_"),
+                    "price_id": price["id"],
+                    "product_id": price["product"],
+                    "unit_amount": price["unit_amount"],
+                    "quantity": quantity,
+                    "amount": int(amount * left),
+                    "period": (now, sub["period_end"]),
+                }
+            )
+
+    def invoice(
+        self,
+        now: int,
+        customer: _Customer,
+        *,
+        amount: int,
+        reason: str,
+        period: tuple[int, int],
+        prorations: list[Obj] | None = None,
+    ) -> Obj:
         sub = customer.sub
         assert sub is not None
         inv = {
@@ -216,6 +247,7 @@ class Simulation:
             "product_id": sub["price"]["product"],
             "description": f"{sub['quantity']} x {sub['price']['id']}",
             "number": f"{customer.id[-6:].upper()}-{next(self._numbers):04d}",
+            "prorations": prorations or [],
             "charge": None,
         }
         self.invoices[inv["id"]] = inv
@@ -416,12 +448,14 @@ class Simulation:
         old_start, old_end, old_status = sub["period_start"], sub["period_end"], sub["status"]
         old_invoice = sub["latest_invoice"]
         sub.update(period_start=now, period_end=add_months(now, months))
+        prorations, sub["prorations"] = sub.get("prorations") or [], []
         inv = self.invoice(
             now,
             customer,
-            amount=self.amount(sub),
+            amount=max(0, self.amount(sub) + sum(line["amount"] for line in prorations)),
             reason="subscription_cycle",
             period=(now, sub["period_end"]),
+            prorations=prorations,
         )
         succeeded = self.rng.random() < (0.8 if old_status == "trialing" else 0.9)
         self.pay(now, customer, inv, succeeded=succeeded, next_attempt=None if succeeded else now + RETRY_GAPS[0])
@@ -523,8 +557,9 @@ class Simulation:
             quantity = max(1, sub["quantity"] + rng.choice((-2, -1, 1, 2, 3)))
             if quantity != sub["quantity"]:
                 previous = self.sub_previous(customer, quantity=sub["quantity"])
-                sub["quantity"] = quantity
+                old_quantity, sub["quantity"] = sub["quantity"], quantity
                 self.emit_sub(now, customer, "customer.subscription.updated", previous)
+                self.prorate(now, sub, sub["price"], old_quantity)
         elif roll < 0.21:
             previous = self.sub_previous(customer, cancel_at_period_end=False, cancel_at=None, canceled_at=None)
             sub.update(cancel_at_period_end=True, cancel_at=sub["period_end"], canceled_at=now)
@@ -544,9 +579,11 @@ class Simulation:
         assert sub is not None
         old_amount = self.amount(sub)
         previous = self.sub_previous(customer, price=sub["price"])
-        sub["price"] = price
+        old_price, sub["price"] = sub["price"], price
         new_amount = self.amount(sub)
         self.emit_sub(now, customer, "customer.subscription.updated", previous)
+        if new_amount <= old_amount:
+            self.prorate(now, sub, old_price, sub["quantity"])
         if new_amount > old_amount:  # upgrades are charged now, prorated; downgrades credit later
             left = Fraction(sub["period_end"] - now, max(1, sub["period_end"] - sub["period_start"]))
             inv = self.invoice(

@@ -338,7 +338,26 @@ class Builder:
             "paid_at": inv.get("paid_at"),
             "voided_at": inv.get("voided_at"),
         }
-        invoice["lines"].update(has_more=False, total_count=1, url=f"/v1/invoices/{inv['id']}/lines")
+        for proration in inv.get("prorations") or []:
+            extra = copy.deepcopy(line)
+            extra.update(
+                id=proration["line_id"],
+                amount=proration["amount"],
+                subtotal=proration["amount"],
+                quantity=proration["quantity"],
+                description=f"{'Unused' if proration['amount'] < 0 else 'Remaining'} time on "
+                f"{proration['quantity']} x {proration['price_id']}",
+                period={"start": proration["period"][0], "end": proration["period"][1]},
+            )
+            extra["parent"]["subscription_item_details"]["proration"] = True
+            extra["pricing"] = {
+                "type": "price_details",
+                "unit_amount_decimal": str(proration["unit_amount"]),
+                "price_details": {"price": proration["price_id"], "product": proration["product_id"]},
+            }
+            invoice["lines"]["data"].insert(len(invoice["lines"]["data"]) - 1, extra)
+        count = len(invoice["lines"]["data"])
+        invoice["lines"].update(has_more=False, total_count=count, url=f"/v1/invoices/{inv['id']}/lines")
         payment = template("invoice_payment")
         payment.update(
             id=inv["invoice_payment_id"],
