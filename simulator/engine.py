@@ -197,10 +197,12 @@ class Simulation:
         new_amount = self.amount(sub)
         old_amount = self.amount({**sub, "price": old_price, "quantity": old_quantity})
         pending = sub.setdefault("prorations", [])
-        for price, quantity, amount in ((old_price, old_quantity, -old_amount), (sub["price"], sub["quantity"], new_amount)):
+        changes = ((old_price, old_quantity, -old_amount), (sub["price"], sub["quantity"], new_amount))
+        for price, quantity, amount in changes:
             pending.append(
                 {
-                    "line_id": self.new_id("il_"),
+                    # Not drawn from the random stream: a seed's history stays what it was.
+                    "line_id": f"il_{sub['item_id'][3:15]}{now}{len(pending)}",
                     "price_id": price["id"],
                     "product_id": price["product"],
                     "unit_amount": price["unit_amount"],
