@@ -53,9 +53,7 @@ def filters(data: Kpis) -> Filters:
         "Period", options=labels, value=(labels[max(0, len(labels) - 12)], labels[-1]), key="period"
     )
     plans = [p for p in data.plans if currency in p] or data.plans
-    chosen = st.sidebar.multiselect(
-        "Plans", plans, default=plans, key=f"plans-{currency}", format_func=data.plan_name
-    )
+    chosen = st.sidebar.multiselect("Plans", plans, default=plans, key=f"plans-{currency}", format_func=data.plan_name)
     st.sidebar.caption(
         f"KPIs as of {data.as_of:%Y-%m-%d %H:%M} UTC ({data.source}); log up to "
         f"{_date(data.document.get('computed_until'))}."
