@@ -49,9 +49,19 @@ LOOKBACK = 2_000
 _STATE = "_export.json"
 FORMAT = 4
 """The facts' format; an export written in another is redone from scratch (3: ``period_end``; 4:
-``detail_json``, prices and products)."""
+``detail_json``, prices, products and invoice items)."""
 POSITIONS = "positions"
-KPI_OBJECTS = ("subscription", "invoice", "charge", "refund", "dispute", "checkout.session", "price", "product")
+KPI_OBJECTS = (
+    "subscription",
+    "invoice",
+    "charge",
+    "refund",
+    "dispute",
+    "checkout.session",
+    "price",
+    "product",
+    "invoiceitem",
+)
 KPI_SERVICE_EVENTS = ("usage.recorded",)
 
 

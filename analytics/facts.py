@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from analytics.mrr import state_of
 from api.events.model import STRIPE_SOURCES, ParsedEvent
-from api.stripe_objects.fields import invoice_dates, invoice_lines, invoice_subscription_id, whole
+from api.stripe_objects.fields import invoice_dates, invoice_item_line, invoice_lines, invoice_subscription_id, whole
 from api.stripe_objects.ordering import Snapshot, in_second_order
 
 __all__ = [
@@ -169,6 +169,14 @@ def fact_row(event: ParsedEvent) -> dict[str, Any] | None:
         }
     elif event.object_type == "dispute":
         row = {"currency": obj.get("currency"), "amount": whole(obj, "amount"), "charge_id": event.charge_id}
+    elif event.object_type == "invoiceitem":
+        line = invoice_item_line(obj)
+        row = {
+            "currency": obj.get("currency"),
+            "amount": line["amount"],
+            "subscription_id": line["subscription"],
+            "detail_json": json.dumps(line, separators=(",", ":")),
+        }
     elif event.object_type == "price":
         row = {"currency": obj.get("currency"), "detail_json": json.dumps(price_detail(obj), separators=(",", ":"))}
     elif event.object_type == "product":

@@ -15,8 +15,8 @@ What each gap gets (the rules of docs/kpis.md):
   first attempt failed (more than one attempt, or still unpaid after one), ``active`` again when it
   was paid, ``unpaid`` once it was marked uncollectible (unless the subscription ended then);
 - an invoice of a change (``subscription_update``, a proration) and a proration line on a later
-  invoice: the new items from the line's period start (a change invoiced in the second of a
-  renewal comes after it);
+  invoice or on a pending invoice item (``/v1/invoiceitems?pending=true``): the new items from the
+  line's period start (a change invoiced in the second of a renewal comes after it);
 - ended: the synced object's own status at ``ended_at``;
 - discounts: the synced ones, from their ``start`` to their ``end``;
 - no invoice synced (``--only subscriptions``): ``active`` with the current items from the start
@@ -43,6 +43,8 @@ __all__ = ["SOURCE", "reconstructed_facts"]
 SOURCE = "reconstructed"
 """The ``source`` of a derived state's facts (an observed one has a Stripe source)."""
 SYNC_SOURCE = "stripe_sync"
+_PENDING = "pending"
+"""The billing reason given to a subscription's pending invoice items, read as one invoice."""
 _ENDED = ("canceled", "incomplete_expired")
 Obj = dict[str, Any]
 
@@ -81,6 +83,24 @@ def reconstructed_facts(con: duckdb.DuckDBPyConnection, view: str) -> pa.Table:
         """
     ).fetchall():
         invoices[subscription].append({**json.loads(detail), "billing_reason": reason, "attempt_count": attempts})
+    # Prorations still waiting for an invoice (pending at their newest snapshot): one more
+    # "invoice" after the others, read for its proration lines only.
+    for subscription, detail in con.sql(
+        f"""
+        SELECT subscription_id, arg_max(detail_json, created)
+        FROM {view}
+        WHERE object_type = 'invoiceitem' AND subscription_id IS NOT NULL AND detail_json IS NOT NULL
+        GROUP BY subscription_id, object_id
+        """
+    ).fetchall():
+        line = json.loads(detail)
+        if line.get("pending"):
+            pending = next((inv for inv in invoices[subscription] if inv.get("billing_reason") == _PENDING), None)
+            if pending is None:
+                pending = {"billing_reason": _PENDING, "created": 0, "lines": []}
+                invoices[subscription].append(pending)
+            pending["lines"].append(line)
+            pending["created"] = max(pending["created"], int(line.get("date") or 0))
     prices = {
         price_id: json.loads(detail)
         for price_id, detail in con.sql(
@@ -108,6 +128,8 @@ def reconstructed_facts(con: duckdb.DuckDBPyConnection, view: str) -> pa.Table:
 
 def _states(obj: Obj, invoices: list[Obj], prices: dict[str, Obj]) -> list[_State]:
     """The subscription's states in time order (several may share a second, in this order)."""
+    waiting = [inv for inv in invoices if inv.get("billing_reason") == _PENDING]
+    invoices = [inv for inv in invoices if inv.get("billing_reason") != _PENDING]
     started = int(obj.get("start_date") or obj.get("created") or 0)
     current = _current_items(obj)
     created_invoices = [inv for inv in invoices if inv.get("billing_reason") == "subscription_create"]
@@ -125,12 +147,27 @@ def _states(obj: Obj, invoices: list[Obj], prices: dict[str, Obj]) -> list[_Stat
         states.append(_State(started, "incomplete", items, None))
         if first is not None and first.get("paid_at"):
             states.append(_State(max(started, int(first["paid_at"])), "active", items, _period_end(first, started)))
-    for invoice in invoices:
-        if invoice is first or not invoice.get("created"):
+    # Each later invoice at its creation, and each change its proration lines (or a pending
+    # invoice item's) date, all in time order: a change billed a year later still lands where it
+    # was made. In one second: the renewal, then an invoiced change, then a prorated one.
+    happenings: list[tuple[int, int, Obj | None, list[Obj]]] = []
+    for billed_by in [*invoices, *waiting]:
+        if billed_by.get("billing_reason") != _PENDING and billed_by is not first and billed_by.get("created"):
+            happenings.append(
+                (
+                    int(billed_by["created"]),
+                    int(billed_by.get("billing_reason") == "subscription_update"),
+                    billed_by,
+                    [],
+                )
+            )
+        happenings.extend((moment, 2, None, changed) for moment, changed in _prorations(billed_by, prices, current))
+    happenings.sort(key=lambda happening: (happening[0], happening[1]))
+    for created, _, invoice, prorated in happenings:
+        if invoice is None:
+            if created >= states[-1].at:
+                states.append(_State(created, states[-1].status, prorated, states[-1].period_end))
             continue
-        created = int(invoice["created"])
-        for moment, changed in _prorations(invoice, prices, current, after=states[-1].at):
-            states.append(_State(moment, states[-1].status, changed, states[-1].period_end))
         if invoice.get("billing_reason") == "subscription_update":
             changed = _billed_items(invoice, prices, current, prorated=True)
             states.append(_State(created, states[-1].status, changed or states[-1].items, states[-1].period_end))
@@ -258,19 +295,21 @@ def _billed_items(invoice: Obj, prices: dict[str, Obj], current: list[Obj], *, p
     return _ordered(items, current)
 
 
-def _prorations(invoice: Obj, prices: dict[str, Obj], current: list[Obj], *, after: int) -> list[tuple[int, list[Obj]]]:
+def _prorations(invoice: Obj, prices: dict[str, Obj], current: list[Obj]) -> list[tuple[int, list[Obj]]]:
     """Changes made between invoices that a later invoice bills as prorations (Stripe's default
     ``create_prorations``): the items of the time remaining, from the line's period start."""
     if invoice.get("billing_reason") == "subscription_update":
         return []
-    found: dict[int, list[Obj]] = defaultdict(list)
+    # Per moment and subscription item, the last line that is not a credit: Stripe lists the
+    # credit for the unused time first and the time remaining after it (both 0 at a period's end).
+    found: dict[int, dict[str | None, Obj]] = defaultdict(dict)
     for line in invoice.get("lines") or []:
         start = line.get("period_start")
-        if line.get("proration") and line.get("amount", 0) >= 0 and start and int(start) >= after:
+        if line.get("proration") and line.get("amount", 0) >= 0 and start:
             item = _item(line, prices, current)
             if item is not None:
-                found[int(start)].append(item)
-    return [(moment, _ordered(items, current)) for moment, items in sorted(found.items())]
+                found[int(start)][item.get("id")] = item
+    return [(moment, _ordered(list(items.values()), current)) for moment, items in sorted(found.items())]
 
 
 def _ordered(items: list[Obj], current: list[Obj]) -> list[Obj]:

@@ -92,6 +92,8 @@ class Simulation:
     """(created, customer, currency, movement kind, delta in cents) per MRR change."""
     subscriptions: dict[str, Obj] = field(default_factory=dict)
     invoices: dict[str, Obj] = field(default_factory=dict)
+    invoice_items: list[Obj] = field(default_factory=list)
+    """Every proration (an invoice item: pending until the renewal that bills it, ``invoice``)."""
     customers: dict[str, _Customer] = field(default_factory=dict)
     _queue: list[tuple[int, int, Callable[..., None], tuple[Any, ...]]] = field(default_factory=list)
     _seq: itertools.count[int] = field(default_factory=itertools.count)
@@ -209,8 +211,15 @@ class Simulation:
                     "quantity": quantity,
                     "amount": int(amount * left),
                     "period": (now, sub["period_end"]),
+                    "created": now,
+                    "customer": sub["customer"],
+                    "currency": price["currency"],
+                    "subscription": sub["id"],
+                    "item_id": sub["item_id"],
+                    "invoice": None,
                 }
             )
+            self.invoice_items.append(pending[-1])
 
     def invoice(
         self,
@@ -459,6 +468,8 @@ class Simulation:
             period=(now, sub["period_end"]),
             prorations=prorations,
         )
+        for proration in prorations:
+            proration["invoice"] = inv["id"]
         succeeded = self.rng.random() < (0.8 if old_status == "trialing" else 0.9)
         self.pay(now, customer, inv, succeeded=succeeded, next_attempt=None if succeeded else now + RETRY_GAPS[0])
         changed: Obj = {"period_start": old_start, "period_end": old_end, "latest_invoice": old_invoice}

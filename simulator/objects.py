@@ -395,6 +395,44 @@ class Builder:
             invoice["charge"] = inv.get("charge")
         return invoice
 
+    @staticmethod
+    def invoice_item(item: Obj, invoice_id: str | None) -> Obj:
+        """A proration as Stripe lists it in ``/v1/invoiceitems`` (current API shape; ``invoice``
+        is None while it waits for the renewal that bills it)."""
+        return {
+            "id": item["line_id"].replace("il_", "ii_", 1),
+            "object": "invoiceitem",
+            "amount": item["amount"],
+            "currency": item["currency"],
+            "customer": item["customer"],
+            "customer_account": None,
+            "date": item["created"],
+            "description": f"{'Unused' if item['amount'] < 0 else 'Remaining'} time on {item['quantity']} x "
+            f"{item['price_id']}",
+            "discountable": False,
+            "discounts": [],
+            "invoice": invoice_id,
+            "livemode": False,
+            "metadata": {},
+            "net_amount": item["amount"],
+            "parent": {
+                "type": "subscription_details",
+                "subscription_details": {"subscription": item["subscription"], "subscription_item": item["item_id"]},
+            },
+            "period": {"start": item["period"][0], "end": item["period"][1]},
+            "pricing": {
+                "type": "price_details",
+                "unit_amount_decimal": str(item["unit_amount"]),
+                "price_details": {"price": item["price_id"], "product": item["product_id"]},
+            },
+            "proration": True,
+            "proration_details": {"discount_amounts": []},
+            "quantity": item["quantity"],
+            "quantity_decimal": str(item["quantity"]),
+            "tax_rates": [],
+            "test_clock": None,
+        }
+
     def charge(self, ch: Obj) -> Obj:
         charge = template("charge")
         succeeded = ch["status"] == "succeeded"

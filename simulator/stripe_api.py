@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from simulator.clock import DAY
 from simulator.engine import Simulation
-from simulator.objects import template
+from simulator.objects import Builder, template
 
 __all__ = ["EVENTS_RETENTION_DAYS", "Faults", "StripeAccount", "StripeApiServer"]
 
@@ -46,6 +46,7 @@ LISTS = {
     "checkout/sessions": "checkout.session",
     "products": "product",
     "prices": "price",
+    "invoiceitems": "invoiceitem",
 }
 _ENDED = ("canceled", "incomplete_expired")
 
@@ -65,9 +66,18 @@ class Faults:
 class StripeAccount:
     """A simulated account's objects and events, as the API shows them at ``as_of``."""
 
-    def __init__(self, events: Iterable[Obj], *, products: Iterable[Obj] = (), prices: Iterable[Obj] = ()) -> None:
+    def __init__(
+        self,
+        events: Iterable[Obj],
+        *,
+        products: Iterable[Obj] = (),
+        prices: Iterable[Obj] = (),
+        invoice_items: Iterable[tuple[Obj, int | None]] = (),
+    ) -> None:
         self.events = sorted(events, key=lambda e: e["created"])
         self.catalogue = [*products, *prices]
+        self.invoice_items = list(invoice_items)
+        """Each invoice item and when the invoice that bills it was created (None: never)."""
         self.as_of = self.events[-1]["created"] if self.events else 0
         self.lock = threading.Lock()
         self.requests = 0
@@ -98,7 +108,14 @@ class StripeAccount:
             }
             for product_id in sorted({str(price["product"]) for price in prices})
         ]
-        return cls(sim.events, products=products, prices=prices)
+        items = [
+            (
+                Builder.invoice_item(item, item["invoice"]),
+                sim.invoices[item["invoice"]]["created"] if item["invoice"] else None,
+            )
+            for item in sim.invoice_items
+        ]
+        return cls(sim.events, products=products, prices=prices, invoice_items=items)
 
     # -- the account at as_of ------------------------------------------------------------------
     def _state(self) -> tuple[dict[str, list[Obj]], dict[str, Obj]]:
@@ -117,6 +134,12 @@ class StripeAccount:
                 for refund in nested:
                     if isinstance(refund, dict) and refund.get("id"):
                         latest[refund["id"]] = refund
+        for item, billed_at in self.invoice_items:  # no event tells them: pending until billed
+            if item["date"] <= self.as_of:
+                latest[item["id"]] = {
+                    **item,
+                    "invoice": item["invoice"] if billed_at and billed_at <= self.as_of else None,
+                }
         latest.update(self._changed)
         lists: dict[str, list[Obj]] = {name: [] for name in LISTS}
         by_type = {object_type: name for name, object_type in LISTS.items()}
@@ -125,14 +148,15 @@ class StripeAccount:
             if name is not None and not obj.get("deleted"):
                 lists[name].append(obj)
         for objects in lists.values():
-            objects.sort(key=lambda o: (int(o.get("created") or 0), str(o["id"])), reverse=True)
+            objects.sort(key=lambda o: (int(o.get("created") or o.get("date") or 0), str(o["id"])), reverse=True)
         self._cache = (self.as_of, lists, latest)
         self._views.clear()
         return lists, latest
 
     def listing(self, name: str, query: dict[str, str]) -> Obj:
         status = query.get("status") if name == "subscriptions" else "all"
-        key = (name, status, query.get("created[gte]"))
+        pending = query.get("pending") if name == "invoiceitems" else None
+        key = (name, f"{status}|{pending}", query.get("created[gte]"))
         view = self._views.get(key)
         if view is None or self._cache is None or self._cache[0] != self.as_of:
             lists, _ = self._state()
@@ -141,9 +165,11 @@ class StripeAccount:
                 objects = [o for o in objects if o.get("status") not in _ENDED]
             elif status != "all":
                 objects = [o for o in objects if o.get("status") == status]
+            if pending is not None:
+                objects = [o for o in objects if (o.get("invoice") is None) == (pending == "true")]
             since = query.get("created[gte]")
             if since:
-                objects = [o for o in objects if int(o.get("created") or 0) >= int(since)]
+                objects = [o for o in objects if int(o.get("created") or o.get("date") or 0) >= int(since)]
             # Each filtered list and where each id sits in it, kept while the account does not
             # move: a walk asks for the same list a page at a time.
             view = (objects, {str(o["id"]): i for i, o in enumerate(objects)})

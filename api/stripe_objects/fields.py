@@ -21,6 +21,7 @@ __all__ = [
     "dispute_row",
     "expandable_id",
     "invoice_dates",
+    "invoice_item_line",
     "invoice_lines",
     "invoice_payment_row",
     "invoice_payments_of",
@@ -42,6 +43,7 @@ LEGACY_FIELDS: dict[str, frozenset[str]] = {
     "subscription_item": frozenset(),
     "invoice": frozenset({"payment_intent", "charge"}),
     "line_item": frozenset({"price", "plan", "proration", "subscription_item"}),
+    "invoiceitem": frozenset({"price", "plan", "subscription", "subscription_item"}),
     "charge": frozenset({"invoice"}),
 }
 """Fields the readers take from older API versions that Stripe's current description of the object
@@ -264,6 +266,30 @@ def invoice_lines(obj: Obj) -> list[Obj]:
             }
         )
     return lines
+
+
+def invoice_item_line(obj: Obj) -> Obj:
+    """An invoice item (``/v1/invoiceitems``) as :func:`invoice_lines` gives a line, with its
+    ``subscription`` and whether it is still ``pending`` (on no invoice yet)."""
+    details = _dict(_dict(obj.get("parent")).get("subscription_details"))
+    embedded = _dict(obj.get("price")) or _dict(obj.get("plan"))
+    period = _dict(obj.get("period"))
+    return {
+        "price_id": expandable_id(_dict(_dict(obj.get("pricing")).get("price_details")).get("price"))
+        or expandable_id(obj.get("price"))
+        or expandable_id(obj.get("plan")),
+        "price": embedded or None,
+        "quantity": _whole(obj, "quantity", 1),
+        "period_start": _whole(period, "start"),
+        "period_end": _whole(period, "end"),
+        "proration": bool(obj.get("proration")),
+        "amount": _whole(obj, "amount", 0),
+        "subscription_item": expandable_id(details.get("subscription_item"))
+        or expandable_id(obj.get("subscription_item")),
+        "subscription": expandable_id(details.get("subscription")) or expandable_id(obj.get("subscription")),
+        "pending": obj.get("invoice") is None,
+        "date": _whole(obj, "date"),
+    }
 
 
 def invoice_dates(obj: Obj) -> Obj:

@@ -11,10 +11,14 @@ projections and the KPI engine read it as they read a delivery.
 | customers | ``/v1/customers`` | ``customer.updated`` |
 | subscriptions | ``/v1/subscriptions?status=all`` | ``customer.subscription.deleted`` once ended, else ``.updated`` |
 | invoices | ``/v1/invoices`` (every status) | ``invoice.updated`` |
+| invoiceitems | ``/v1/invoiceitems?pending=true`` | ``invoiceitem.created`` (prorations not yet invoiced) |
 | charges | ``/v1/charges`` | ``charge.updated`` |
 | refunds | ``/v1/refunds`` | ``charge.refund.updated`` |
 | disputes | ``/v1/disputes`` | ``charge.dispute.closed`` once closed, else ``.updated`` |
 | checkout_sessions | ``/v1/checkout/sessions`` | ``checkout.session.completed`` / ``.expired`` |
+
+Pending invoice items date a change made since a subscription's last invoice (its proration waits
+for the next one), which history reconstruction would otherwise put at the sync.
 
 An open checkout session is skipped: it completes or expires within a day, and its event or the
 next sync brings it.
@@ -74,6 +78,7 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("customers", "/v1/customers", "customer", _always("customer.updated")),
     Resource("subscriptions", "/v1/subscriptions", "subscription", _subscription, {"status": "all"}),
     Resource("invoices", "/v1/invoices", "invoice", _always("invoice.updated")),
+    Resource("invoiceitems", "/v1/invoiceitems", "invoiceitem", _always("invoiceitem.created"), {"pending": True}),
     Resource("charges", "/v1/charges", "charge", _always("charge.updated")),
     Resource("refunds", "/v1/refunds", "refund", _always("charge.refund.updated")),
     Resource("disputes", "/v1/disputes", "dispute", _dispute),

@@ -17,6 +17,7 @@ from stripe.params import WebhookEndpointCreateParams
 from api.projections.kinds import KINDS
 from api.projections.projector import HANDLED_TYPES
 from api.stripe_objects import fields as so
+from simulator.objects import Builder
 
 # Stripe's example objects, copied from stripe/openapi's openapi/fixtures3.json.
 FIXTURES = json.loads((Path(__file__).parents[2] / "simulator" / "stripe_fixtures.json").read_text())["resources"]
@@ -31,6 +32,7 @@ CLASSES: dict[str, type[Any]] = {
     "refund": stripe.Refund,
     "dispute": stripe.Dispute,
     "line_item": stripe.InvoiceLineItem,
+    "invoiceitem": stripe.InvoiceItem,
 }
 NESTED = {
     "items.data[]": "subscription_item",
@@ -105,6 +107,24 @@ def test_the_invoice_fields_history_reconstruction_reads_are_described_or_declar
     for owner, fields in read.items():
         unknown = fields - described(owner) - so.LEGACY_FIELDS.get(owner, frozenset())
         assert not unknown, f"{owner}: {sorted(unknown)} are in neither Stripe's description nor LEGACY_FIELDS"
+
+
+def test_the_invoice_item_fields_history_reconstruction_reads_are_described_or_declared_legacy() -> None:
+    """On the simulator's invoice item (Stripe's examples have none), built to the current shape."""
+    item = {"line_id": "il_1", "amount": 500, "currency": "usd", "customer": "cus_1", "created": 1, "quantity": 2}
+    item |= {"price_id": "price_1", "product_id": "prod_1", "unit_amount": 250, "period": (1, 2)}
+    item |= {"subscription": "sub_1", "item_id": "si_1"}
+    seen: set[str] = set()
+    line = so.invoice_item_line(Reading(Builder.invoice_item(item, None), "", seen))
+    assert (line["price_id"], line["subscription"], line["pending"], line["period_start"]) == (
+        "price_1",
+        "sub_1",
+        True,
+        1,
+    )
+    fields = {entry.split("|")[1] for entry in seen if entry.split("|")[0] == ""}
+    unknown = fields - described("invoiceitem") - so.LEGACY_FIELDS["invoiceitem"]
+    assert not unknown, unknown
 
 
 @pytest.mark.parametrize("owner", sorted(so.LEGACY_FIELDS))

@@ -56,6 +56,9 @@ async def test_a_sync_stopped_by_stripe_resumes_and_stores_nothing_twice(
 
 
 def _kept(name: str, obj: dict[str, Any]) -> bool:
+    """What the sync keeps: checkout sessions once settled, invoice items while pending."""
+    if name == "invoiceitems":
+        return obj.get("invoice") is None
     return name != "checkout/sessions" or obj.get("status") in ("complete", "expired")
 
 
