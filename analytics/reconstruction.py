@@ -15,7 +15,7 @@ What each gap gets (the rules of docs/kpis.md):
   first attempt failed (more than one attempt, or still unpaid after one), ``active`` again when it
   was paid, ``unpaid`` once it was marked uncollectible (unless the subscription ended then);
 - an invoice of a change (``subscription_update``, a proration) and a proration line on a later
-  invoice or on a pending invoice item (``/v1/invoiceitems?pending=true``): the new items from the
+  invoice or on a pending invoice item (``/v1/invoiceitems``, not invoiced yet): the new items from the
   line's period start (a change invoiced in the second of a renewal comes after it);
 - ended: the synced object's own status at ``ended_at``;
 - discounts: the synced ones, from their ``start`` to their ``end``;

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -102,24 +102,44 @@ class EventProcessor:
         event_id = f"obs_{time.time_ns():020d}_{uuid.uuid4().hex[:12]}"
         return await self.ingest(snapshot(event_id, event_type, created, obj, "stripe_api"))
 
-    async def ingest_many(self, batch: Sequence[ParsedEvent]) -> list[Outcome]:
+    async def ingest_many(
+        self,
+        batch: Sequence[ParsedEvent],
+        *,
+        then: Callable[[AsyncConnection, list[Outcome]], Awaitable[None]] | None = None,
+    ) -> list[Outcome]:
         """Store and process events in one transaction, as if one after the other; a transient
         error (a dropped connection, a deadlock) runs the transaction again (:meth:`Database.run`).
         If it fails for any reason but an unavailable database, each event is taken again on its
-        own, so one bad event is stored as ``failed`` without holding back the others."""
+        own, so one bad event is stored as ``failed`` without holding back the others.
+
+        ``then(conn, outcomes)`` runs in the same transaction (in its own after the one-by-one
+        fallback): what the caller records about the batch commits with it (the sync's digests
+        and cursor)."""
+
+        async def work(conn: AsyncConnection) -> list[Outcome]:
+            outcomes = await self._store_and_apply(conn, batch)
+            if then is not None:
+                await then(conn, outcomes)
+            return outcomes
+
         try:
-            return await self.db.run(lambda conn: self._store_and_apply(conn, batch), write=True)
+            return await self.db.run(work, write=True)
         except DatabaseUnavailable:
             raise
         except Exception as exc:
             if is_database_unavailable(exc):
                 raise DatabaseUnavailable(_describe(exc)) from exc
             if len(batch) > 1:
-                return [(await self.ingest_many([event]))[0] for event in batch]
-            (event,) = batch
-            error = _describe(exc)
-            logger.warning("event processing failed", event_id=event.event_id, event_type=event.type, error=error)
-        return [await self._record_failure(event, error)]
+                outcomes = [(await self.ingest_many([event]))[0] for event in batch]
+            else:
+                (event,) = batch
+                error = _describe(exc)
+                logger.warning("event processing failed", event_id=event.event_id, event_type=event.type, error=error)
+                outcomes = [await self._record_failure(event, error)]
+        if then is not None:
+            await self.db.run(lambda conn: then(conn, outcomes), write=True)
+        return outcomes
 
     async def _store_and_apply(self, conn: AsyncConnection, batch: Sequence[ParsedEvent]) -> list[Outcome]:
         handled = [handles(event) for event in batch]

@@ -1,10 +1,11 @@
 """``faddl sync``: walk an account's lists at Stripe and log each object as a snapshot.
 
 One page (100 objects) at a time, so memory stays bounded whatever the account's size: the page's
-objects whose digest changed since the last sync are stored and applied in one transaction
-(through the processor, as deliveries are), then the page's digests and the resource's cursor are
-noted. Killed in between, a resumed walk fetches the page again and stores the same event ids,
-which the log refuses as known (see :mod:`api.sync.snapshots`): nothing is doubled.
+objects whose digest changed since the last sync are stored and applied (through the processor,
+as deliveries are), and the page's digests and the resource's cursor noted, in one transaction.
+Killed before it commits, a resumed walk fetches the page again; should a page ever be stored
+without its note (the processor's one-by-one fallback notes apart), the same event ids come again
+and the log refuses them as known (see :mod:`api.sync.snapshots`): nothing is doubled.
 
 One bad object (no id, another type than the list's, a field too long to store) is counted, kept
 in the run's summary with its reason, and skipped. A list this Stripe does not have (a stand-in)
@@ -191,7 +192,31 @@ class AccountSync:
         if dry_run:
             report.stored += len(events)
             return
-        outcomes = await self.processor.ingest_many(events) if events else []
+        last = str(objects[-1].get("id"))
+        skipped_unchanged, refused = report.unchanged - before[1], report.failed - before[2]
+
+        async def note(conn: AsyncConnection, outcomes: list[Outcome]) -> None:
+            # In the transaction that stores the page: its digests and the cursor past it commit
+            # with its events, or not at all.
+            duplicates = sum(1 for outcome in outcomes if outcome is Outcome.DUPLICATE)
+            not_applied = sum(1 for outcome in outcomes if outcome in (Outcome.FAILED, Outcome.DEAD))
+            await state.note_digests(conn, noted)
+            if cursor:
+                await state.advance(
+                    conn,
+                    resource.name,
+                    last,
+                    fetched=len(objects),
+                    stored=len(outcomes) - duplicates,
+                    unchanged=skipped_unchanged + duplicates,
+                    failed=refused + not_applied,
+                )
+
+        if events:
+            outcomes = await self.processor.ingest_many(events, then=note)
+        else:
+            await self.db.run(lambda conn: note(conn, []), write=True)
+            outcomes = []
         for event, outcome in zip(events, outcomes, strict=True):
             if outcome is Outcome.DUPLICATE:
                 report.unchanged += 1  # stored by a run that stopped before noting it
@@ -199,16 +224,3 @@ class AccountSync:
             report.stored += 1
             if outcome in (Outcome.FAILED, Outcome.DEAD):  # in the log; the worker retries applying it
                 report.fail(event.object_id or "?", "stored, but applying it failed (see the event's last_error)")
-        stored, unchanged, failed = (
-            now - then for now, then in zip((report.stored, report.unchanged, report.failed), before, strict=True)
-        )
-        last = str(objects[-1].get("id"))
-
-        async def note(conn: AsyncConnection) -> None:
-            await state.note_digests(conn, noted)
-            if cursor:
-                await state.advance(
-                    conn, resource.name, last, fetched=len(objects), stored=stored, unchanged=unchanged, failed=failed
-                )
-
-        await self.db.run(note, write=True)
