@@ -33,7 +33,7 @@ import pyarrow as pa
 from analytics.facts import FACT_SCHEMA, SCALE
 from analytics.mrr import PAST_DUE_GRACE_DAYS, STALE_GRACE_DAYS
 from analytics.reconstruction import SOURCE as RECONSTRUCTED
-from analytics.reconstruction import reconstructed_facts
+from analytics.reconstruction import reconstructed_facts, reconstructed_payment_facts
 
 __all__ = [
     "DAY",
@@ -107,17 +107,28 @@ class Facts:
         if not isinstance(source, pa.Table) and any((Path(source) / "positions").glob("*.parquet")):
             self.positions = str(Path(source) / "positions" / "*.parquet").replace("'", "''")
         self.cutoff: int | None = None
-        self.view = "facts_input"
         self._cache: dict[tuple[str, str], object] = {}
+        self.view = self._with_payments("facts_input")
         if cutoff is not None:
             self._restrict(cutoff)
 
     def _restrict(self, cutoff: int) -> None:
-        self.view = f"facts_before_{int(cutoff)}"
-        self.con.execute(
-            f"CREATE OR REPLACE VIEW {self.view} AS SELECT * FROM facts_input WHERE created < {int(cutoff)}"
-        )
+        base = f"facts_before_{int(cutoff)}"
+        self.con.execute(f"CREATE OR REPLACE VIEW {base} AS SELECT * FROM facts_input WHERE created < {int(cutoff)}")
+        self.view = self._with_payments(base)
         self.cutoff = cutoff
+
+    def _with_payments(self, base: str) -> str:
+        """``base`` and the payment events history reconstruction derives from its synced charges,
+        disputes and invoices (:func:`analytics.reconstruction.reconstructed_payment_facts`)."""
+        if not self.con.sql(f"SELECT 1 FROM {base} WHERE source = 'stripe_sync' LIMIT 1").fetchall():
+            return base
+        derived, name = f"{base}_payments", f"{base}_with_payments"
+        self.con.register(derived, reconstructed_payment_facts(self.con, base))
+        self.con.execute(
+            f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {base} UNION ALL BY NAME SELECT * FROM {derived}"
+        )
+        return name
 
     def before(self, cutoff: int) -> Facts:
         """The same facts, as the log stood before ``cutoff`` (sharing the connection)."""

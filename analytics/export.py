@@ -47,9 +47,9 @@ __all__ = ["BATCH", "FORMAT", "LOOKBACK", "POSITIONS", "ExportResult", "export_e
 BATCH = 20_000
 LOOKBACK = 2_000
 _STATE = "_export.json"
-FORMAT = 4
+FORMAT = 5
 """The facts' format; an export written in another is redone from scratch (3: ``period_end``; 4:
-``detail_json``, prices, products and invoice items)."""
+``detail_json``, prices, products and invoice items; 5: the dates of charges and disputes)."""
 POSITIONS = "positions"
 KPI_OBJECTS = (
     "subscription",

@@ -111,6 +111,12 @@ def price_detail(obj: dict[str, Any]) -> dict[str, Any]:
     return {field: obj.get(field) for field in PRICE_FIELDS}
 
 
+def _dated(obj: dict[str, Any]) -> str:
+    """When a charge or dispute happened and its status: what history reconstruction dates a
+    synced one by (its snapshot is dated when it was fetched)."""
+    return json.dumps({"created": obj.get("created"), "status": obj.get("status")}, separators=(",", ":"))
+
+
 def fact_row(event: ParsedEvent) -> dict[str, Any] | None:
     """The facts of one event, or None for events no KPI reads."""
     obj = event.obj
@@ -166,9 +172,15 @@ def fact_row(event: ParsedEvent) -> dict[str, Any] | None:
             "amount": whole(obj, "amount"),
             "charge_id": event.charge_id,
             "refunds_json": json.dumps(kept) if kept else None,
+            "detail_json": _dated(obj),
         }
     elif event.object_type == "dispute":
-        row = {"currency": obj.get("currency"), "amount": whole(obj, "amount"), "charge_id": event.charge_id}
+        row = {
+            "currency": obj.get("currency"),
+            "amount": whole(obj, "amount"),
+            "charge_id": event.charge_id,
+            "detail_json": _dated(obj),
+        }
     elif event.object_type == "invoiceitem":
         line = invoice_item_line(obj)
         row = {

@@ -21,6 +21,9 @@ What each gap gets (the rules of docs/kpis.md):
 - discounts: the synced ones, from their ``start`` to their ``end``;
 - no invoice synced (``--only subscriptions``): ``active`` with the current items from the start
   (after the trial) to the end.
+
+Payments are derived the same way (:func:`reconstructed_payment_facts`): the payment events of
+synced charges, disputes and invoices, dated when they happened.
 """
 
 from __future__ import annotations
@@ -32,13 +35,13 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from analytics.facts import FACT_SCHEMA, fact_row
+from analytics.facts import FACT_SCHEMA, fact_row, month_of
 from api.events.model import ParsedEvent
 
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["SOURCE", "reconstructed_facts"]
+__all__ = ["SOURCE", "reconstructed_facts", "reconstructed_payment_facts"]
 
 SOURCE = "reconstructed"
 """The ``source`` of a derived state's facts (an observed one has a Stripe source)."""
@@ -322,3 +325,114 @@ def _period_end(invoice: Obj, at: int) -> int | None:
     ends = [int(line["period_end"]) for line in invoice.get("lines") or [] if line.get("period_end")]
     end = max(ends) if ends else None
     return end if end and end > at else None
+
+
+_OBSERVED = f"source NOT IN ('{SYNC_SOURCE}', '{SOURCE}')"
+_PAYMENT_TYPES = ", ".join(
+    f"'{name}'"
+    for name in (
+        "charge.succeeded",
+        "charge.failed",
+        "charge.dispute.created",
+        "invoice.payment_failed",
+        "invoice.paid",
+        "invoice.marked_uncollectible",
+        "invoice.voided",
+    )
+)
+
+
+def reconstructed_payment_facts(con: duckdb.DuckDBPyConnection, view: str) -> pa.Table:
+    """The payment events of synced charges, disputes and renewal invoices no observed event
+    reports, dated when they happened (a snapshot is dated when it was fetched), as fact rows
+    (``source`` = :data:`SOURCE`): what the payment KPIs count.
+
+    - a charge: ``charge.succeeded`` or ``charge.failed`` at its ``created``;
+    - a dispute: ``charge.dispute.created`` at its ``created``;
+    - an invoice with attempts: its first attempt at its creation (``invoice.payment_failed`` when
+      it took more than one attempt or was never paid), ``invoice.paid`` at ``paid_at``, and
+      ``invoice.marked_uncollectible`` / ``invoice.voided`` when it was given up. The moments of the
+      retries between are not kept by Stripe and are not derived."""
+    rows: list[Obj] = []
+
+    def synced(object_type: str, columns: str) -> list[tuple[Any, ...]]:
+        return con.sql(
+            f"""
+            SELECT object_id, {columns}, arg_max(detail_json, created)
+            FROM {view}
+            WHERE object_type = '{object_type}' AND source = '{SYNC_SOURCE}' AND detail_json IS NOT NULL
+            GROUP BY object_id
+            """
+        ).fetchall()
+
+    # An event a delivery (or the Events API) reported is not derived again.
+    # (A failed attempt counts as reported only with its number: the first may precede the sync.)
+    observed: set[tuple[Any, ...]] = set()
+    for object_id, event_type, attempt in con.sql(
+        f"SELECT DISTINCT object_id, type, attempt_count FROM {view} WHERE {_OBSERVED} AND type IN ({_PAYMENT_TYPES})"
+    ).fetchall():
+        observed.add(
+            (object_id, event_type, attempt) if event_type == "invoice.payment_failed" else (object_id, event_type)
+        )
+
+    def add(object_type: str, object_id: str, event_type: str, created: Any, **values: Any) -> None:
+        key = (object_id, event_type, 1) if event_type == "invoice.payment_failed" else (object_id, event_type)
+        if created is None or key in observed:
+            return
+        rows.append(
+            {
+                "event_id": f"rec_{object_id}_{event_type}",
+                "created": int(created),
+                "month": month_of(int(created)),
+                "type": event_type,
+                "source": SOURCE,
+                "object_type": object_type,
+                "object_id": object_id,
+                **values,
+            }
+        )
+
+    for object_id, customer, currency, amount, detail in synced(
+        "charge", "any_value(customer_id), any_value(currency), arg_max(amount, created)"
+    ):
+        dated = json.loads(detail)
+        status = {"succeeded": "charge.succeeded", "failed": "charge.failed"}.get(dated.get("status"))
+        if status:
+            values = {"customer_id": customer, "currency": currency, "amount": amount, "charge_id": object_id}
+            add("charge", object_id, status, dated.get("created"), **values)
+    for object_id, customer, currency, amount, charge, detail in synced(
+        "dispute", "any_value(customer_id), any_value(currency), arg_max(amount, created), any_value(charge_id)"
+    ):
+        values = {"customer_id": customer, "currency": currency, "amount": amount, "charge_id": charge}
+        add("dispute", object_id, "charge.dispute.created", json.loads(detail).get("created"), **values)
+    for object_id, customer, currency, amount, reason, subscription, period_start, attempts, detail in synced(
+        "invoice",
+        "any_value(customer_id), any_value(currency), arg_max(amount, created), arg_max(billing_reason, created), "
+        "arg_max(subscription_id, created), arg_max(period_start, created), arg_max(attempt_count, created)",
+    ):
+        dated, attempts = json.loads(detail), int(attempts or 0)
+        if attempts == 0:
+            continue
+        values = {
+            "customer_id": customer,
+            "currency": currency,
+            "amount": amount,
+            "billing_reason": reason,
+            "subscription_id": subscription,
+            "period_start": period_start,
+        }
+        paid = dated.get("paid_at")
+        first_failed = attempts > 1 or paid is None
+        if first_failed:
+            add("invoice", object_id, "invoice.payment_failed", dated.get("created"), attempt_count=1, **values)
+        add("invoice", object_id, "invoice.paid", paid, attempt_count=attempts, **values)
+        add(
+            "invoice",
+            object_id,
+            "invoice.marked_uncollectible",
+            dated.get("uncollectible_at"),
+            attempt_count=attempts,
+            **values,
+        )
+        add("invoice", object_id, "invoice.voided", dated.get("voided_at"), attempt_count=attempts, **values)
+    return pa.Table.from_pylist(rows, schema=FACT_SCHEMA)

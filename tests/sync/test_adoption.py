@@ -6,6 +6,7 @@ exactly those months."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,11 @@ import pytest
 
 from analytics.engine import Facts
 from analytics.export import export_events
+from analytics.facts import facts_table
+from analytics.payments import payments
 from analytics.report import analyze
 from api.db.engine import Database
+from api.events.model import parse_event
 from api.settings import Settings
 from api.sync.resources import resource_names
 from simulator.clock import add_months
@@ -70,3 +74,14 @@ async def _adopt(settings: Settings, sim: Simulation, truth: dict[str, Any], ins
         assert got.paying_customers == expected["paying_customers"], month
         assert got.active_subscriptions == expected["active_subscriptions"], month
         assert got.mrr_movements == expected["mrr_movements"], month
+
+    # Payments: as an account connected from its first day counts them (its every event).
+    always = Facts(facts_table([parse_event(json.dumps(event)) for event in sim.events]))
+    report = analyze(Facts(tmp_path / "analytics"), first, last)
+    adopted = {p.month: p for p in payments(Facts(tmp_path / "analytics"), report.all_months)}
+    connected = {p.month: p for p in payments(always, analyze(always, first, last).all_months)}
+    for month, expected_payments in connected.items():
+        got_payments = adopted[month]
+        for name in ("renewal_attempts", "failed_amount", "recovered_amount", "successful_charges", "refunds"):
+            assert getattr(got_payments, name) == getattr(expected_payments, name), (month, name)
+        assert got_payments.disputes_created == expected_payments.disputes_created, month
