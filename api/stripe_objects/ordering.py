@@ -76,10 +76,53 @@ def follows(later: Snapshot, earlier: Snapshot) -> bool:
     return any(not _matches(later.obj.get(key), earlier.obj.get(key)) for key in previous)
 
 
+def _carries(later: Snapshot, earlier: Snapshot) -> bool:
+    """True when ``later`` follows ``earlier`` and still holds what ``earlier`` changed (a change
+    stays unless a later one names it): a snapshot reflects every change before it."""
+    if not follows(later, earlier):
+        return False
+    named = later.previous_attributes
+    return all(
+        key in named or _matches(earlier.obj.get(key), later.obj.get(key)) for key in earlier.previous_attributes
+    )
+
+
+_SEARCHED = 8
+"""Members of one second up to which a whole chain is searched for (seconds hold a few)."""
+
+
+def _whole_chain(remaining: list[Snapshot], state: Snapshot) -> list[Snapshot] | None:
+    """The one order of every member in which each carries the one before it, from ``state``;
+    None when there is none or more than one."""
+    found: list[list[Snapshot]] = []
+
+    def extend(chain: list[Snapshot], left: list[Snapshot]) -> None:
+        if len(found) > 1:
+            return
+        if not left:
+            found.append(chain)
+            return
+        last = chain[-1] if chain else state
+        for snap in left:
+            if _carries(snap, last):
+                extend([*chain, snap], [o for o in left if o is not snap])
+
+    extend([], remaining)
+    return found[0] if len(found) == 1 else None
+
+
 def in_second_order(members: Sequence[Snapshot], before: Snapshot | None = None) -> list[Snapshot]:
     """Snapshots of one object within one second, in the order they happened, starting from
-    ``before``: the object as it stood before that second (None before its creation)."""
+    ``before``: the object as it stood before that second (None before its creation).
+
+    Where more than one member follows the state before them (a renewal and a cancellation taken
+    back, all in one second), the one order in which every member also still holds what the one
+    before it changed decides (a renewal's new period stays in what follows it)."""
     remaining = list({snap.event_id: snap for snap in members}.values())
+    if before is not None and 1 < len(remaining) <= _SEARCHED:
+        chain = _whole_chain(remaining, before)
+        if chain is not None:
+            return chain
     ordered: list[Snapshot] = []
     state = before
     while remaining:

@@ -74,3 +74,24 @@ def test_flip_flop_cycle_falls_back_to_a_fixed_rule() -> None:
 def test_duplicates_count_once() -> None:
     a = snap("evt_a", 1, "active")
     assert newest([a, a, a]) is a
+
+
+def test_a_renewal_in_the_second_of_a_cancellation_and_its_undo_comes_last() -> None:
+    """Found by a simulated history: at the period's end, a cancellation at period end, its undo
+    and the renewal, all in one second. The cancellation and the renewal both follow the state
+    before; only cancel, undo, renew keeps every change in what comes after it (the new period)."""
+    period = {"current_period_end": 100, "latest_invoice": "in_0"}
+    before = snap("evt_0", 50, "active", cancel_at_period_end=False, **period)
+    cancel = snap("evt_c", 100, "active", {"cancel_at_period_end": False}, cancel_at_period_end=True, **period)
+    undo = snap("evt_u", 100, "active", {"cancel_at_period_end": True}, cancel_at_period_end=False, **period)
+    renewal = snap(
+        "evt_a",  # sorts first: the fixed rule alone would take it first
+        100,
+        "active",
+        {"current_period_end": 100, "latest_invoice": "in_0"},
+        cancel_at_period_end=False,
+        current_period_end=200,
+        latest_invoice="in_1",
+    )
+    for order in itertools.permutations([cancel, undo, renewal]):
+        assert newest([before, *order]) is renewal
