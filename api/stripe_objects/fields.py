@@ -236,6 +236,17 @@ def invoice_subscription_id(obj: Obj) -> str | None:
     return expandable_id(details.get("subscription")) or expandable_id(obj.get("subscription"))
 
 
+def _billed_price(line: Obj) -> tuple[str | None, Obj]:
+    """The price an invoice line or item bills: its id (``pricing.price_details.price`` in current
+    API versions, ``price`` or ``plan`` before) and the price object older versions embed."""
+    price_id = (
+        expandable_id(_dict(_dict(line.get("pricing")).get("price_details")).get("price"))
+        or expandable_id(line.get("price"))
+        or expandable_id(line.get("plan"))
+    )
+    return price_id, _dict(line.get("price")) or _dict(line.get("plan"))
+
+
 def invoice_lines(obj: Obj) -> list[Obj]:
     """An invoice's lines as history reconstruction reads them: ``price_id``, ``price`` (the
     price object where the line embeds one: API versions before 2025-03-31), ``quantity``,
@@ -245,12 +256,7 @@ def invoice_lines(obj: Obj) -> list[Obj]:
     lines: list[Obj] = []
     for line in _list_data(obj.get("lines")):
         details = _dict(_dict(line.get("parent")).get("subscription_item_details"))
-        embedded = _dict(line.get("price")) or _dict(line.get("plan"))
-        price_id = (
-            expandable_id(_dict(_dict(line.get("pricing")).get("price_details")).get("price"))
-            or expandable_id(line.get("price"))
-            or expandable_id(line.get("plan"))
-        )
+        price_id, embedded = _billed_price(line)
         period = _dict(line.get("period"))
         lines.append(
             {
@@ -272,12 +278,10 @@ def invoice_item_line(obj: Obj) -> Obj:
     """An invoice item (``/v1/invoiceitems``) as :func:`invoice_lines` gives a line, with its
     ``subscription`` and whether it is still ``pending`` (on no invoice yet)."""
     details = _dict(_dict(obj.get("parent")).get("subscription_details"))
-    embedded = _dict(obj.get("price")) or _dict(obj.get("plan"))
+    price_id, embedded = _billed_price(obj)
     period = _dict(obj.get("period"))
     return {
-        "price_id": expandable_id(_dict(_dict(obj.get("pricing")).get("price_details")).get("price"))
-        or expandable_id(obj.get("price"))
-        or expandable_id(obj.get("plan")),
+        "price_id": price_id,
         "price": embedded or None,
         "quantity": _whole(obj, "quantity", 1),
         "period_start": _whole(period, "start"),
