@@ -33,7 +33,7 @@ import pyarrow as pa
 from analytics.facts import FACT_SCHEMA, SCALE
 from analytics.mrr import PAST_DUE_GRACE_DAYS, STALE_GRACE_DAYS
 from analytics.reconstruction import SOURCE as RECONSTRUCTED
-from analytics.reconstruction import reconstructed_facts, reconstructed_payment_facts
+from analytics.reconstruction import SYNC_SOURCE, reconstructed_facts, reconstructed_payment_facts
 
 __all__ = [
     "DAY",
@@ -121,7 +121,7 @@ class Facts:
     def _with_payments(self, base: str) -> str:
         """``base`` and the payment events history reconstruction derives from its synced charges,
         disputes and invoices (:func:`analytics.reconstruction.reconstructed_payment_facts`)."""
-        if not self.con.sql(f"SELECT 1 FROM {base} WHERE source = 'stripe_sync' LIMIT 1").fetchall():
+        if not self.con.sql(f"SELECT 1 FROM {base} WHERE source = '{SYNC_SOURCE}' LIMIT 1").fetchall():
             return base
         derived, name = f"{base}_payments", f"{base}_with_payments"
         self.con.register(derived, reconstructed_payment_facts(self.con, base))
@@ -182,7 +182,7 @@ class Facts:
         reconstruction derives from synced objects (:mod:`analytics.reconstruction`)."""
 
         def register() -> str:
-            name = f"reconstructed_{len(self._cache)}"
+            name = f"{self.view}_reconstructed"
             self.con.register(name, reconstructed_facts(self.con, self.view))
             return name
 

@@ -37,17 +37,15 @@ import pyarrow as pa
 
 from analytics.facts import FACT_SCHEMA, fact_row, month_of
 from api.events.model import ParsedEvent
+from api.sync.snapshots import SOURCE as SYNC_SOURCE
 
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["SOURCE", "reconstructed_facts", "reconstructed_payment_facts"]
+__all__ = ["SOURCE", "SYNC_SOURCE", "reconstructed_facts", "reconstructed_payment_facts"]
 
 SOURCE = "reconstructed"
 """The ``source`` of a derived state's facts (an observed one has a Stripe source)."""
-SYNC_SOURCE = "stripe_sync"
-_PENDING = "pending"
-"""The billing reason given to a subscription's pending invoice items, read as one invoice."""
 _ENDED = ("canceled", "incomplete_expired")
 Obj = dict[str, Any]
 
@@ -86,8 +84,9 @@ def reconstructed_facts(con: duckdb.DuckDBPyConnection, view: str) -> pa.Table:
         """
     ).fetchall():
         invoices[subscription].append({**json.loads(detail), "billing_reason": reason, "attempt_count": attempts})
-    # Prorations still waiting for an invoice (pending at their newest snapshot): one more
-    # "invoice" after the others, read for its proration lines only.
+    # Prorations still waiting for an invoice (pending at their newest snapshot): read for the
+    # changes their lines date, like an invoice's proration lines.
+    pending: dict[str, list[Obj]] = defaultdict(list)
     for subscription, detail in con.sql(
         f"""
         SELECT subscription_id, arg_max(detail_json, created)
@@ -98,12 +97,7 @@ def reconstructed_facts(con: duckdb.DuckDBPyConnection, view: str) -> pa.Table:
     ).fetchall():
         line = json.loads(detail)
         if line.get("pending"):
-            pending = next((inv for inv in invoices[subscription] if inv.get("billing_reason") == _PENDING), None)
-            if pending is None:
-                pending = {"billing_reason": _PENDING, "created": 0, "lines": []}
-                invoices[subscription].append(pending)
-            pending["lines"].append(line)
-            pending["created"] = max(pending["created"], int(line.get("date") or 0))
+            pending[subscription].append(line)
     prices = {
         price_id: json.loads(detail)
         for price_id, detail in con.sql(
@@ -114,12 +108,9 @@ def reconstructed_facts(con: duckdb.DuckDBPyConnection, view: str) -> pa.Table:
     rows: list[Obj] = []
     for subscription, first_observed, synced in subscriptions:
         obj = json.loads(synced)
-        # A change invoiced in the second of a renewal applies to the period just started.
-        history = sorted(
-            invoices.get(subscription, []),
-            key=lambda inv: (inv.get("created") or 0, inv.get("billing_reason") == "subscription_update"),
-        )
-        states = [state for state in _states(obj, history, prices) if state.at < first_observed]
+        history = sorted(invoices.get(subscription, []), key=lambda inv: inv.get("created") or 0)
+        waiting = {"lines": pending.get(subscription, [])}
+        states = [state for state in _states(obj, history, waiting, prices) if state.at < first_observed]
         for position, state in enumerate(states):
             row = fact_row(_event(obj, state, position))
             if row is not None:
@@ -129,10 +120,9 @@ def reconstructed_facts(con: duckdb.DuckDBPyConnection, view: str) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=FACT_SCHEMA)
 
 
-def _states(obj: Obj, invoices: list[Obj], prices: dict[str, Obj]) -> list[_State]:
-    """The subscription's states in time order (several may share a second, in this order)."""
-    waiting = [inv for inv in invoices if inv.get("billing_reason") == _PENDING]
-    invoices = [inv for inv in invoices if inv.get("billing_reason") != _PENDING]
+def _states(obj: Obj, invoices: list[Obj], waiting: Obj, prices: dict[str, Obj]) -> list[_State]:
+    """The subscription's states in time order (several may share a second, in this order), from
+    its invoices (oldest first) and ``waiting``, its pending invoice items as one invoice's lines."""
     started = int(obj.get("start_date") or obj.get("created") or 0)
     current = _current_items(obj)
     created_invoices = [inv for inv in invoices if inv.get("billing_reason") == "subscription_create"]
@@ -154,16 +144,11 @@ def _states(obj: Obj, invoices: list[Obj], prices: dict[str, Obj]) -> list[_Stat
     # invoice item's) date, all in time order: a change billed a year later still lands where it
     # was made. In one second: the renewal, then an invoiced change, then a prorated one.
     happenings: list[tuple[int, int, Obj | None, list[Obj]]] = []
-    for billed_by in [*invoices, *waiting]:
-        if billed_by.get("billing_reason") != _PENDING and billed_by is not first and billed_by.get("created"):
-            happenings.append(
-                (
-                    int(billed_by["created"]),
-                    int(billed_by.get("billing_reason") == "subscription_update"),
-                    billed_by,
-                    [],
-                )
-            )
+    for other in invoices:
+        if other is not first and other.get("created"):
+            rank = int(other.get("billing_reason") == "subscription_update")
+            happenings.append((int(other["created"]), rank, other, []))
+    for billed_by in [*invoices, waiting]:
         happenings.extend((moment, 2, None, changed) for moment, changed in _prorations(billed_by, prices, current))
     happenings.sort(key=lambda happening: (happening[0], happening[1]))
     for created, _, invoice, prorated in happenings:

@@ -35,6 +35,21 @@ def template(name: str) -> Obj:
     return value
 
 
+def _pricing(billed: Obj) -> Obj:
+    """A line's or invoice item's ``pricing`` (current API shape) for what ``billed`` names."""
+    return {
+        "type": "price_details",
+        "unit_amount_decimal": str(billed["unit_amount"]),
+        "price_details": {"price": billed["price_id"], "product": billed["product_id"]},
+    }
+
+
+def _proration_text(proration: Obj) -> str:
+    """Stripe's description of a proration: the credit for unused time, or the time remaining."""
+    kind = "Unused" if proration["amount"] < 0 else "Remaining"
+    return f"{kind} time on {proration['quantity']} x {proration['price_id']}"
+
+
 class Builder:
     """Builds the objects of one simulated account."""
 
@@ -280,11 +295,7 @@ class Builder:
                 "subscription_item": inv["item_id"],
             },
         }
-        line["pricing"] = {
-            "type": "price_details",
-            "unit_amount_decimal": str(inv["unit_amount"]),
-            "price_details": {"price": inv["price_id"], "product": inv["product_id"]},
-        }
+        line["pricing"] = _pricing(inv)
         paid = inv["status"] == "paid"
         invoice.update(
             id=inv["id"],
@@ -345,16 +356,11 @@ class Builder:
                 amount=proration["amount"],
                 subtotal=proration["amount"],
                 quantity=proration["quantity"],
-                description=f"{'Unused' if proration['amount'] < 0 else 'Remaining'} time on "
-                f"{proration['quantity']} x {proration['price_id']}",
+                description=_proration_text(proration),
                 period={"start": proration["period"][0], "end": proration["period"][1]},
             )
             extra["parent"]["subscription_item_details"]["proration"] = True
-            extra["pricing"] = {
-                "type": "price_details",
-                "unit_amount_decimal": str(proration["unit_amount"]),
-                "price_details": {"price": proration["price_id"], "product": proration["product_id"]},
-            }
+            extra["pricing"] = _pricing(proration)
             invoice["lines"]["data"].insert(len(invoice["lines"]["data"]) - 1, extra)
         count = len(invoice["lines"]["data"])
         invoice["lines"].update(has_more=False, total_count=count, url=f"/v1/invoices/{inv['id']}/lines")
@@ -407,8 +413,7 @@ class Builder:
             "customer": item["customer"],
             "customer_account": None,
             "date": item["created"],
-            "description": f"{'Unused' if item['amount'] < 0 else 'Remaining'} time on {item['quantity']} x "
-            f"{item['price_id']}",
+            "description": _proration_text(item),
             "discountable": False,
             "discounts": [],
             "invoice": invoice_id,
@@ -420,11 +425,7 @@ class Builder:
                 "subscription_details": {"subscription": item["subscription"], "subscription_item": item["item_id"]},
             },
             "period": {"start": item["period"][0], "end": item["period"][1]},
-            "pricing": {
-                "type": "price_details",
-                "unit_amount_decimal": str(item["unit_amount"]),
-                "price_details": {"price": item["price_id"], "product": item["product_id"]},
-            },
+            "pricing": _pricing(item),
             "proration": True,
             "proration_details": {"discount_amounts": []},
             "quantity": item["quantity"],

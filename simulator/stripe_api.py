@@ -148,7 +148,7 @@ class StripeAccount:
             if name is not None and not obj.get("deleted"):
                 lists[name].append(obj)
         for objects in lists.values():
-            objects.sort(key=lambda o: (int(o.get("created") or o.get("date") or 0), str(o["id"])), reverse=True)
+            objects.sort(key=lambda o: (_created(o), str(o["id"])), reverse=True)
         self._cache = (self.as_of, lists, latest)
         self._views.clear()
         return lists, latest
@@ -169,7 +169,7 @@ class StripeAccount:
                 objects = [o for o in objects if (o.get("invoice") is None) == (pending == "true")]
             since = query.get("created[gte]")
             if since:
-                objects = [o for o in objects if int(o.get("created") or o.get("date") or 0) >= int(since)]
+                objects = [o for o in objects if _created(o) >= int(since)]
             # Each filtered list and where each id sits in it, kept while the account does not
             # move: a walk asks for the same list a page at a time.
             view = (objects, {str(o["id"]): i for i, o in enumerate(objects)})
@@ -225,13 +225,18 @@ class StripeAccount:
             return 404, _error("invalid_request_error", f"Unrecognized request URL (GET: {path})."), {}
 
 
+def _created(obj: Obj) -> int:
+    """What a list sorts and filters ``created`` by (an invoice item's is its ``date``)."""
+    return int(obj.get("created") or obj.get("date") or 0)
+
+
 def _page(objects: list[Obj], query: dict[str, str], url: str, positions: dict[str, int] | None = None) -> Obj:
     """One page of ``objects`` (already filtered), after ``starting_after``."""
     limit = max(1, min(100, int(query.get("limit") or 10)))
     if positions is None:
         since = query.get("created[gte]")
         if since:
-            objects = [o for o in objects if int(o.get("created") or 0) >= int(since)]
+            objects = [o for o in objects if _created(o) >= int(since)]
         positions = {str(o["id"]): i for i, o in enumerate(objects)}
     start = 0
     after = query.get("starting_after")

@@ -236,60 +236,44 @@ def invoice_subscription_id(obj: Obj) -> str | None:
     return expandable_id(details.get("subscription")) or expandable_id(obj.get("subscription"))
 
 
-def _billed_price(line: Obj) -> tuple[str | None, Obj]:
-    """The price an invoice line or item bills: its id (``pricing.price_details.price`` in current
-    API versions, ``price`` or ``plan`` before) and the price object older versions embed."""
-    price_id = (
-        expandable_id(_dict(_dict(line.get("pricing")).get("price_details")).get("price"))
+def _billed(line: Obj, proration: Any, subscription_item: Any) -> Obj:
+    """What an invoice line or an invoice item bills, as history reconstruction reads it: the
+    price (its id from ``pricing.price_details.price`` in current API versions, ``price`` or
+    ``plan`` before, and the price object older versions embed), quantity, period, proration,
+    amount and subscription item."""
+    embedded = _dict(line.get("price")) or _dict(line.get("plan"))
+    period = _dict(line.get("period"))
+    return {
+        "price_id": expandable_id(_dict(_dict(line.get("pricing")).get("price_details")).get("price"))
         or expandable_id(line.get("price"))
-        or expandable_id(line.get("plan"))
-    )
-    return price_id, _dict(line.get("price")) or _dict(line.get("plan"))
+        or expandable_id(line.get("plan")),
+        "price": embedded or None,
+        "quantity": _whole(line, "quantity", 1),
+        "period_start": _whole(period, "start"),
+        "period_end": _whole(period, "end"),
+        "proration": bool(proration),
+        "amount": _whole(line, "amount", 0),
+        "subscription_item": expandable_id(subscription_item) or expandable_id(line.get("subscription_item")),
+    }
 
 
 def invoice_lines(obj: Obj) -> list[Obj]:
-    """An invoice's lines as history reconstruction reads them: ``price_id``, ``price`` (the
-    price object where the line embeds one: API versions before 2025-03-31), ``quantity``,
-    ``period_start``, ``period_end``, ``proration``, ``amount`` and ``subscription_item``. Current
-    versions name the price in ``pricing.price_details`` and the rest in
-    ``parent.subscription_item_details``. Only the lines the invoice embeds (its first page)."""
+    """An invoice's lines (:func:`_billed`). Current API versions name the proration and the item
+    in ``parent.subscription_item_details``, older ones on the line. Only the lines the invoice
+    embeds (its first page)."""
     lines: list[Obj] = []
     for line in _list_data(obj.get("lines")):
         details = _dict(_dict(line.get("parent")).get("subscription_item_details"))
-        price_id, embedded = _billed_price(line)
-        period = _dict(line.get("period"))
-        lines.append(
-            {
-                "price_id": price_id,
-                "price": embedded or None,
-                "quantity": _whole(line, "quantity", 1),
-                "period_start": _whole(period, "start"),
-                "period_end": _whole(period, "end"),
-                "proration": bool(details.get("proration", line.get("proration"))),
-                "amount": _whole(line, "amount", 0),
-                "subscription_item": expandable_id(details.get("subscription_item"))
-                or expandable_id(line.get("subscription_item")),
-            }
-        )
+        lines.append(_billed(line, details.get("proration", line.get("proration")), details.get("subscription_item")))
     return lines
 
 
 def invoice_item_line(obj: Obj) -> Obj:
     """An invoice item (``/v1/invoiceitems``) as :func:`invoice_lines` gives a line, with its
-    ``subscription`` and whether it is still ``pending`` (on no invoice yet)."""
+    ``subscription``, its ``date`` and whether it is still ``pending`` (on no invoice yet)."""
     details = _dict(_dict(obj.get("parent")).get("subscription_details"))
-    price_id, embedded = _billed_price(obj)
-    period = _dict(obj.get("period"))
     return {
-        "price_id": price_id,
-        "price": embedded or None,
-        "quantity": _whole(obj, "quantity", 1),
-        "period_start": _whole(period, "start"),
-        "period_end": _whole(period, "end"),
-        "proration": bool(obj.get("proration")),
-        "amount": _whole(obj, "amount", 0),
-        "subscription_item": expandable_id(details.get("subscription_item"))
-        or expandable_id(obj.get("subscription_item")),
+        **_billed(obj, obj.get("proration"), details.get("subscription_item")),
         "subscription": expandable_id(details.get("subscription")) or expandable_id(obj.get("subscription")),
         "pending": obj.get("invoice") is None,
         "date": _whole(obj, "date"),

@@ -4,7 +4,7 @@ Twenty pages (``STORE_BATCH`` objects) at a time, so memory stays bounded whatev
 size: the objects whose digest changed since the last sync are stored and applied (through the
 processor, as deliveries are), and their digests and the resource's cursor noted, in one
 transaction.
-Killed before it commits, a resumed walk fetches the page again; should a page ever be stored
+Killed before it commits, a resumed walk fetches those pages again; should a batch ever be stored
 without its note (the processor's one-by-one fallback notes apart), the same event ids come again
 and the log refuses them as known (see :mod:`api.sync.snapshots`): nothing is doubled.
 
@@ -123,9 +123,9 @@ class AccountSync:
         params: dict[str, Any] = dict(resource.params)
         if since is not None:
             params["created"] = {"gte": since}
-        # Pages are stored several at a time, in one transaction: a large log's indexes are keyed
-        # by random ids, so each transaction rewrites the index pages its objects land on, and a
-        # page rewritten once for ten pages of objects is written a tenth as often.
+        # Pages are stored twenty at a time, in one transaction: a large log's indexes are keyed by
+        # random ids, so each transaction rewrites every index page its objects land on, and
+        # fewer, larger transactions rewrite each page less often.
         pending: list[dict[str, Any]] = []
 
         async def flush() -> None:
@@ -217,7 +217,7 @@ class AccountSync:
         skipped_unchanged, refused = report.unchanged - before[1], report.failed - before[2]
 
         async def note(conn: AsyncConnection, outcomes: list[Outcome]) -> None:
-            # In the transaction that stores the page: its digests and the cursor past it commit
+            # In the transaction that stores the batch: its digests and the cursor past it commit
             # with its events, or not at all.
             duplicates = sum(1 for outcome in outcomes if outcome is Outcome.DUPLICATE)
             not_applied = sum(1 for outcome in outcomes if outcome in (Outcome.FAILED, Outcome.DEAD))

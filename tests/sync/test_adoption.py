@@ -65,7 +65,9 @@ async def _adopt(settings: Settings, sim: Simulation, truth: dict[str, Any], ins
     assert any(m["start"] < installed for m in truth["months"]), "the history should start before the installation"
     first = datetime.fromtimestamp(truth["months"][0]["start"], tz=UTC).date()
     last = datetime.fromtimestamp(truth["months"][-1]["start"], tz=UTC).date()
-    ours = {m.month: m for m in analyze(Facts(tmp_path / "analytics"), first, last).months}
+    facts = Facts(tmp_path / "analytics")
+    report = analyze(facts, first, last)
+    ours = {m.month: m for m in report.months}
     for expected in truth["months"]:
         got = ours[expected["month"]]
         month = expected["month"]
@@ -77,8 +79,7 @@ async def _adopt(settings: Settings, sim: Simulation, truth: dict[str, Any], ins
 
     # Payments: as an account connected from its first day counts them (its every event).
     always = Facts(facts_table([parse_event(json.dumps(event)) for event in sim.events]))
-    report = analyze(Facts(tmp_path / "analytics"), first, last)
-    adopted = {p.month: p for p in payments(Facts(tmp_path / "analytics"), report.all_months)}
+    adopted = {p.month: p for p in payments(facts, report.all_months)}
     connected = {p.month: p for p in payments(always, analyze(always, first, last).all_months)}
     for month, expected_payments in connected.items():
         got_payments = adopted[month]
