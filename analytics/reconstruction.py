@@ -36,8 +36,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from analytics.facts import FACT_SCHEMA, fact_row, month_of
-from api.events.model import ParsedEvent
-from api.sync.snapshots import SOURCE as SYNC_SOURCE
+from api.events.model import SYNC_SOURCE, ParsedEvent
 
 if TYPE_CHECKING:
     import duckdb

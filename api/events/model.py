@@ -11,7 +11,7 @@ import msgspec
 from api.json_depth import TooDeep, decode_bounded
 from api.stripe_objects.fields import customer_id_of, expandable_id, object_id_of
 
-__all__ = ["STRIPE_SOURCES", "InvalidEvent", "ParsedEvent", "check_storable", "parse_event", "snapshot"]
+__all__ = ["STRIPE_SOURCES", "SYNC_SOURCE", "InvalidEvent", "ParsedEvent", "check_storable", "parse_event", "snapshot"]
 
 _MAX_CREATED = 2**63 - 1
 # Lengths of the event log's columns (``api.db.models.SubscriptionEvent``): PostgreSQL refuses a
@@ -23,7 +23,9 @@ class InvalidEvent(ValueError):
     """The body is not a Stripe event; the message says why, for a person."""
 
 
-STRIPE_SOURCES = ("stripe", "stripe_api", "stripe_sync")
+SYNC_SOURCE = "stripe_sync"
+"""The source of an object ``faddl sync`` fetched (:mod:`api.sync.snapshots`)."""
+STRIPE_SOURCES = ("stripe", "stripe_api", SYNC_SOURCE)
 """Log sources whose rows are Stripe objects: deliveries (``stripe``), the API's answers to our
 own calls, applied at once (``stripe_api``), and objects fetched by ``faddl sync`` and
 reconciliation (``stripe_sync``). The projections are a function of these rows alone."""

@@ -19,11 +19,11 @@ from typing import Any
 
 import msgspec
 
-from api.events.model import ParsedEvent, snapshot
+from api.events.model import SYNC_SOURCE, ParsedEvent, snapshot
 
 __all__ = ["SOURCE", "digest_of", "snapshot_event"]
 
-SOURCE = "stripe_sync"
+SOURCE = SYNC_SOURCE
 
 
 def digest_of(obj: dict[str, Any]) -> str:
