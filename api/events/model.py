@@ -96,9 +96,13 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} cannot be stored in an event")
 
 
-def snapshot(event_id: str, event_type: str, created: int, obj: dict[str, Any], source: str) -> ParsedEvent:
+def snapshot(
+    event_id: str, event_type: str, created: int, obj: dict[str, Any], source: str, *, obj_json: bytes | None = None
+) -> ParsedEvent:
     """An object the service fetched or was answered with itself, as an event of the log: the
-    envelope of a Stripe event around it, under ``source`` (``stripe_api``, ``stripe_sync``)."""
+    envelope of a Stripe event around it, under ``source`` (``stripe_api``, ``stripe_sync``).
+    ``obj_json``, the object's JSON as Stripe sent it when the caller has it, goes into the log as
+    it is."""
     livemode = bool(obj.get("livemode"))
     body = {
         "id": event_id,
@@ -107,7 +111,7 @@ def snapshot(event_id: str, event_type: str, created: int, obj: dict[str, Any], 
         "created": created,
         "api_version": None,
         "livemode": livemode,
-        "data": {"object": obj},
+        "data": {"object": obj if obj_json is None else msgspec.Raw(obj_json)},
     }
     if not event_id or len(event_id) > 255:
         raise InvalidEvent("The event has no usable `id` (a string of at most 255 characters).")

@@ -10,7 +10,6 @@ less an overlap, since Stripe lists an event a moment after it is created."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 
@@ -20,6 +19,7 @@ from api.events.model import InvalidEvent, ParsedEvent, check_storable, parse_ev
 from api.gateway.reading import StripeReader
 from api.ingest.processing import EventProcessor, Outcome
 from api.sync import state
+from api.sync.batches import Batches
 from api.sync.reports import ResourceReport
 from api.sync.resources import EVENTS, RESOURCES
 
@@ -51,31 +51,42 @@ async def catch_up(
     start = since if since is not None else (cursor.since if cursor and cursor.since and not restart else oldest)
     start = max(start, oldest)
     newest = start
-    async for page in reader.walk("/v1/events", {"created": {"gte": start}}):
-        events: list[ParsedEvent] = []
-        for body in page.objects:
-            try:
-                event = parse_event(json.dumps(body, separators=(",", ":"), ensure_ascii=False))
-                check_storable(event)
-            except InvalidEvent as exc:
-                report.fail(str(body.get("id") or "?"), str(exc))
-                continue
-            if event.object_type not in FOLLOWED_OBJECTS:
-                report.skipped += 1
-                continue
-            events.append(event)
-            newest = max(newest, event.created)
-        report.fetched += len(page.objects)
+    # Stored STORE_BATCH events a transaction, while the next pages are fetched.
+
+    async def store(batch: list[ParsedEvent]) -> None:
         if dry_run:
-            report.stored += len(events)
-        elif events:
-            for outcome in await processor.ingest_many(events):
-                if outcome is Outcome.DUPLICATE:
-                    report.unchanged += 1  # delivered by its webhook, or by an earlier catch-up
-                else:
-                    report.stored += 1
-        if progress is not None:
-            progress(EVENTS, len(page.objects))
+            report.stored += len(batch)
+            return
+        for outcome in await processor.ingest_many(batch):
+            if outcome is Outcome.DUPLICATE:
+                report.unchanged += 1  # delivered by its webhook, or by an earlier catch-up
+            else:
+                report.stored += 1
+
+    batches = Batches(store)
+    try:
+        async for page in reader.walk("/v1/events", {"created": {"gte": start}}):
+            events: list[ParsedEvent] = []
+            for item in page.objects:
+                try:
+                    event = parse_event(item.raw)  # checked as a delivery's body is
+                    check_storable(event)
+                except InvalidEvent as exc:
+                    report.fail(item.id or "?", str(exc))
+                    continue
+                if event.object_type not in FOLLOWED_OBJECTS:
+                    report.skipped += 1
+                    continue
+                events.append(event)
+                newest = max(newest, event.created)
+            report.fetched += len(page.objects)
+            await batches.add(events)
+            if progress is not None:
+                progress(EVENTS, len(page.objects))
+    except BaseException:
+        await batches.abandon()
+        raise
+    await batches.flush()
     if not dry_run:
         resume_from = max(start, newest - OVERLAP_SECONDS)
 

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.db.dialects import utc
 from api.db.models import payment_history, sync_drift, user_subscriptions
-from api.gateway.reading import ObjectMissing
+from api.gateway.reading import Fetched, ObjectMissing
 from api.observability.metrics import RECONCILE_DRIFT
 from api.settings import Settings
 from api.stripe_objects.fields import invoice_row, subscription_row
@@ -176,7 +176,7 @@ class Reconciler:
     ) -> None:
         resource = next(r for r in RESOURCES if r.name == checked.resource)
         # Object id -> its drift, the object as fetched, and the created its row reflects.
-        drifted: dict[str, tuple[Drift, dict[str, Any], int]] = {}
+        drifted: dict[str, tuple[Drift, Fetched, int]] = {}
         for ours in rows:
             object_id = str(ours[checked.key])
             report.checked += 1
@@ -187,7 +187,7 @@ class Reconciler:
             except ObjectMissing:
                 report.drift.append(Drift(checked.object_type, object_id, {"exists": (True, False)}))
                 continue
-            theirs = checked.row(obj, checked.event_type)
+            theirs = checked.row(obj.data, checked.event_type)
             differences = {
                 name: (ours.get(name), theirs.get(name))
                 for name in checked.fields

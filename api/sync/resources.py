@@ -30,9 +30,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["EVENTS", "RESOURCES", "Resource", "resource_names", "select_resources"]
+__all__ = ["EVENTS", "RESOURCES", "STORE_BATCH", "Resource", "resource_names", "select_resources"]
 
 Obj = dict[str, Any]
+
+STORE_BATCH = 2_000
+"""Objects (or Events API events) stored in one transaction: twenty pages. A large log's indexes
+are keyed by random ids, so each transaction rewrites every index page its rows land on; fewer,
+larger transactions rewrite each page less often, and memory stays bounded."""
 
 EVENTS = "events"
 """The Events API catch-up's name, as ``--only`` and the cursors name it."""

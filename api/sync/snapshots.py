@@ -15,30 +15,28 @@ that changes and changes back (A, B, A) still gets a new snapshot each time.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
-
-import msgspec
 
 from api.events.model import SYNC_SOURCE, ParsedEvent, snapshot
+from api.gateway.reading import Fetched
 
 __all__ = ["SOURCE", "digest_of", "snapshot_event"]
 
 SOURCE = SYNC_SOURCE
 
 
-def digest_of(obj: dict[str, Any]) -> str:
-    """A digest of the object's content, the same whatever the order of its keys (msgspec's
-    sorted encoding: several times faster than ``json.dumps(sort_keys=True)``, which was a
-    sixth of an unchanged sync)."""
-    return hashlib.blake2b(msgspec.json.encode(obj, order="sorted"), digest_size=16).hexdigest()
+def digest_of(obj: Fetched) -> str:
+    """A digest of the object's JSON as Stripe sent it (without whitespace): Stripe writes an
+    object's fields in one order, so an unchanged object reads the same in every list and on its
+    own, and is recognised without being decoded."""
+    return hashlib.blake2b(obj.raw, digest_size=16).hexdigest()
 
 
 def snapshot_event(
-    obj: dict[str, Any], event_type: str, fetched_at: int, digest: str, previous: str | None, *, heal: bool = False
+    obj: Fetched, event_type: str, fetched_at: int, digest: str, previous: str | None, *, heal: bool = False
 ) -> ParsedEvent:
     """The log event of an object, dated ``fetched_at`` (whole seconds). A ``heal`` snapshot
     (reconciliation logging an object whose projection drifted, digest unchanged or not) has the
     second in its id too, so it is never taken for one already logged."""
     suffix = f"_r{fetched_at}" if heal else ""
-    event_id = f"sync_{obj['id']}_{digest[:16]}_{(previous or '0')[:8]}{suffix}"
-    return snapshot(event_id, event_type, fetched_at, obj, SOURCE)
+    event_id = f"sync_{obj.id}_{digest[:16]}_{(previous or '0')[:8]}{suffix}"
+    return snapshot(event_id, event_type, fetched_at, obj.data, SOURCE, obj_json=obj.raw)
