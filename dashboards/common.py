@@ -3,17 +3,54 @@ CSV download."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import altair as alt
 import polars as pl
 import streamlit as st
 
 from api.settings import Settings
 from dashboards.data import Kpis, load_kpis
 
-__all__ = ["Filters", "filters", "kpis", "money", "page", "percent", "settings", "table"]
+__all__ = [
+    "GAINS",
+    "LOSSES",
+    "MOVEMENTS",
+    "Filters",
+    "filters",
+    "kpis",
+    "money",
+    "movement_colours",
+    "page",
+    "percent",
+    "settings",
+    "table",
+]
+
+GAINS = ("new", "expansion", "reactivation")
+LOSSES = ("contraction", "churn")
+MOVEMENTS = (*GAINS, *LOSSES)
+# Gains in green shades, losses in red shades, on every chart (ColorBrewer's RdYlGn ends).
+_MOVEMENT_COLOURS = {
+    "new": "#1a9850",
+    "expansion": "#66bd63",
+    "reactivation": "#a6d96a",
+    "contraction": "#f46d43",
+    "churn": "#d73027",
+}
+
+
+def movement_colours(field: str = "kind") -> alt.Color:
+    """The colour encoding of MRR movements: gains green, losses red, in the movements' order."""
+    return alt.Color(
+        f"{field}:N",
+        title="movement",
+        sort=list(MOVEMENTS),
+        scale=alt.Scale(domain=list(MOVEMENTS), range=[_MOVEMENT_COLOURS[m] for m in MOVEMENTS]),
+    )
 
 
 @st.cache_resource
@@ -73,9 +110,12 @@ def _date(moment: int | None) -> str:
     return "-" if not moment else datetime.fromtimestamp(moment, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def table(frame: pl.DataFrame, name: str) -> None:
-    """A table and its CSV download."""
-    st.dataframe(frame, hide_index=True, use_container_width=True)
+def table(frame: pl.DataFrame, name: str, *, percents: Sequence[str] = ()) -> None:
+    """A table and its CSV download. ``percents``: columns holding rates (0.3), shown as
+    percentages (30.0%) and kept as rates in the CSV. An empty cell is a figure that is not
+    defined (a rate with nothing to divide by); amounts and counts are 0, never empty."""
+    config = {column: st.column_config.NumberColumn(format="percent") for column in percents}
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=config)
     st.download_button(
         f"Download {name} (CSV)", frame.write_csv(), file_name=f"faddl-{name}.csv", mime="text/csv", key=f"csv-{name}"
     )

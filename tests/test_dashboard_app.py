@@ -27,10 +27,30 @@ def loaded_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
     upgrade(sqlite_settings(tmp_path / "faddl.db"))
     faddl_here(env, "simulate", "--customers", "40", "--months", "6", "--seed", "12", "--out", str(tmp_path / "sim"))
     faddl_here(env, "events", "load", str(tmp_path / "sim" / "events.jsonl"))
+    _record_incidents(env["DATABASE_URL"])
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DATABASE_URL", env["DATABASE_URL"])
         patch.setenv("VAR_DIR", env["VAR_DIR"])
         yield env
+
+
+def _record_incidents(url: str) -> None:
+    """Security incidents of two kinds over two days, as the protection layer records them."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import create_engine
+
+    from api.db.models import security_incidents
+
+    engine = create_engine(url)
+    now = datetime.now(UTC)
+    rows = [
+        {"kind": kind, "created_at": now - timedelta(days=day), "route": "/api/subscription", "method": "GET"}
+        for kind, day in (("sql_injection", 0), ("sql_injection", 1), ("rate_limit_abuse", 1), ("blocked", 0))
+    ]
+    with engine.begin() as conn:
+        conn.execute(security_incidents.insert(), rows)
+    engine.dispose()
 
 
 def test_overview_shows_the_kpis_of_the_cli(loaded_log: dict[str, str]) -> None:
@@ -46,6 +66,14 @@ def test_overview_shows_the_kpis_of_the_cli(loaded_log: dict[str, str]) -> None:
     assert not app.exception
     mrr = next(metric for metric in app.metric if metric.label == "MRR")
     assert mrr.value == f"{last['mrr']['eur'] / 100:,.2f} EUR"
+
+
+def test_the_security_page_shows_the_incidents(loaded_log: dict[str, str]) -> None:
+    app = AppTest.from_file(str(ROOT / "dashboards" / "app.py"), default_timeout=60).run()
+    app.switch_page("pages/security.py").run()
+    assert not app.exception, app.exception
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert metrics == {"Incidents": "4", "Rate-limit abuse": "1", "Clients blocked": "1"}
 
 
 @pytest.mark.parametrize("page", ["revenue", "retention", "payments", "security", "alerts"])

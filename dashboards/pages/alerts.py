@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from analytics.alerts.rules import SEVERITIES
 from dashboards.common import settings, table
 from dashboards.data import acknowledge, load_alerts
 
@@ -13,7 +14,11 @@ alerts = load_alerts(settings())
 if not alerts:
     st.info("No alert has fired yet. `faddl alerts rules` lists the rules; the worker evaluates them.")
     st.stop()
-open_alerts = [a for a in alerts if a.status == "firing"]
+# The most severe first, then the oldest: what needs a person soonest leads.
+open_alerts = sorted(
+    (a for a in alerts if a.status == "firing"),
+    key=lambda a: (-SEVERITIES.index(a.severity) if a.severity in SEVERITIES else 1, a.first_seen_at),
+)
 st.metric("Open alerts", len(open_alerts))
 for alert in open_alerts:
     with st.container(border=True):

@@ -25,7 +25,8 @@ if current.get("reconstructed"):
         "subscriptions' dates and invoices."
     )
 st.caption("How each figure is computed: [Definitions](/definitions).")
-columns = st.columns(5)
+# Two rows of three: a money figure in a fifth of the page was cut off ("3,973.16 ...").
+columns = [*st.columns(3), *st.columns(3)]
 mrr_now = current["mrr"].get(currency, 0)
 mrr_before = previous["mrr"].get(currency, 0) if previous else None
 columns[0].metric(
@@ -51,6 +52,9 @@ columns[3].metric(
     None if churn_now is None or churn_before is None else f"{(churn_now - churn_before) * 100:+.1f} pts",
     delta_color="inverse",
 )
+paying_now = current["paying_customers"].get(currency, 0)
+paying_before = previous["paying_customers"].get(currency, 0) if previous else None
+columns[5].metric("Paying customers", paying_now, None if paying_before is None else paying_now - paying_before)
 nrr_now, nrr_before = current["nrr"].get(currency), previous["nrr"].get(currency) if previous else None
 columns[4].metric(
     "NRR (12 months)",
@@ -66,18 +70,18 @@ frame = pl.DataFrame(
             "arr": m["arr"].get(currency, 0) / 100,
             "active_subscriptions": m["active_subscriptions"],
             "paying_customers": m["paying_customers"].get(currency, 0),
-            "arpa": (m["arpa"].get(currency) or 0) / 100,
+            "arpa": None if m["arpa"].get(currency) is None else m["arpa"][currency] / 100,
             "logo_churn_rate": m["logo_churn_rate"].get(currency),
             "net_revenue_churn": m["net_revenue_churn"].get(currency),
             "nrr": m["nrr"].get(currency),
-            "ltv": (m["ltv"].get(currency) or 0) / 100,
+            "ltv": None if m["ltv"].get(currency) is None else m["ltv"][currency] / 100,
         }
         for m in months
     ]
 )
 st.subheader(f"MRR by month ({currency.upper()})")
 st.line_chart(frame, x="month", y="mrr")
-table(frame, f"overview-{currency}")
+table(frame, f"overview-{currency}", percents=("logo_churn_rate", "net_revenue_churn", "nrr"))
 
 risky = [r for r in data.document.get("at_risk", []) if r["currency"] == currency]
 st.subheader(f"At-risk customers ({len(risky)}, {money(data.document['at_risk_mrr'].get(currency, 0), currency)} MRR)")

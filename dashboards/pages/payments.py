@@ -46,7 +46,8 @@ frame = pl.DataFrame(
 )
 st.subheader(f"Failed and recovered renewals ({currency.upper()})")
 st.bar_chart(frame, x="month", y=["failed", "recovered"], stack=False)
-table(frame, f"payments-{currency}")
+rates = ("failure_rate", "failure_rate_by_amount", "recovery_rate", "dispute_activity", "dispute_rate_by_charge_month")
+table(frame, f"payments-{currency}", percents=rates)
 last = months[-1]
 st.caption(
     f"{last['month']}: {money(last['failed_amount'].get(currency, 0), currency)} failed on the first attempt, "

@@ -31,7 +31,7 @@ rates = pl.DataFrame(
 )
 st.subheader(f"Churn by month ({currency.upper()})")
 st.line_chart(rates, x="month", y=["logo_churn", "gross_revenue_churn", "net_revenue_churn"])
-table(rates, f"retention-{currency}")
+table(rates, f"retention-{currency}", percents=[c for c in rates.columns if c != "month"])
 
 st.subheader("Cohorts: share of customers still paying, by months since their first payment")
 cohorts = data.document.get("cohorts", [])
@@ -58,5 +58,6 @@ else:
             tooltip=["cohort", "customers", "months_since", alt.Tooltip("retention:Q", format=".1%")],
         )
     )
-    st.altair_chart(heatmap, use_container_width=True)
-    table(cells.pivot(on="months_since", index=["cohort", "customers"], values="retention"), "cohorts")
+    st.altair_chart(heatmap, width="stretch")
+    wide = cells.pivot(on="months_since", index=["cohort", "customers"], values="retention")
+    table(wide, "cohorts", percents=[c for c in wide.columns if c not in ("cohort", "customers")])

@@ -6,9 +6,9 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from dashboards.common import page, table
+from dashboards.common import LOSSES, MOVEMENTS, movement_colours, page, table
 
-MOVES = ("new", "reactivation", "expansion", "contraction", "churn")
+MOVES = MOVEMENTS
 data, chosen = page("Revenue")
 currency, months = chosen.currency, chosen.months
 
@@ -17,9 +17,7 @@ movements = pl.DataFrame(
         {
             "month": m["month"],
             "kind": kind,
-            "amount": (-1 if kind in ("contraction", "churn") else 1)
-            * m["mrr_movements"].get(currency, {}).get(kind, 0)
-            / 100,
+            "amount": (-1 if kind in LOSSES else 1) * m["mrr_movements"].get(currency, {}).get(kind, 0) / 100,
         }
         for m in months
         for kind in MOVES
@@ -32,11 +30,11 @@ chart = (
     .encode(
         x=alt.X("month:N", title=None),
         y=alt.Y("sum(amount):Q", title=f"MRR change ({currency.upper()})"),
-        color=alt.Color("kind:N", sort=list(MOVES)),
+        color=movement_colours(),
         tooltip=["month", "kind", "amount"],
     )
 )
-st.altair_chart(chart, use_container_width=True)
+st.altair_chart(chart, width="stretch")
 wide = pl.DataFrame(
     [
         {
@@ -71,7 +69,7 @@ if plans.is_empty():
 else:
     st.altair_chart(
         alt.Chart(plans).mark_bar().encode(x="month:N", y="mrr:Q", color="plan:N", tooltip=["month", "plan", "mrr"]),
-        use_container_width=True,
+        width="stretch",
     )
     table(plans.pivot(on="plan", index="month", values="mrr"), f"mrr-by-plan-{currency}")
 last = months[-1]

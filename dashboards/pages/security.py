@@ -4,6 +4,7 @@ rate-limit rejections are counters in Prometheus (Grafana's API dashboard)."""
 from __future__ import annotations
 
 import altair as alt
+import polars as pl
 import streamlit as st
 
 from dashboards.common import settings, table
@@ -21,7 +22,7 @@ frame = incidents(days)
 if frame.is_empty():
     st.info(f"No security incidents in the last {days} days.")
     st.stop()
-totals = frame.group_by("kind").agg(frame["incidents"].sum().alias("incidents")).sort("incidents", descending=True)
+totals = frame.group_by("kind").agg(pl.col("incidents").sum()).sort("incidents", descending=True)
 columns = st.columns(3)
 columns[0].metric("Incidents", int(frame["incidents"].sum()))
 abuse = totals.filter(totals["kind"] == "rate_limit_abuse")["incidents"]
@@ -32,7 +33,7 @@ st.altair_chart(
     alt.Chart(frame)
     .mark_bar()
     .encode(x="day:N", y="incidents:Q", color="kind:N", tooltip=["day", "kind", "incidents"]),
-    use_container_width=True,
+    width="stretch",
 )
 table(totals, "incidents-by-kind")
 table(frame, "incidents-by-day")
