@@ -41,6 +41,7 @@ class MonthKpis:
     mrr_movements: dict[str, dict[str, int]]
     paying_customers: dict[str, int]
     active_subscriptions: int
+    """Subscriptions contributing MRR at the month's end, in every currency."""
     arpa: dict[str, int | None]
     movement_event_ids: dict[str, dict[str, list[str]]]
     """Per currency and kind, the events behind the month's movements."""
@@ -48,8 +49,11 @@ class MonthKpis:
     """The month holds the instant the KPIs are as of: every figure is as of then, not its end."""
     mrr_by_plan: dict[str, dict[str, int]] = field(default_factory=dict)
     """Per currency, the MRR of each plan (price lookup key) at the month's end."""
-    subscriptions_by_plan: dict[str, int] = field(default_factory=dict)
-    """Subscriptions contributing MRR at the month's end, per plan."""
+    subscriptions_by_plan: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per currency, the subscriptions of each plan contributing MRR at the month's end."""
+    active_subscriptions_by_currency: dict[str, int] = field(default_factory=dict)
+    """Per currency, the subscriptions contributing MRR at the month's end (what a page showing
+    one currency's MRR counts next to it)."""
     reconstructed: bool = False
     """Some subscription's state in the month is known only from history reconstruction (the
     account's life before it was synced, :mod:`analytics.reconstruction`)."""
@@ -64,6 +68,7 @@ class MonthKpis:
             "mrr_movements": self.mrr_movements,
             "paying_customers": self.paying_customers,
             "active_subscriptions": self.active_subscriptions,
+            "active_subscriptions_by_currency": self.active_subscriptions_by_currency,
             "arpa": self.arpa,
             "mrr_by_plan": self.mrr_by_plan,
             "subscriptions_by_plan": self.subscriptions_by_plan,
@@ -210,12 +215,12 @@ def analyze(facts: Facts, first: date | None = None, last: date | None = None, n
             if start_mrr[currency] + net_movement(move) != end_mrr[currency]:
                 raise AssertionError(f"MRR movement identity broken for {currency} in {month:%Y-%m}")
         plan_mrr: dict[str, dict[str, int]] = defaultdict(dict)
-        plan_count: dict[str, int] = defaultdict(int)
+        plan_count: dict[str, dict[str, int]] = defaultdict(dict)
         for (currency, plan, position), series in plans.items():
             if series[index + 1] and position == 0:
                 plan_mrr[currency][plan] = cents(series[index + 1])
             elif series[index + 1] and position == 1:
-                plan_count[plan] += series[index + 1]
+                plan_count[currency][plan] = series[index + 1]
         report.append(
             MonthKpis(
                 month=f"{month:%Y-%m}",
@@ -230,7 +235,8 @@ def analyze(facts: Facts, first: date | None = None, last: date | None = None, n
                 arpa={c: (round(Fraction(end_mrr[c], SCALE * paying[c])) if paying[c] else None) for c in shown},
                 movement_event_ids={c: dict(sources[(index, c)]) for c in shown},
                 mrr_by_plan={c: dict(sorted(plan_mrr[c].items())) for c in sorted(plan_mrr)},
-                subscriptions_by_plan=dict(sorted(plan_count.items())),
+                subscriptions_by_plan={c: dict(sorted(plan_count[c].items())) for c in sorted(plan_count)},
+                active_subscriptions_by_currency={c: sum(plan_count[c].values()) for c in sorted(plan_count)},
                 reconstructed=bool(reconstructed[index]),
             )
         )

@@ -89,7 +89,7 @@ def filters(data: Kpis) -> Filters:
     first, last = st.sidebar.select_slider(
         "Period", options=labels, value=(labels[max(0, len(labels) - 12)], labels[-1]), key="period"
     )
-    plans = [p for p in data.plans if currency in p] or data.plans
+    plans = data.plans_in(currency)
     chosen = st.sidebar.multiselect("Plans", plans, default=plans, key=f"plans-{currency}", format_func=data.plan_name)
     st.sidebar.caption(
         f"KPIs as of {data.as_of:%Y-%m-%d %H:%M} UTC ({data.source}); log up to "

@@ -50,6 +50,10 @@ class Kpis:
     def plans(self) -> list[str]:
         return sorted({p for month in self.months for by in month.get("mrr_by_plan", {}).values() for p in by})
 
+    def plans_in(self, currency: str) -> list[str]:
+        """The plans that had MRR in ``currency`` in some month."""
+        return sorted({p for month in self.months for p in month.get("mrr_by_plan", {}).get(currency, {})})
+
     def plan_name(self, plan: str) -> str:
         """A plan's name from the synced products and prices, else its key (the price's lookup key)."""
         names: dict[str, str] = self.document.get("plan_names") or {}

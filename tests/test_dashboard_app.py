@@ -61,7 +61,8 @@ def test_overview_shows_the_kpis_of_the_cli(loaded_log: dict[str, str]) -> None:
     mrr = next(metric for metric in app.metric if metric.label == "MRR")
     assert mrr.value == f"{last['mrr']['usd'] / 100:,.2f} USD"
     subscriptions = next(metric for metric in app.metric if metric.label == "Active subscriptions")
-    assert subscriptions.value == str(last["active_subscriptions"])
+    assert subscriptions.value == str(last["active_subscriptions_by_currency"]["usd"])
+    assert sum(last["active_subscriptions_by_currency"].values()) == last["active_subscriptions"]
     app.sidebar.selectbox[0].select("eur").run()
     assert not app.exception
     mrr = next(metric for metric in app.metric if metric.label == "MRR")
@@ -74,6 +75,17 @@ def test_the_security_page_shows_the_incidents(loaded_log: dict[str, str]) -> No
     assert not app.exception, app.exception
     metrics = {metric.label: metric.value for metric in app.metric}
     assert metrics == {"Incidents": "4", "Rate-limit abuse": "1", "Clients blocked": "1"}
+
+
+def test_the_plan_distribution_counts_what_the_overview_counts(loaded_log: dict[str, str]) -> None:
+    """Both count one currency's subscriptions (the Overview once counted every currency's)."""
+    app = AppTest.from_file(str(ROOT / "dashboards" / "app.py"), default_timeout=60).run()
+    active = next(metric for metric in app.metric if metric.label == "Active subscriptions").value
+    app.switch_page("pages/revenue.py").run()
+    assert not app.exception, app.exception
+    distribution = app.dataframe[-1].value
+    assert list(distribution.columns) == ["plan", "subscriptions"]
+    assert int(distribution["subscriptions"].sum()) == int(active) > 0
 
 
 @pytest.mark.parametrize("page", ["revenue", "retention", "payments", "security", "alerts"])

@@ -38,12 +38,10 @@ columns[1].metric(
     money(current["arr"].get(currency, 0), currency),
     None if arr_before is None else money(current["arr"].get(currency, 0) - arr_before, currency),
 )
-subs_before = previous["active_subscriptions"] if previous else None
-columns[2].metric(
-    "Active subscriptions",
-    current["active_subscriptions"],
-    None if subs_before is None else current["active_subscriptions"] - subs_before,
-)
+# In the chosen currency, as the MRR beside it (and the Revenue page's plan distribution).
+subs_now = current.get("active_subscriptions_by_currency", {}).get(currency, 0)
+subs_before = previous.get("active_subscriptions_by_currency", {}).get(currency, 0) if previous else None
+columns[2].metric("Active subscriptions", subs_now, None if subs_before is None else subs_now - subs_before)
 churn_now = current["logo_churn_rate"].get(currency)
 churn_before = previous["logo_churn_rate"].get(currency) if previous else None
 columns[3].metric(
@@ -68,7 +66,7 @@ frame = pl.DataFrame(
             "month": m["month"],
             "mrr": m["mrr"].get(currency, 0) / 100,
             "arr": m["arr"].get(currency, 0) / 100,
-            "active_subscriptions": m["active_subscriptions"],
+            "active_subscriptions": m.get("active_subscriptions_by_currency", {}).get(currency, 0),
             "paying_customers": m["paying_customers"].get(currency, 0),
             "arpa": None if m["arpa"].get(currency) is None else m["arpa"][currency] / 100,
             "logo_churn_rate": m["logo_churn_rate"].get(currency),

@@ -76,7 +76,7 @@ last = months[-1]
 counts = pl.DataFrame(
     [
         {"plan": data.plan_name(p), "subscriptions": n}
-        for p, n in last.get("subscriptions_by_plan", {}).items()
+        for p, n in last.get("subscriptions_by_plan", {}).get(currency, {}).items()
         if p in chosen.plans
     ],
     schema={"plan": pl.String, "subscriptions": pl.Int64},
