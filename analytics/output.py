@@ -21,6 +21,7 @@ from analytics.report import MOVEMENT_KINDS, MonthKpis, Report, analyze
 from analytics.retention import retention
 from analytics.risk import at_risk
 from analytics.stale import stale_subscriptions
+from api.catalogue.plans import PlanCatalogue
 
 __all__ = ["as_csv", "as_json", "as_table", "kpi_document"]
 
@@ -109,9 +110,11 @@ def kpi_document(
     last: date | None = None,
     as_of: str | None = None,
     with_sources: bool = False,
+    catalogue: PlanCatalogue | None = None,
 ) -> tuple[Report, dict[str, Any]]:
     """The whole KPI set as one JSON-ready document (what ``faddl kpis --format json`` prints, the
-    worker's snapshot holds and the dashboard and admin API read), and the report behind it."""
+    worker's snapshot holds and the dashboard and admin API read), and the report behind it.
+    ``catalogue``: the plan catalogue, whose names the plans get (:func:`analytics.plans.plan_names`)."""
     now = facts.present()  # one instant for the months, the stale list and the document
     report = analyze(facts, first, last, now)
     horizon = facts.horizon() or 0
@@ -136,7 +139,7 @@ def kpi_document(
         at_risk_mrr[customer.currency] += customer.mrr
     meta["at_risk_mrr"] = dict(sorted(at_risk_mrr.items()))
     meta["now"] = now
-    meta["plan_names"] = plan_names(facts)
+    meta["plan_names"] = plan_names(facts, catalogue)
     meta["stale_grace_days"] = facts.stale_grace // DAY
     meta["stale_subscriptions"] = [asdict(s) for s in stale_subscriptions(facts, now)]
     meta["payment_windows"] = {f"last_{days}_days": asdict(payment_window(facts, days, moment + 1)) for days in (7, 30)}

@@ -18,6 +18,7 @@ from analytics.engine import Facts
 from analytics.export import export_events
 from analytics.output import kpi_document
 from analytics.snapshots import store_snapshot
+from api.catalogue.plans import configured_catalogue
 from api.db.engine import Database
 from api.settings import Settings
 
@@ -37,7 +38,8 @@ async def refresh(db: Database, settings: Settings, *, alerts: bool = True) -> R
     export = await export_events(db, settings.analytics_path)
     facts = Facts(settings.analytics_path, stale_grace_days=settings.analytics_stale_grace_days)
     try:
-        _, document = await asyncio.to_thread(kpi_document, facts)
+        catalogue = configured_catalogue(settings)
+        _, document = await asyncio.to_thread(lambda: kpi_document(facts, catalogue=catalogue))
         seconds = time.perf_counter() - started
         now = datetime.now(UTC)
         await store_snapshot(db, document, now, seconds)

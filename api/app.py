@@ -18,7 +18,7 @@ from api.billing.controller import (
     list_plans,
     start_checkout,
 )
-from api.billing.plans import DEFAULT_PLANS_FILE, load_catalogue
+from api.catalogue.plans import configured_catalogue
 from api.db.engine import Database
 from api.demo.pages import DemoPagesController
 from api.demo.provider import DemoGateway
@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     configure_logging(settings)
     configure_tracing()
-    plans = load_catalogue(settings.plans_file or DEFAULT_PLANS_FILE)
+    plans = configured_catalogue(settings)
     db = Database(settings)
     trace_database(db.engine)
     processor = EventProcessor(db, settings)

@@ -19,6 +19,7 @@ from analytics.engine import Facts
 from analytics.export import export_events
 from analytics.output import kpi_document
 from analytics.snapshots import latest_snapshot
+from api.catalogue.plans import configured_catalogue
 from api.db.dialects import utc
 from api.db.engine import Database
 from api.db.models import security_incidents
@@ -55,7 +56,8 @@ class Kpis:
         return sorted({p for month in self.months for p in month.get("mrr_by_plan", {}).get(currency, {})})
 
     def plan_name(self, plan: str) -> str:
-        """A plan's name from the synced products and prices, else its key (the price's lookup key)."""
+        """A plan's name from the plan catalogue or the synced products and prices, else its key
+        (the price's lookup key)."""
         names: dict[str, str] = self.document.get("plan_names") or {}
         return names.get(plan, plan)
 
@@ -91,7 +93,7 @@ def load_kpis(settings: Settings) -> Kpis:
     _run(settings, export)
     facts = Facts(settings.analytics_path, stale_grace_days=settings.analytics_stale_grace_days)
     try:
-        _, document = kpi_document(facts)
+        _, document = kpi_document(facts, catalogue=configured_catalogue(settings))
     finally:
         facts.close()
     return Kpis(document, datetime.now(UTC), "computed")

@@ -78,7 +78,8 @@ def test_the_security_page_shows_the_incidents(loaded_log: dict[str, str]) -> No
 
 
 def test_the_plan_distribution_counts_what_the_overview_counts(loaded_log: dict[str, str]) -> None:
-    """Both count one currency's subscriptions (the Overview once counted every currency's)."""
+    """Both count one currency's subscriptions (the Overview once counted every currency's), and
+    plans go by the catalogue's names, not price ids."""
     app = AppTest.from_file(str(ROOT / "dashboards" / "app.py"), default_timeout=60).run()
     active = next(metric for metric in app.metric if metric.label == "Active subscriptions").value
     app.switch_page("pages/revenue.py").run()
@@ -86,6 +87,9 @@ def test_the_plan_distribution_counts_what_the_overview_counts(loaded_log: dict[
     distribution = app.dataframe[-1].value
     assert list(distribution.columns) == ["plan", "subscriptions"]
     assert int(distribution["subscriptions"].sum()) == int(active) > 0
+    assert set(distribution["plan"]) <= {
+        f"{p}, {i}" for p in ("Starter", "Pro", "Business") for i in ("monthly", "yearly")
+    }
 
 
 @pytest.mark.parametrize("page", ["revenue", "retention", "payments", "security", "alerts"])

@@ -21,9 +21,9 @@ import nh3
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.billing.plans import Plan, PlanCatalogue, PlanPrice
 from api.billing.return_urls import MAX_RETURN_URL_LENGTH, allowed_origins, check_return_url
 from api.billing.subscriptions import SubscriptionView, load_subscription
+from api.catalogue.plans import Plan, PlanCatalogue, PlanPrice
 from api.db.engine import Database
 from api.db.models import customers
 from api.domain_errors import DomainError

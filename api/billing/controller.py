@@ -20,7 +20,6 @@ from api.billing.actions import (
     PortalRequest,
     PortalSession,
 )
-from api.billing.plans import Plan
 from api.billing.subscriptions import SubscriptionView
 from api.billing.usage import (
     FeatureUsage,
@@ -29,6 +28,7 @@ from api.billing.usage import (
     record_usage,
     usage_report,
 )
+from api.catalogue.plans import Plan
 from api.db.engine import Database
 from api.security.tokens import Principal
 

@@ -17,7 +17,7 @@ import msgspec
 from sqlalchemy import and_, case, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.billing.plans import PlanCatalogue
+from api.catalogue.plans import PlanCatalogue
 from api.db.dialects import utc
 from api.db.models import payment_history, subscription_usage, user_subscriptions
 

@@ -17,8 +17,8 @@ import msgspec
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.billing.plans import UNLIMITED, PlanCatalogue
 from api.billing.subscriptions import load_subscription
+from api.catalogue.plans import UNLIMITED, PlanCatalogue
 from api.db.dialects import insert
 from api.db.models import subscription_usage
 from api.domain_errors import DomainError

@@ -35,6 +35,7 @@ def kpis(
     from analytics.output import as_csv, as_table, kpi_document
     from analytics.report import analyze
     from analytics.sources import events_from_file
+    from api.catalogue.plans import configured_catalogue
 
     def month(value: str | None, name: str) -> date | None:
         if value is None:
@@ -65,7 +66,8 @@ def kpis(
         facts = Facts(_export(settings, full=False), cutoff, stale_grace_days=grace)
     with tqdm(total=1, desc="computing KPIs", disable=None, bar_format="{desc}: {elapsed}") as bar:
         if output == "json":
-            _, document = kpi_document(facts, start, end, as_of, with_sources=sources)
+            catalogue = configured_catalogue(settings)
+            _, document = kpi_document(facts, start, end, as_of, with_sources=sources, catalogue=catalogue)
         else:
             report = analyze(facts, start, end)
         bar.update(1)

@@ -28,10 +28,10 @@ def _settings() -> Settings:
 
 def _check_plans(settings: Settings) -> None:
     """Refuse to start the API with a broken plan catalogue, saying what is wrong."""
-    from api.billing.plans import DEFAULT_PLANS_FILE, load_catalogue
+    from api.catalogue.plans import configured_catalogue
 
     try:
-        load_catalogue(settings.plans_file or DEFAULT_PLANS_FILE)
+        configured_catalogue(settings)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
 

@@ -25,7 +25,7 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.billing.plans import PlanCatalogue
+from api.catalogue.plans import PlanCatalogue
 from api.events.log import has_event, service_event
 from api.gateway.base import CancellationDetails, CheckoutParams, HostedSession, ProrationBehavior
 from api.gateway.errors import GatewayError, ProviderUnavailable

@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import and_, func, or_, select
 
 from analytics.mrr import MONTHS_PER_INTERVAL
-from api.billing.plans import PlanCatalogue
+from api.catalogue.plans import PlanCatalogue
 from api.db.engine import Database
 from api.db.models import user_subscriptions
 from api.events import log

@@ -12,7 +12,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
-from api.billing.plans import DEFAULT_PLANS_FILE, load_catalogue
+from api.catalogue.plans import DEFAULT_PLANS_FILE, load_catalogue
 from api.db.migrate import upgrade
 from api.settings import Settings
 from simulator.engine import PLANS

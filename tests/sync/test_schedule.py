@@ -10,7 +10,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from api.billing.plans import load_catalogue
+from api.catalogue.plans import load_catalogue
 from api.cli.worker import WorkerLoop
 from api.db.engine import Database
 from api.ingest.processing import EventProcessor

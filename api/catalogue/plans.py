@@ -6,14 +6,18 @@ from __future__ import annotations
 import tomllib
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
-__all__ = ["DEFAULT_PLANS_FILE", "Plan", "PlanCatalogue", "PlanPrice", "load_catalogue"]
+if TYPE_CHECKING:
+    from api.settings import Settings
+
+__all__ = ["DEFAULT_PLANS_FILE", "Plan", "PlanCatalogue", "PlanPrice", "configured_catalogue", "load_catalogue"]
 
 DEFAULT_PLANS_FILE = Path(__file__).with_name("plans.toml")
 UNLIMITED = -1
+_EVERY = {"day": "daily", "week": "weekly", "month": "monthly", "year": "yearly"}
 
 
 class PlanPrice(msgspec.Struct, forbid_unknown_fields=True):
@@ -58,9 +62,22 @@ class PlanCatalogue(msgspec.Struct, forbid_unknown_fields=True):
     def plan(self, plan_id: str) -> Plan | None:
         return next((p for p in self.plans if p.id == plan_id), None)
 
+    def price_names(self) -> dict[str, str]:
+        """Each price id -> its plan's name and billing interval ("Pro, monthly")."""
+        return {
+            price.price_id: f"{plan.name}, {_EVERY.get(price.interval, price.interval)}"
+            for plan in self.plans
+            for price in plan.prices
+        }
+
     def plan_for_price(self, price_id: str | None) -> Plan | None:
         """The plan a Stripe price belongs to."""
         return next((p for p in self.plans if any(x.price_id == price_id for x in p.prices)), None)
+
+
+def configured_catalogue(settings: Settings) -> PlanCatalogue:
+    """The catalogue ``PLANS_FILE`` names, or the built-in one."""
+    return load_catalogue(settings.plans_file or DEFAULT_PLANS_FILE)
 
 
 @cache
