@@ -13,8 +13,12 @@ install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --frozen
 
+# `make run PORT=8010 DASHBOARD_PORT=8511` when the default ports are taken.
+PORT ?= 8000
+DASHBOARD_PORT ?= 8501
+
 run: install
-	$(UV) run faddl run
+	$(UV) run faddl run --port $(PORT) --dashboard-port $(DASHBOARD_PORT)
 
 lint: install
 	$(UV) run ruff check .

@@ -25,7 +25,20 @@ def loaded_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
     tmp_path = tmp_path_factory.mktemp("dashboard")
     env = service_env(tmp_path, STRIPE_API_KEY="sk_test_x", STRIPE_WEBHOOK_SECRET="whsec_x")
     upgrade(sqlite_settings(tmp_path / "faddl.db"))
-    faddl_here(env, "simulate", "--customers", "40", "--months", "6", "--seed", "12", "--out", str(tmp_path / "sim"))
+    faddl_here(
+        env,
+        "simulate",
+        "--start",
+        "2025-01-01",
+        "--customers",
+        "40",
+        "--months",
+        "6",
+        "--seed",
+        "12",
+        "--out",
+        str(tmp_path / "sim"),
+    )
     faddl_here(env, "events", "load", str(tmp_path / "sim" / "events.jsonl"))
     _record_incidents(env["DATABASE_URL"])
     with pytest.MonkeyPatch.context() as patch:

@@ -7,11 +7,12 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,9 @@ import click
 import msgspec
 
 from api.cli.base import _check_plans, _settings, _with_processor, main
+from api.cli.simulation import history_start
 from api.ingest.processing import EventProcessor
-from api.settings import Settings
+from api.settings import DEMO_WEBHOOK_SECRET, Settings
 
 
 # -- serving -------------------------------------------------------------------------------------
@@ -63,10 +65,34 @@ def serve(host: str, port: int, workers: int) -> None:
 
 
 # -- everything at once --------------------------------------------------------------------------
-def _demo_start(months: int) -> date:
-    today = datetime.now(UTC).date().replace(day=1)
-    index = today.year * 12 + today.month - 1 - months
-    return date(index // 12, index % 12 + 1, 1)
+def _port_taken(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _check_ports(host: str, ports: list[int]) -> None:
+    """Refuse to start on a port another program holds, in one line that says how to choose others
+    (before anything starts: the processes would otherwise fail one by one, each with a traceback)."""
+    taken = [port for port in ports if _port_taken(host, port)]
+    if not taken:
+        return
+    free: list[int] = []
+    for port in ports:
+        candidate = port + 10
+        while _port_taken(host, candidate) or candidate in free:
+            candidate += 1
+        free.append(candidate)
+    which = " and ".join(str(port) for port in taken)
+    raise click.ClickException(
+        f"port {which} on {host} is taken (another program, or faddl already running): choose others with "
+        f"`make run PORT={free[0]}{f' DASHBOARD_PORT={free[1]}' if len(free) > 1 else ''}` "
+        f"or `faddl run --port {free[0]}{f' --dashboard-port {free[1]}' if len(free) > 1 else ''}`"
+    )
 
 
 def _spawn(*args: str, base_url: str, module: str = "api.cli") -> subprocess.Popen[bytes]:
@@ -91,7 +117,7 @@ def _load_demo(settings: Settings, customers: int) -> None:
     from simulator.engine import SimConfig, Simulation
     from simulator.truth import ground_truth
 
-    start = _demo_start(DEMO_MONTHS)
+    start = history_start(DEMO_MONTHS)
     click.echo(
         f"demo: a simulated Stripe account of {customers} customers, {DEMO_MONTHS} months from {start}", err=True
     )
@@ -137,6 +163,7 @@ def run(host: str, port: int, demo_customers: int, dashboard_port: int) -> None:
     until Ctrl-C."""
     from api.db.migrate import upgrade
 
+    _check_ports(host, [port, *([dashboard_port] if dashboard_port else [])])
     settings = _settings()
     _check_plans(settings)
     upgrade(settings)
@@ -167,7 +194,15 @@ def run(host: str, port: int, demo_customers: int, dashboard_port: int) -> None:
                 f"  Prometheus metrics  {base}/metrics",
                 *([f"  dashboard (KPIs)    http://{host}:{dashboard_port}"] if dashboard_port else []),
                 f"  Stripe webhooks     POST {base}/api/webhooks/stripe"
-                + ("  (demo secret: see README)" if settings.demo_mode else ""),
+                + (f"  (demo signing secret {DEMO_WEBHOOK_SECRET})" if settings.demo_mode else ""),
+                *(
+                    [
+                        "  deliver some        uv run faddl simulate --customers 5 --months 1 "
+                        f"--post {base}/api/webhooks/stripe"
+                    ]
+                    if settings.demo_mode
+                    else []
+                ),
                 f"  database            {settings.describe()['database_url']}",
                 "  a bearer token      uv run faddl token --user user_000001   (add --role admin for /api/admin)",
                 *(

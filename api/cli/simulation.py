@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from datetime import time as dt_time
 from pathlib import Path
 
 import click
@@ -15,6 +16,14 @@ from tqdm import tqdm
 from api.cli.base import _settings, main
 
 
+def history_start(months: int) -> date:
+    """The first of the month ``months`` months before this one: where a simulated history of
+    ``months`` months starts so that it ends now (``make run``'s demo, ``faddl simulate``)."""
+    today = datetime.now(UTC).date().replace(day=1)
+    index = today.year * 12 + today.month - 1 - months
+    return date(index // 12, index % 12 + 1, 1)
+
+
 # -- simulator -----------------------------------------------------------------------------------
 @main.command()
 @click.option("--customers", default=100, show_default=True, type=click.IntRange(1), help="Customers to simulate.")
@@ -22,10 +31,9 @@ from api.cli.base import _settings, main
 @click.option("--seed", default=1, show_default=True, type=int, help="Random seed (same seed, same history).")
 @click.option(
     "--start",
-    default="2025-01-01",
-    show_default=True,
     type=click.DateTime(["%Y-%m-%d"]),
-    help="First day of the history.",
+    help="First day of the history (default: the first of the month MONTHS months before this one, "
+    "as `make run`'s demo history).",
 )
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write events.jsonl and truth.json here.")
 @click.option("--post", "post_url", help="Deliver the events, signed, to this webhook URL.")
@@ -49,7 +57,7 @@ def simulate(
     customers: int,
     months: int,
     seed: int,
-    start: datetime,
+    start: datetime | None,
     out: Path | None,
     post_url: str | None,
     secret: str | None,
@@ -65,9 +73,8 @@ def simulate(
     if out is None and post_url is None:
         raise click.UsageError("give --out DIR, --post URL, or both")
     started = time.perf_counter()
-    events_list, truth = run_simulation(
-        SimConfig(customers=customers, months=months, seed=seed, start=start.replace(tzinfo=UTC))
-    )
+    first = start.replace(tzinfo=UTC) if start else datetime.combine(history_start(months), dt_time(), tzinfo=UTC)
+    events_list, truth = run_simulation(SimConfig(customers=customers, months=months, seed=seed, start=first))
     bodies = [msgspec.json.encode(event).decode() for event in events_list]
     click.echo(
         f"simulated {len(bodies)} events for {customers} customers over {months} months "

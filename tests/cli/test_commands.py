@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -42,7 +43,20 @@ def subscription_rows(database: Path) -> list[tuple[str, str, str]]:
 
 def test_simulate_load_replay(env: dict[str, str], tmp_path: Path) -> None:
     faddl_here(env, "db", "upgrade")
-    faddl_here(env, "simulate", "--customers", "20", "--months", "6", "--seed", "3", "--out", str(tmp_path / "sim"))
+    faddl_here(
+        env,
+        "simulate",
+        "--start",
+        "2025-01-01",
+        "--customers",
+        "20",
+        "--months",
+        "6",
+        "--seed",
+        "3",
+        "--out",
+        str(tmp_path / "sim"),
+    )
     truth = json.loads((tmp_path / "sim" / "truth.json").read_text())
     lines = (tmp_path / "sim" / "events.jsonl").read_text().splitlines()
     assert len(lines) == truth["events"]
@@ -152,14 +166,55 @@ def test_run_loads_demo_data_serves_and_stops_cleanly(env: dict[str, str], tmp_p
         _, stderr = process.communicate(timeout=30)
     assert "faddl is running" in stderr
     assert "demo: faddl sync brought in the account as of" in stderr  # adopted, not replayed
+    assert "(demo signing secret whsec_faddl_demo_not_secret)" in stderr
+    assert (
+        f"uv run faddl simulate --customers 5 --months 1 --post http://127.0.0.1:{port}/api/webhooks/stripe" in stderr
+    )
     for child in (f"api.cli serve --host 127.0.0.1 --port {port}", "api.cli worker", f"--server.port {dashboard}"):
         left = subprocess.run(["pgrep", "-f", child], capture_output=True)
         assert left.stdout == b"", f"`{child}` outlived `faddl run`"
 
 
+def test_run_on_a_taken_port_says_how_to_choose_others(env: dict[str, str]) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        result = faddl(env, "run", "--port", str(taken), "--dashboard-port", "0", check=False)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"port {taken} on 127.0.0.1 is taken" in lines[0]
+    assert "make run PORT=" in lines[0]
+    assert "faddl is running" not in result.stderr
+
+
+def test_simulate_ends_its_history_this_month_by_default(env: dict[str, str], tmp_path: Path) -> None:
+    """As `make run`'s demo history does, so deliveries tried by hand land next to it."""
+    from api.cli.simulation import history_start
+
+    faddl_here(env, "simulate", "--customers", "3", "--months", "2", "--out", str(tmp_path / "sim"))
+    truth = json.loads((tmp_path / "sim" / "truth.json").read_text())
+    assert truth["months"][0]["month"] == f"{history_start(2):%Y-%m}"
+    assert len(truth["months"]) == 2
+
+
 def test_kpis_from_the_log_and_from_a_file(env: dict[str, str], tmp_path: Path) -> None:
     faddl_here(env, "db", "upgrade")
-    faddl_here(env, "simulate", "--customers", "25", "--months", "4", "--seed", "9", "--out", str(tmp_path / "sim"))
+    faddl_here(
+        env,
+        "simulate",
+        "--start",
+        "2025-01-01",
+        "--customers",
+        "25",
+        "--months",
+        "4",
+        "--seed",
+        "9",
+        "--out",
+        str(tmp_path / "sim"),
+    )
     events = str(tmp_path / "sim" / "events.jsonl")
     faddl_here(env, "events", "load", events)
     truth = json.loads((tmp_path / "sim" / "truth.json").read_text())
@@ -201,7 +256,20 @@ def test_export_and_alerts_commands(env: dict[str, str], tmp_path: Path) -> None
     import sqlite3
 
     faddl_here(env, "db", "upgrade")
-    faddl_here(env, "simulate", "--customers", "30", "--months", "4", "--seed", "3", "--out", str(tmp_path / "sim"))
+    faddl_here(
+        env,
+        "simulate",
+        "--start",
+        "2025-01-01",
+        "--customers",
+        "30",
+        "--months",
+        "4",
+        "--seed",
+        "3",
+        "--out",
+        str(tmp_path / "sim"),
+    )
     faddl_here(env, "events", "load", str(tmp_path / "sim" / "events.jsonl"))
     assert "export up to date" in faddl_here(env, "export").stdout
     assert any((Path(env["VAR_DIR"]) / "analytics").glob("month=*/*.parquet"))

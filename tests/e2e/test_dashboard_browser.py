@@ -37,7 +37,20 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, d
     tmp_path = tmp_path_factory.mktemp("browser")
     env = service_env(tmp_path, STRIPE_API_KEY="sk_test_x", STRIPE_WEBHOOK_SECRET="whsec_x")
     upgrade(sqlite_settings(tmp_path / "faddl.db"))
-    faddl_here(env, "simulate", "--customers", "40", "--months", "8", "--seed", "4", "--out", str(tmp_path / "sim"))
+    faddl_here(
+        env,
+        "simulate",
+        "--start",
+        "2025-01-01",
+        "--customers",
+        "40",
+        "--months",
+        "8",
+        "--seed",
+        "4",
+        "--out",
+        str(tmp_path / "sim"),
+    )
     faddl_here(env, "events", "load", str(tmp_path / "sim" / "events.jsonl"))
     port = free_port()
     process = subprocess.Popen(

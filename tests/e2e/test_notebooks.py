@@ -18,7 +18,20 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 @pytest.fixture(scope="module")
 def demo_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo")
-    faddl_here(service_env(out), "simulate", "--customers", "120", "--months", "12", "--seed", "7", "--out", str(out))
+    faddl_here(
+        service_env(out),
+        "simulate",
+        "--start",
+        "2025-01-01",
+        "--customers",
+        "120",
+        "--months",
+        "12",
+        "--seed",
+        "7",
+        "--out",
+        str(out),
+    )
     return out
 
 
