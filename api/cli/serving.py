@@ -95,11 +95,20 @@ def _check_ports(host: str, ports: list[int]) -> None:
     )
 
 
-def _spawn(*args: str, base_url: str, module: str = "api.cli") -> subprocess.Popen[bytes]:
+DEMO_WRITE_LIMIT = "30/minute"
+"""The write tiers in demo mode (3 and 5 a minute otherwise): a person trying cancel, resume and
+change plan by hand should not meet a 429."""
+
+
+def _spawn(*args: str, base_url: str, demo: bool, module: str = "api.cli") -> subprocess.Popen[bytes]:
     """A child process (our interpreter, ``module``). Local runs trust development tokens
     (``faddl token``), link demo pages to where the API listens, and let ``faddl simulate --post``
-    deliver a whole history from one address, unless told otherwise."""
-    env = {"AUTH_DEV_MODE": "1", "PUBLIC_BASE_URL": base_url, "RATE_LIMIT_WEBHOOK": "6000/minute", **os.environ}
+    deliver a whole history from one address; in demo mode the write tiers are more generous.
+    Each only unless the environment says otherwise."""
+    local = {"AUTH_DEV_MODE": "1", "PUBLIC_BASE_URL": base_url, "RATE_LIMIT_WEBHOOK": "6000/minute"}
+    if demo:
+        local |= {"RATE_LIMIT_SUBSCRIPTION_WRITE": DEMO_WRITE_LIMIT, "RATE_LIMIT_CHECKOUT": DEMO_WRITE_LIMIT}
+    env = {**local, **os.environ}
     return subprocess.Popen([sys.executable, "-m", module, *args], env=env)  # noqa: S603
 
 
@@ -177,11 +186,15 @@ def run(host: str, port: int, demo_customers: int, dashboard_port: int) -> None:
         _load_demo(settings, demo_customers)
 
     base = f"http://{host}:{port}"
-    children = [_spawn("serve", "--host", host, "--port", str(port), base_url=base), _spawn("worker", base_url=base)]
+    demo = settings.demo_mode
+    children = [
+        _spawn("serve", "--host", host, "--port", str(port), base_url=base, demo=demo),
+        _spawn("worker", base_url=base, demo=demo),
+    ]
     if dashboard_port:
         streamlit = ["run", str(DASHBOARD), "--server.address", host, "--server.port", str(dashboard_port)]
         streamlit += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
-        children.append(_spawn(*streamlit, base_url=base, module="streamlit"))
+        children.append(_spawn(*streamlit, base_url=base, demo=demo, module="streamlit"))
     click.echo(
         "\n".join(
             [

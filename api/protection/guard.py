@@ -4,7 +4,7 @@ the ``RateLimit-Limit``, ``RateLimit-Remaining`` and ``RateLimit-Reset`` headers
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
@@ -15,7 +15,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from api.protection.blocking import Blocker
 from api.protection.clients import ClientResolver
 from api.protection.incidents import Incident, IncidentLog
-from api.protection.rate_limits import RateLimits, StoreUnavailable
+from api.protection.rate_limits import COUNTED_WHEN_DONE, RateLimits, StoreUnavailable
 from api.security.tokens import Principal
 
 __all__ = ["FailedAuthentications", "GuardMiddleware", "client_key", "count_rejected_delivery"]
@@ -87,12 +87,22 @@ class GuardMiddleware(ASGIMiddleware):
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
+                if tier in COUNTED_WHEN_DONE and not _did_something(message):
+                    await self.rate_limits.give_back(tier, key)
+                    headers["RateLimit-Remaining"] = str(min(decision.limit, decision.remaining + 1))
                 mutable = MutableScopeHeaders.from_message(message)
                 for name, value in headers.items():
                     mutable[name] = value
             await send(message)
 
         await next_app(scope, receive, send_with_headers)
+
+
+def _did_something(start: Message) -> bool:
+    """An answer that counts against a write tier: not refused (4xx), not an idempotent replay."""
+    message = cast(dict[str, Any], start)
+    replayed = any(name.lower() == b"idempotent-replayed" for name, _ in message.get("headers", ()))
+    return not 400 <= int(message["status"]) < 500 and not replayed
 
 
 def _blocked(why: str, left: int) -> PermissionDeniedException:

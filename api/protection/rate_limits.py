@@ -6,6 +6,13 @@ token). A route names its tier in its ``opt``. When the store (Redis) is unreach
 ``RATE_LIMIT_FAIL_CLOSED`` are refused (503) and the others let through; either way it is logged
 and counted. A key refused ``RATE_LIMIT_ABUSE_FACTOR`` times its limit within one window is a
 security incident (once per window).
+
+The write tiers (``checkout``, ``subscription_write``) count what was done, not what was asked:
+a request takes its place in the window as it arrives (so concurrent requests can never exceed
+the limit) and gives it back when its answer shows it did nothing: refused (4xx: a plan it already
+has, a subscription already canceled) or an idempotent replay of one already counted. So a person
+trying cancel, resume and change plan by hand, or a client retrying with its idempotency key, is
+not locked out by its own refused attempts.
 """
 
 from __future__ import annotations
@@ -15,17 +22,19 @@ from dataclasses import dataclass
 
 import structlog
 from limits import RateLimitItem, parse
-from limits.aio.storage import Storage
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 from api.observability.metrics import RATE_LIMIT_REJECTIONS, RATE_LIMIT_STORE_FAILURES
 from api.settings import Settings
 
-__all__ = ["TIERS", "Decision", "RateLimits", "StoreUnavailable"]
+__all__ = ["COUNTED_WHEN_DONE", "TIERS", "Decision", "RateLimits", "StoreUnavailable"]
 
 logger = structlog.get_logger(__name__)
 
 TIERS = ("webhook", "checkout", "subscription_read", "subscription_write", "usage", "default")
+COUNTED_WHEN_DONE = frozenset({"checkout", "subscription_write"})
+"""The write tiers: a request counts once its answer shows it did something (see above)."""
 
 
 @dataclass(frozen=True)
@@ -90,3 +99,25 @@ class RateLimits:
             return Decision(True, item.amount, item.amount, 0)
         reset_after = max(1, int(stats.reset_time - time.time()) + 1)
         return Decision(allowed, item.amount, max(0, stats.remaining), reset_after, abusive)
+
+    async def give_back(self, tier: str, key: str) -> None:
+        """Take back the place a request counted by :meth:`check` took, now that its answer shows
+        it did nothing. ``limits`` has no way to give an entry back, so this removes the newest
+        entry of the key's moving window in the two stores the service uses (a list of
+        timestamps in Redis, of entries in memory, newest first in both). Should the store fail
+        now, the request is already answered: logged and counted only."""
+        item = self.items.get(tier) or self.items["default"]
+        window = item.key_for(tier, key)
+        storage = self.limiter.storage
+        try:
+            if isinstance(storage, MemoryStorage):
+                async with storage.locks[window]:
+                    entries = storage.events.get(window)
+                    if entries:
+                        del entries[0]
+            elif isinstance(storage, RedisStorage):
+                bridge = storage.bridge
+                await bridge.get_connection().lpop(bridge.prefixed_key(window))  # type: ignore[attr-defined]
+        except Exception as exc:
+            RATE_LIMIT_STORE_FAILURES.labels(tier, "not_given_back").inc()
+            logger.error("rate-limit store unreachable", tier=tier, action="not_given_back", error=type(exc).__name__)

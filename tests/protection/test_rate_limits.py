@@ -48,6 +48,30 @@ async def test_a_tier_refuses_over_its_limit_per_user(sqlite_only: Settings, tmp
     assert reads.status_code == 200, "another tier has its own budget"
 
 
+@pytest.mark.parametrize("store", ["memory", "redis"])
+async def test_idempotent_replays_and_refusals_do_not_count_against_a_write_tier(
+    sqlite_only: Settings, tmp_path: Path, store: str, request: pytest.FixtureRequest
+) -> None:
+    """A client retrying with its idempotency key, or a person trying actions that are refused,
+    keeps the write budget for what it does (in this process's store and in Redis)."""
+    redis = {"redis_url": request.getfixturevalue("redis_url")} if store == "redis" else {}
+    settings = limited(sqlite_only, tmp_path, rate_limit_checkout="2/minute", **redis)
+    me = auth(settings, f"retrier_{uuid.uuid4().hex[:8]}")
+    async with AsyncTestClient(create_app(settings)) as client:
+
+        async def checkout(key: str, plan: str = "pro") -> httpx.Response:
+            return await client.post("/api/checkout", json={"plan": plan}, headers={**me, "Idempotency-Key": key})
+
+        first = [await checkout("key-a") for _ in range(3)]
+        refused = [await checkout(f"key-bad-{n}", plan="no-such-plan") for n in range(3)]
+        second, third = await checkout("key-b"), await checkout("key-c")
+    assert [a.status_code for a in first] == [201, 201, 201]
+    assert [a.headers.get("idempotent-replayed") for a in first] == [None, "true", "true"]
+    assert {a.status_code for a in refused} <= {400, 404, 422}
+    assert second.status_code == 201
+    assert third.status_code == 429, "two checkouts done: the budget of two is spent"
+
+
 async def test_each_tier_has_its_own_limit(sqlite_only: Settings, tmp_path: Path) -> None:
     settings = limited(
         sqlite_only,
@@ -67,7 +91,7 @@ async def test_each_tier_has_its_own_limit(sqlite_only: Settings, tmp_path: Path
         default = [(await client.get("/api/me", headers=me)).status_code for _ in range(5)]
         probes = [(await client.get("/api/health/live")).status_code for _ in range(10)]
     assert reads == [200, 200, 429]
-    assert writes == [409, 429], "a refused action still counts"
+    assert writes == [409, 409], "a refused action does not count against a write tier"
     assert usage[-1] == 429
     assert usage.count(429) == 1
     assert default == [200, 200, 200, 200, 429]
