@@ -6,7 +6,6 @@ import gc
 
 from litestar import Litestar
 from litestar.datastructures import State
-from litestar.openapi import OpenAPIConfig
 
 from api.admin import admin_router
 from api.billing.actions import BillingActions
@@ -32,6 +31,7 @@ from api.monitoring.gauges import BusinessGauges
 from api.monitoring.health import HealthChecker, health, live, ready
 from api.observability.http import HttpObservability
 from api.observability.tracing import configure_tracing, trace_database
+from api.openapi_page import openapi_assets, openapi_config
 from api.protection.layers import Protection
 from api.security.controller import me
 from api.security.middleware import bearer_auth
@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             billing_portal,
             UsageController,
             admin_router,
+            openapi_assets(),
             *demo_pages,
         ],
         middleware=[
@@ -109,6 +110,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         on_startup=[_freeze_startup_objects],
         on_shutdown=[gateway.close, protection.close, db.dispose],
-        openapi_config=OpenAPIConfig(title="faddl", version="0.1.0", path="/api/schema"),
+        openapi_config=openapi_config(),
         debug=False,
     )

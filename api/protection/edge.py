@@ -4,7 +4,7 @@
   to every log line of the request, returned in ``X-Request-ID`` and in every problem document.
 - Security headers on every response (a ``before_send`` hook, so router 404s get them too):
   ``X-Content-Type-Options``, ``Referrer-Policy``, ``X-Frame-Options``, a strict
-  ``Content-Security-Policy`` (HTML pages may set their own; the API docs pages need their CDN),
+  ``Content-Security-Policy`` (HTML pages may set their own; the API docs page runs its own scripts),
   and HSTS with ``FORCE_HTTPS``.
 - With ``FORCE_HTTPS``, a plain-HTTP request (its scheme as a trusted proxy reports it) is
   redirected (GET, HEAD) or refused (400). Health probes are exempt: load balancers probe over HTTP.
@@ -31,11 +31,10 @@ __all__ = ["EdgeMiddleware", "SecurityHeaders", "request_id_of"]
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 _STRICT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+# The OpenAPI page's assets are served from here (api.openapi_page): nothing from elsewhere.
 _DOCS_CSP = (
-    "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://unpkg.com "
-    "https://cdn.redoc.ly; style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://unpkg.com "
-    "https://fonts.googleapis.com; font-src https://fonts.gstatic.com; img-src 'self' data: https:; "
-    "connect-src 'self'; worker-src blob:; frame-ancestors 'none'; base-uri 'none'"
+    "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; worker-src blob:; frame-ancestors 'none'; base-uri 'none'"
 )
 _HSTS = "max-age=63072000; includeSubDomains"
 

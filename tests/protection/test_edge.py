@@ -92,8 +92,15 @@ async def test_html_pages_and_docs_have_their_own_policies(sqlite_only: Settings
     async with AsyncTestClient(create_app(settings)) as client:
         docs = await client.get("/api/schema/swagger")
         page = await client.get("/demo/return")
-    assert "https://cdn.jsdelivr.net" in docs.headers["content-security-policy"]
+    assert "https:" not in docs.headers["content-security-policy"], "the docs load nothing from elsewhere"
+    assert "script-src 'self'" in docs.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in docs.headers["content-security-policy"]
+    assert "https://" not in docs.text
+    async with AsyncTestClient(create_app(settings)) as client:
+        for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "swagger-ui-standalone-preset.js"):
+            served = await client.get(f"/api/schema/assets/{asset}")
+            assert served.status_code == 200, asset
+            assert f"/api/schema/assets/{asset}" in docs.text
     assert "script-src" not in page.headers["content-security-policy"], "demo pages allow no script at all"
     assert "default-src 'none'" in page.headers["content-security-policy"]
 
