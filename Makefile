@@ -7,7 +7,7 @@ export UV_PYTHON_DOWNLOADS := never
 export PYTHONDONTWRITEBYTECODE :=
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: run test lint typecheck suite install bench clean
+.PHONY: run test lint typecheck suite install bench clean notebooks
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -19,6 +19,10 @@ DASHBOARD_PORT ?= 8501
 
 run: install
 	$(UV) run faddl run --port $(PORT) --dashboard-port $(DASHBOARD_PORT)
+
+# The analysts' notebooks executed into HTML (var/notebooks/), over the service's log or FADDL_EVENTS.
+notebooks: install
+	$(UV) run jupyter nbconvert --to html --execute --output-dir var/notebooks notebooks/*.ipynb
 
 lint: install
 	$(UV) run ruff check .
