@@ -63,6 +63,8 @@ def test_notebook_runs_top_to_bottom(path: Path, demo_log: Path, monkeypatch: py
     monkeypatch.setenv("FADDL_EVENTS", str(demo_log / "events.jsonl"))
     monkeypatch.setenv("FADDL_TRUTH", str(demo_log / "truth.json"))
     monkeypatch.setenv("PYTHONPATH", str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    # What a kernel started from a process that imported streamlit inherits: charts must still draw.
+    monkeypatch.setenv("MPLBACKEND", "Agg")
     notebook = _execute(path, ROOT)
     assert _images(notebook) >= 1, "a chart, not only tables"
     if path.stem == "mrr_reconciliation":
