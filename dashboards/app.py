@@ -17,6 +17,7 @@ navigation = st.navigation(
         st.Page(PAGES / "revenue.py", title="Revenue"),
         st.Page(PAGES / "retention.py", title="Retention"),
         st.Page(PAGES / "payments.py", title="Payments"),
+        st.Page(PAGES / "customer.py", title="Customer", url_path="customer"),
         st.Page(PAGES / "security.py", title="Security"),
         st.Page(PAGES / "alerts.py", title="Alerts"),
         st.Page(PAGES / "definitions.py", title="Definitions", url_path="definitions"),

@@ -12,14 +12,18 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
+from analytics.activity import Activity
 from api.settings import Settings
-from dashboards.data import Kpis, load_kpis
+from dashboards.data import Kpis, load_activity, load_kpis
 
 __all__ = [
+    "CUSTOMER_LINK",
     "GAINS",
     "LOSSES",
     "MOVEMENTS",
     "Filters",
+    "activity",
+    "customer_link",
     "filters",
     "kpis",
     "money",
@@ -61,6 +65,21 @@ def settings() -> Settings:
 @st.cache_data(ttl=60, show_spinner="Reading the KPIs...")
 def kpis() -> Kpis:
     return load_kpis(settings())
+
+
+@st.cache_data(ttl=60, show_spinner="Reading the movements...")
+def activity() -> Activity:
+    """Every movement with its event and each customer's MRR by month (the drill-downs)."""
+    return load_activity(settings())
+
+
+def customer_link(customer: str) -> str:
+    """The customer page's address for ``customer`` (a table's link column)."""
+    return f"/customer?customer={customer}"
+
+
+CUSTOMER_LINK = st.column_config.LinkColumn("customer", display_text=r"/customer\?customer=(.*)")
+"""A column of :func:`customer_link` addresses, shown as the customer's id."""
 
 
 def money(cents: int | float | None, currency: str) -> str:
@@ -110,11 +129,13 @@ def _date(moment: int | None) -> str:
     return "-" if not moment else datetime.fromtimestamp(moment, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def table(frame: pl.DataFrame, name: str, *, percents: Sequence[str] = ()) -> None:
+def table(frame: pl.DataFrame, name: str, *, percents: Sequence[str] = (), links: dict[str, Any] | None = None) -> None:
     """A table and its CSV download. ``percents``: columns holding rates (0.3), shown as
-    percentages (30.0%) and kept as rates in the CSV. An empty cell is a figure that is not
-    defined (a rate with nothing to divide by); amounts and counts are 0, never empty."""
-    config = {column: st.column_config.NumberColumn(format="percent") for column in percents}
+    percentages (30.0%) and kept as rates in the CSV; ``links``: columns shown as links (their
+    column configuration). An empty cell is a figure that is not defined (a rate with nothing to
+    divide by); amounts and counts are 0, never empty."""
+    config: dict[str, Any] = {column: st.column_config.NumberColumn(format="percent") for column in percents}
+    config |= links or {}
     st.dataframe(frame, hide_index=True, width="stretch", column_config=config)
     st.download_button(
         f"Download {name} (CSV)", frame.write_csv(), file_name=f"faddl-{name}.csv", mime="text/csv", key=f"csv-{name}"

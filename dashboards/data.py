@@ -14,18 +14,30 @@ from typing import Any, TypeVar
 import polars as pl
 from sqlalchemy import func, select
 
+from analytics.activity import Activity, activity
 from analytics.alerts.history import AlertView, acknowledge_alert, recent_alerts
 from analytics.engine import Facts
 from analytics.export import export_events
 from analytics.output import kpi_document
+from analytics.report import analyze
 from analytics.snapshots import latest_snapshot
 from api.catalogue.plans import configured_catalogue
 from api.db.dialects import utc
 from api.db.engine import Database
-from api.db.models import security_incidents
+from api.db.models import charges, customers, disputes, payment_history, security_incidents, user_subscriptions
 from api.settings import Settings
 
-__all__ = ["Kpis", "acknowledge", "load_alerts", "load_incidents", "load_kpis"]
+__all__ = [
+    "CustomerRecord",
+    "Kpis",
+    "acknowledge",
+    "find_customers",
+    "load_activity",
+    "load_alerts",
+    "load_customer",
+    "load_incidents",
+    "load_kpis",
+]
 
 T = TypeVar("T")
 
@@ -128,3 +140,95 @@ def load_incidents(settings: Settings, days: int) -> pl.DataFrame:
         schema={"day": pl.String, "kind": pl.String, "incidents": pl.Int64},
         orient="row",
     )
+
+
+def load_activity(settings: Settings) -> Activity:
+    """Every movement with its event, and each customer's MRR by month, from the export brought up
+    to date (the same engine and log as the KPIs)."""
+
+    async def export(db: Database) -> None:
+        await export_events(db, settings.analytics_path)
+
+    _run(settings, export)
+    facts = Facts(settings.analytics_path, stale_grace_days=settings.analytics_stale_grace_days)
+    try:
+        return activity(analyze(facts))
+    finally:
+        facts.close()
+
+
+def find_customers(settings: Settings, query: str) -> pl.DataFrame:
+    """Customers whose Stripe id, e-mail or user id is ``query`` (e-mail case-insensitive)."""
+    wanted = query.strip()
+
+    async def work(db: Database) -> list[tuple[Any, ...]]:
+        stmt = (
+            select(customers.c.stripe_customer_id, customers.c.email, customers.c.user_id, customers.c.name)
+            .where(
+                (customers.c.stripe_customer_id == wanted)
+                | (func.lower(customers.c.email) == wanted.lower())
+                | (customers.c.user_id == wanted)
+            )
+            .order_by(customers.c.stripe_customer_id)
+            .limit(50)
+        )
+        async with db.read() as conn:
+            return [tuple(row) for row in (await conn.execute(stmt)).all()]
+
+    rows = _run(settings, work) if wanted else []
+    schema = {"customer": pl.String, "email": pl.String, "user_id": pl.String, "name": pl.String}
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+@dataclass(frozen=True)
+class CustomerRecord:
+    """A customer's rows in the projections: what Stripe last told us about it."""
+
+    subscriptions: pl.DataFrame
+    invoices: pl.DataFrame
+    charges: pl.DataFrame
+    disputes: pl.DataFrame
+
+
+def load_customer(settings: Settings, customer_id: str) -> CustomerRecord:
+    tables = {
+        "subscriptions": (
+            user_subscriptions,
+            ["stripe_subscription_id", "status", "price_id", "quantity", "unit_amount", "currency", "interval"],
+            ["current_period_end", "cancel_at_period_end", "canceled_at", "created"],
+        ),
+        "invoices": (
+            payment_history,
+            ["stripe_invoice_id", "status", "amount_due", "amount_paid", "currency", "billing_reason"],
+            ["attempt_count", "failure_code", "period_start", "period_end", "created"],
+        ),
+        "charges": (
+            charges,
+            ["stripe_charge_id", "status", "amount", "amount_refunded", "currency", "failure_code"],
+            ["disputed", "created"],
+        ),
+        "disputes": (
+            disputes,
+            ["stripe_dispute_id", "stripe_charge_id", "status", "amount", "currency"],
+            ["reason", "created"],
+        ),
+    }
+
+    async def work(db: Database) -> dict[str, list[dict[str, Any]]]:
+        found: dict[str, list[dict[str, Any]]] = {}
+        async with db.read() as conn:
+            for name, (table, first, rest) in tables.items():
+                columns = [table.c[c] for c in (*first, *rest)]
+                stmt = select(*columns).where(table.c.stripe_customer_id == customer_id).order_by(table.c.created)
+                found[name] = [dict(row) for row in (await conn.execute(stmt)).mappings()]
+        return found
+
+    rows = _run(settings, work)
+    frames = {
+        name: pl.DataFrame(
+            [{k: (str(v) if hasattr(v, "isoformat") else v) for k, v in row.items()} for row in rows[name]],
+            infer_schema_length=None,
+        )
+        for name in tables
+    }
+    return CustomerRecord(**frames)

@@ -105,7 +105,50 @@ def test_the_plan_distribution_counts_what_the_overview_counts(loaded_log: dict[
     }
 
 
-@pytest.mark.parametrize("page", ["revenue", "retention", "payments", "security", "alerts"])
+def test_the_waterfall_and_whoever_is_behind_each_movement(loaded_log: dict[str, str]) -> None:
+    """The month's waterfall ends at its MRR, and the customers listed behind a movement add up to
+    it, each with its event."""
+    cli = json.loads(faddl_here(loaded_log, "kpis", "--format", "json").stdout)
+    month = cli["months"][-2]
+    app = AppTest.from_file(str(ROOT / "dashboards" / "app.py"), default_timeout=60).run()
+    app.switch_page("pages/revenue.py").run()
+    app.selectbox(key="waterfall-month").select(month["month"]).run()
+    assert not app.exception, app.exception
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert metrics[f"MRR at the end of {month['month']}"] == f"{month['mrr']['usd'] / 100:,.2f} USD"
+    moved = month["mrr_movements"]["usd"]
+    kind = max(moved, key=lambda k: moved[k])
+    app.selectbox(key="drill-kind").select(kind).run()
+    behind = app.dataframe[0].value
+    assert round(float(behind["amount"].sum()) * 100) == moved[kind]
+    assert behind["event_id"].str.startswith("evt_").all()
+    assert behind["customer"].str.startswith("/customer?customer=cus_").all()
+
+
+def test_a_customer_page_from_its_id_or_email(loaded_log: dict[str, str]) -> None:
+    import sqlite3
+
+    database = loaded_log["DATABASE_URL"].removeprefix("sqlite:///")
+    with sqlite3.connect(database) as conn:
+        customer, email = conn.execute(
+            "SELECT c.stripe_customer_id, c.email FROM customers c JOIN user_subscriptions s "
+            "ON s.stripe_customer_id = c.stripe_customer_id WHERE c.email IS NOT NULL LIMIT 1"
+        ).fetchone()
+    for asked in (customer, email.upper()):
+        app = AppTest.from_file(str(ROOT / "dashboards" / "app.py"), default_timeout=60).run()
+        app.switch_page("pages/customer.py").run()
+        app.text_input(key="customer-query").input(asked).run()
+        assert not app.exception, app.exception
+        assert any(customer in c.value for c in app.caption), asked
+        titles = [h.value for h in app.subheader]
+        for title in ("MRR over time", "Movements, with the events that caused them", "Subscriptions", "Invoices"):
+            assert title in titles
+    app.text_input(key="customer-query").input("nobody@example.com").run()
+    assert not app.exception
+    assert any("No customer" in w.value for w in app.warning)
+
+
+@pytest.mark.parametrize("page", ["revenue", "retention", "payments", "customer", "security", "alerts"])
 def test_every_page_runs(loaded_log: dict[str, str], page: str) -> None:
     app = AppTest.from_file(str(ROOT / "dashboards" / "app.py"), default_timeout=60).run()
     app.switch_page(f"pages/{page}.py").run()

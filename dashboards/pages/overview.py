@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import polars as pl
 import streamlit as st
 
-from dashboards.common import money, page, percent, table
+from dashboards.common import CUSTOMER_LINK, customer_link, money, page, percent, table
 
 data, chosen = page("Overview")
 currency, months = chosen.currency, chosen.months
@@ -88,7 +88,7 @@ if risky:
         pl.DataFrame(
             [
                 {
-                    "customer": r["customer_id"],
+                    "customer": customer_link(r["customer_id"]),
                     "mrr": r["mrr"] / 100,
                     "score": r["score"],
                     "reasons": "; ".join(r["reasons"]),
@@ -97,6 +97,7 @@ if risky:
             ]
         ),
         f"at-risk-{currency}",
+        links={"customer": CUSTOMER_LINK},
     )
 else:
     st.write("None.")

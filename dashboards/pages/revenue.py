@@ -1,4 +1,5 @@
-"""Revenue: MRR movements by month (stacked: gains up, losses down) and the MRR by plan."""
+"""Revenue: the MRR waterfall of a month (start, each movement, end) with the quick ratio, the
+customers and events behind each movement, the movements by month, and the MRR by plan."""
 
 from __future__ import annotations
 
@@ -6,12 +7,95 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from dashboards.common import LOSSES, MOVEMENTS, movement_colours, page, table
+from analytics.activity import quick_ratio
+from dashboards.common import (
+    CUSTOMER_LINK,
+    LOSSES,
+    MOVEMENTS,
+    activity,
+    customer_link,
+    money,
+    movement_colours,
+    page,
+    table,
+)
 
-MOVES = MOVEMENTS
 data, chosen = page("Revenue")
 currency, months = chosen.currency, chosen.months
+unit = currency.upper()
 
+# -- one month's waterfall -------------------------------------------------------------------------
+labels = [m["month"] for m in months]
+picked = st.selectbox("Month", labels, index=len(labels) - 1, key="waterfall-month")
+month = next(m for m in months if m["month"] == picked)
+moved = month["mrr_movements"].get(currency, {})
+end = month["mrr"].get(currency, 0)
+start = end - sum(moved.get(k, 0) for k in MOVEMENTS if k not in LOSSES) + sum(moved.get(k, 0) for k in LOSSES)
+steps, level = [], start
+steps.append({"step": "start", "kind": "start", "from": 0.0, "to": start / 100, "amount": start / 100})
+for kind in MOVEMENTS:
+    change = (-1 if kind in LOSSES else 1) * moved.get(kind, 0)
+    steps.append(
+        {"step": kind, "kind": kind, "from": level / 100, "to": (level + change) / 100, "amount": change / 100}
+    )
+    level += change
+steps.append({"step": "end", "kind": "end", "from": 0.0, "to": end / 100, "amount": end / 100})
+order = ["start", *MOVEMENTS, "end"]
+ratio = quick_ratio(moved)
+columns = st.columns(3)
+columns[0].metric(f"MRR at the start of {picked}", money(start, currency))
+columns[1].metric(f"MRR at the end of {picked}", money(end, currency), money(end - start, currency))
+columns[2].metric(
+    "Quick ratio",
+    "-" if ratio is None else f"{ratio:.2f}",
+    help="(new + expansion + reactivation) / (contraction + churn): above 1, the month grew.",
+)
+st.subheader(f"MRR waterfall, {picked} ({unit})")
+frame = pl.DataFrame(steps)
+bars = (
+    alt.Chart(frame)
+    .mark_bar()
+    .encode(
+        x=alt.X("step:N", sort=order, title=None),
+        y=alt.Y("from:Q", title=f"MRR ({unit})"),
+        y2="to:Q",
+        color=alt.condition(
+            alt.FieldOneOfPredicate(field="kind", oneOf=["start", "end"]),
+            alt.value("#8c8c8c"),
+            movement_colours(),
+        ),
+        tooltip=["step", alt.Tooltip("amount:Q", format=",.2f")],
+    )
+)
+st.altair_chart(bars, width="stretch")
+
+# -- behind each movement ---------------------------------------------------------------------------
+everything = activity().movements
+behind = everything.filter((pl.col("month") == picked) & (pl.col("currency") == currency))
+kind = st.selectbox(
+    "Who is behind a movement",
+    list(MOVEMENTS),
+    format_func=lambda k: f"{k} ({money(moved.get(k, 0), currency)})",
+    key="drill-kind",
+)
+rows = behind.filter(pl.col("kind") == kind).sort("amount", descending=True)
+st.caption(
+    f"{rows.height} movement(s) make up {picked}'s {kind} of {money(moved.get(kind, 0), currency)}; each "
+    "with the event that caused it. A customer opens its page."
+)
+table(
+    rows.select(
+        customer=pl.col("customer").map_elements(customer_link, return_dtype=pl.String),
+        amount=pl.col("amount") / 100,
+        subscription="subscription",
+        event_id="event_id",
+        at=pl.from_epoch("at").dt.strftime("%Y-%m-%d %H:%M"),
+    ),
+    f"{kind}-{picked}-{currency}",
+    links={"customer": CUSTOMER_LINK},
+)
+
+# -- the movements by month ----------------------------------------------------------------------------
 movements = pl.DataFrame(
     [
         {
@@ -20,16 +104,16 @@ movements = pl.DataFrame(
             "amount": (-1 if kind in LOSSES else 1) * m["mrr_movements"].get(currency, {}).get(kind, 0) / 100,
         }
         for m in months
-        for kind in MOVES
+        for kind in MOVEMENTS
     ]
 )
-st.subheader(f"MRR movements ({currency.upper()})")
+st.subheader(f"MRR movements by month ({unit})")
 chart = (
     alt.Chart(movements)
     .mark_bar()
     .encode(
         x=alt.X("month:N", title=None),
-        y=alt.Y("sum(amount):Q", title=f"MRR change ({currency.upper()})"),
+        y=alt.Y("sum(amount):Q", title=f"MRR change ({unit})"),
         color=movement_colours(),
         tooltip=["month", "kind", "amount"],
     )
@@ -39,8 +123,9 @@ wide = pl.DataFrame(
     [
         {
             "month": m["month"],
-            **{k: m["mrr_movements"].get(currency, {}).get(k, 0) / 100 for k in MOVES},
+            **{k: m["mrr_movements"].get(currency, {}).get(k, 0) / 100 for k in MOVEMENTS},
             "end_mrr": m["mrr"].get(currency, 0) / 100,
+            "quick_ratio": quick_ratio(m["mrr_movements"].get(currency, {})),
         }
         for m in months
     ]
@@ -54,7 +139,8 @@ wide = wide.select(
 )
 table(wide, f"mrr-movements-{currency}")
 
-st.subheader(f"MRR by plan ({currency.upper()})")
+# -- by plan ------------------------------------------------------------------------------------------
+st.subheader(f"MRR by plan ({unit})")
 plans = pl.DataFrame(
     [
         {"month": m["month"], "plan": data.plan_name(plan), "mrr": cents / 100}

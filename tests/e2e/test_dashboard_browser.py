@@ -23,7 +23,7 @@ ROOT = Path(__file__).parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts")) / "dashboard"
 PAGES = {"": "Overview", "revenue": "Revenue", "retention": "Retention", "payments": "Payments"}
-PAGES |= {"security": "Security", "alerts": "Alerts"}
+PAGES |= {"customer": "Customer", "security": "Security", "alerts": "Alerts"}
 # A page is done when the script has stopped running and its last part is on screen: every page
 # ends with a table's CSV download, or says there is nothing to show.
 DONE = """() => !document.querySelector('[data-testid="stStatusWidget"]')
