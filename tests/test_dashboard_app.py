@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from api.db.migrate import upgrade
 from tests.conftest import sqlite_settings
+from tests.dashboard_data import INCIDENTS, every_section
 from tests.processes import faddl_here, service_env
 
 ROOT = Path(__file__).parents[1]
@@ -21,49 +22,13 @@ ROOT = Path(__file__).parents[1]
 
 @pytest.fixture(scope="module")
 def loaded_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """One simulated log for the module (the pages only read it)."""
+    """One log with data in every section, for the module (the pages only read it)."""
     tmp_path = tmp_path_factory.mktemp("dashboard")
-    env = service_env(tmp_path, STRIPE_API_KEY="sk_test_x", STRIPE_WEBHOOK_SECRET="whsec_x")
-    upgrade(sqlite_settings(tmp_path / "faddl.db"))
-    faddl_here(
-        env,
-        "simulate",
-        "--start",
-        "2025-01-01",
-        "--customers",
-        "40",
-        "--months",
-        "6",
-        "--seed",
-        "12",
-        "--out",
-        str(tmp_path / "sim"),
-    )
-    faddl_here(env, "events", "load", str(tmp_path / "sim" / "events.jsonl"))
-    _record_incidents(env["DATABASE_URL"])
+    env = every_section(tmp_path)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DATABASE_URL", env["DATABASE_URL"])
         patch.setenv("VAR_DIR", env["VAR_DIR"])
         yield env
-
-
-def _record_incidents(url: str) -> None:
-    """Security incidents of two kinds over two days, as the protection layer records them."""
-    from datetime import UTC, datetime, timedelta
-
-    from sqlalchemy import create_engine
-
-    from api.db.models import security_incidents
-
-    engine = create_engine(url)
-    now = datetime.now(UTC)
-    rows = [
-        {"kind": kind, "created_at": now - timedelta(days=day), "route": "/api/subscription", "method": "GET"}
-        for kind, day in (("sql_injection", 0), ("sql_injection", 1), ("rate_limit_abuse", 1), ("blocked", 0))
-    ]
-    with engine.begin() as conn:
-        conn.execute(security_incidents.insert(), rows)
-    engine.dispose()
 
 
 def test_overview_shows_the_kpis_of_the_cli(loaded_log: dict[str, str]) -> None:
@@ -87,7 +52,12 @@ def test_the_security_page_shows_the_incidents(loaded_log: dict[str, str]) -> No
     app.switch_page("pages/security.py").run()
     assert not app.exception, app.exception
     metrics = {metric.label: metric.value for metric in app.metric}
-    assert metrics == {"Incidents": "4", "Rate-limit abuse": "1", "Clients blocked": "1"}
+    count = {kind: sum(n for k, _, n in INCIDENTS if k == kind) for kind, _, _ in INCIDENTS}
+    assert metrics == {
+        "Incidents": str(sum(count.values())),
+        "Rate-limit abuse": str(count["rate_limit_abuse"]),
+        "Clients blocked": str(count["blocked"]),
+    }
 
 
 def test_the_plan_distribution_counts_what_the_overview_counts(loaded_log: dict[str, str]) -> None:
@@ -146,6 +116,22 @@ def test_a_customer_page_from_its_id_or_email(loaded_log: dict[str, str]) -> Non
     app.text_input(key="customer-query").input("nobody@example.com").run()
     assert not app.exception
     assert any("No customer" in w.value for w in app.warning)
+
+
+def test_every_section_has_data(loaded_log: dict[str, str]) -> None:
+    """The log the pages are tested over has something in every section: months resting on
+    reconstruction, disputes, open alerts (acknowledgeable) and incidents."""
+    app = AppTest.from_file(str(ROOT / "dashboards" / "app.py"), default_timeout=60).run()
+    assert any("rest on reconstructed history" in c.value for c in app.sidebar.caption)
+    app.switch_page("pages/payments.py").run()
+    payments = app.dataframe[0].value
+    assert payments["disputes"].sum() > 0
+    app.switch_page("pages/alerts.py").run()
+    assert not app.exception, app.exception
+    assert int(next(m for m in app.metric if m.label == "Open alerts").value) >= 2
+    assert any(b.label == "Acknowledge" for b in app.button)
+    severities = [m.value.split("**")[1] for m in app.markdown if m.value.startswith("**")]
+    assert severities[:2] == ["HIGH", "MEDIUM"], "the most severe first"
 
 
 @pytest.mark.parametrize("page", ["revenue", "retention", "payments", "customer", "security", "alerts"])
