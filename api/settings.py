@@ -400,7 +400,14 @@ class Settings:
 
     analytics_refresh_seconds: int = setting(60, "ANALYTICS_REFRESH_SECONDS", _int)
     """How often the worker appends new events to the Parquet export,
-    refreshes the KPI snapshot and evaluates the business alerts."""
+    refreshes the KPI snapshot and evaluates the business alerts at the
+    latest (time-windowed alerts change with time alone)."""
+
+    analytics_watch_seconds: float = setting(1.0, "ANALYTICS_WATCH_SECONDS", _float)
+    """How often the worker looks for newly committed events (one index
+    lookup); when there are, it refreshes the export, the KPI snapshot and
+    the alerts at once, so a webhook is on the dashboard within seconds.
+    0 turns it off (refresh every ANALYTICS_REFRESH_SECONDS only)."""
 
     analytics_stale_grace_days: int = setting(3, "ANALYTICS_STALE_GRACE_DAYS", _int)
     """Days past the end of its current period after which a

@@ -14,7 +14,7 @@ import streamlit as st
 
 from analytics.activity import Activity
 from api.settings import Settings
-from dashboards.data import Kpis, load_activity, load_kpis
+from dashboards.data import Kpis, load_activity, load_kpis, snapshot_version
 
 __all__ = [
     "CUSTOMER_LINK",
@@ -25,6 +25,7 @@ __all__ = [
     "activity",
     "customer_link",
     "filters",
+    "follow_snapshots",
     "kpis",
     "money",
     "movement_colours",
@@ -62,9 +63,26 @@ def settings() -> Settings:
     return Settings.from_env()
 
 
+FOLLOW_SECONDS = 2
+"""How often an open page looks for a newer KPI snapshot (the worker writes one within seconds of
+a webhook that changes a figure)."""
+
+
 @st.cache_data(ttl=60, show_spinner="Reading the KPIs...")
-def kpis() -> Kpis:
+def _kpis_as_of(version: str | None) -> Kpis:
     return load_kpis(settings())
+
+
+def kpis() -> Kpis:
+    """The KPIs of the newest snapshot (read again as soon as there is a newer one)."""
+    return _kpis_as_of(snapshot_version(settings()))
+
+
+@st.fragment(run_every=FOLLOW_SECONDS)
+def follow_snapshots(shown: str | None) -> None:
+    """Rerun the page when the worker has written a snapshot newer than the one it shows."""
+    if snapshot_version(settings()) != shown:
+        st.rerun()
 
 
 @st.cache_data(ttl=60, show_spinner="Reading the movements...")
@@ -145,7 +163,9 @@ def table(frame: pl.DataFrame, name: str, *, percents: Sequence[str] = (), links
 def page(title: str) -> tuple[Kpis, Filters]:
     """A KPI page's start: its title, the KPIs and the sidebar filters (or a note when the log has
     no subscription yet, and the page stops there)."""
-    data = kpis()
+    version = snapshot_version(settings())
+    data = _kpis_as_of(version)
+    follow_snapshots(version)
     st.title(title)
     if not data.months:
         st.info("No subscription events in the log yet.")

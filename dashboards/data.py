@@ -24,7 +24,15 @@ from analytics.snapshots import latest_snapshot
 from api.catalogue.plans import configured_catalogue
 from api.db.dialects import utc
 from api.db.engine import Database
-from api.db.models import charges, customers, disputes, payment_history, security_incidents, user_subscriptions
+from api.db.models import (
+    charges,
+    customers,
+    disputes,
+    kpi_snapshots,
+    payment_history,
+    security_incidents,
+    user_subscriptions,
+)
 from api.settings import Settings
 
 __all__ = [
@@ -37,6 +45,7 @@ __all__ = [
     "load_customer",
     "load_incidents",
     "load_kpis",
+    "snapshot_version",
 ]
 
 T = TypeVar("T")
@@ -109,6 +118,18 @@ def load_kpis(settings: Settings) -> Kpis:
     finally:
         facts.close()
     return Kpis(document, datetime.now(UTC), "computed")
+
+
+def snapshot_version(settings: Settings) -> str | None:
+    """When the newest KPI snapshot was computed (None before the worker's first): what a page
+    compares to notice a newer one."""
+
+    async def newest(db: Database) -> Any:
+        async with db.read() as conn:
+            return (await conn.execute(select(func.max(kpi_snapshots.c.computed_at)))).scalar_one()
+
+    moment = _run(settings, newest)
+    return None if moment is None else str(moment)
 
 
 def load_alerts(settings: Settings, limit: int = 200) -> list[AlertView]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from api.cli.base import _settings, _with_processor, main
+from api.events.log import newest_id
 from api.ingest.processing import EventProcessor
 from api.settings import Settings
 
@@ -37,6 +38,7 @@ class WorkerLoop:
         self.say = say
         self.idempotency = DatabaseIdempotencyStore(processor.db)  # expired keys (Redis expires its own)
         self.last_analytics = float("-inf")
+        self._refreshing = asyncio.Lock()
         self.stripe: StripeFollowUp | None = None  # made by start() when there is a Stripe account
 
     async def start(self) -> None:
@@ -53,8 +55,6 @@ class WorkerLoop:
             await self.stripe.close()
 
     async def one_pass(self) -> None:
-        from analytics.refresh import refresh
-
         try:
             counts = await self.processor.retry_due()
             if counts:
@@ -69,27 +69,56 @@ class WorkerLoop:
                 self.say(f"worker: Stripe pass failed: {type(exc).__name__}: {exc}")
         if time.monotonic() - self.last_analytics < self.settings.analytics_refresh_seconds:
             return
-        self.last_analytics = time.monotonic()
-        try:
-            result = await refresh(self.processor.db, self.settings)
-            fired = ", ".join(f"{c.kind} {c.rule}:{c.key}" for c in result.changes)
-            self.say(
-                f"worker: analytics refreshed in {result.seconds:.1f} s ({result.exported} new events)"
-                + (f"; alerts: {fired}" if fired else "")
-            )
-        except Exception as exc:  # an analytics failure must not stop retries
-            self.say(f"worker: analytics pass failed: {type(exc).__name__}: {exc}")
+        await self.refresh_analytics()
+
+    async def refresh_analytics(self) -> None:
+        """Append new events to the export, refresh the KPI snapshot, evaluate the alerts: one
+        refresh at a time, whether the interval or new events asked for it."""
+        from analytics.refresh import refresh
+
+        async with self._refreshing:
+            self.last_analytics = time.monotonic()
+            try:
+                result = await refresh(self.processor.db, self.settings)
+                fired = ", ".join(f"{c.kind} {c.rule}:{c.key}" for c in result.changes)
+                self.say(
+                    f"worker: analytics refreshed in {result.seconds:.1f} s ({result.exported} new events)"
+                    + (f"; alerts: {fired}" if fired else "")
+                )
+            except Exception as exc:  # an analytics failure must not stop retries
+                self.say(f"worker: analytics pass failed: {type(exc).__name__}: {exc}")
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        """Every ``ANALYTICS_WATCH_SECONDS``, look at the log's newest id; when events were
+        committed since the last look, refresh the analytics at once (events committed during a
+        refresh are seen at the next look)."""
+        interval = self.settings.analytics_watch_seconds
+        seen: int | None = None
+        while interval > 0 and not stop.is_set():
+            try:
+                newest = await self.processor.db.run(newest_id)
+                if seen is not None and newest != seen:
+                    seen = newest
+                    await self.refresh_analytics()
+                seen = newest
+            except Exception as exc:  # a database outage must not stop the worker
+                self.say(f"worker: watching the log failed: {type(exc).__name__}: {exc}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Passes every ``WORKER_POLL_SECONDS`` until ``stop`` is set."""
         self.say(f"worker: retrying failed events every {self.settings.worker_poll_seconds:g} s")
         await self.start()
+        watching = asyncio.ensure_future(self.watch(stop))
         try:
             while not stop.is_set():
                 await self.one_pass()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.settings.worker_poll_seconds)
         finally:
+            stop.set()
+            await watching
             await self.stop()
 
 

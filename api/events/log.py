@@ -395,6 +395,12 @@ async def newest_received(conn: AsyncConnection) -> datetime | None:
     return utc(newest)
 
 
+async def newest_id(conn: AsyncConnection) -> int:
+    """The newest row's id (0 for an empty log): one index lookup, what the worker watches to
+    refresh the analytics as soon as new events are committed."""
+    return int((await conn.execute(select(func.coalesce(func.max(events.c.id), 0)))).scalar_one())
+
+
 async def size(conn: AsyncConnection) -> int:
     """How many rows the log holds."""
     return int((await conn.execute(select(func.count()).select_from(events))).scalar_one())

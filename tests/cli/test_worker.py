@@ -82,3 +82,47 @@ async def test_a_failing_pass_is_reported_and_the_loop_goes_on(sqlite_only: Sett
     finally:
         await db.dispose()
     assert sum("pass failed: ConnectionRefusedError" in line for line in said) >= 3
+
+
+async def test_new_events_refresh_the_analytics_at_once(sqlite_only: Settings, tmp_path: Path) -> None:
+    """With the interval an hour away, a committed event is in a new KPI snapshot within seconds:
+    the worker watches the log's newest id."""
+    from analytics.snapshots import latest_snapshot
+
+    settings = dataclasses.replace(
+        sqlite_only,
+        analytics_dir=tmp_path / "analytics",
+        alert_channels={},
+        analytics_refresh_seconds=3600,
+        analytics_watch_seconds=0.1,
+        worker_poll_seconds=3600,
+    )
+    db = Database(settings)
+    stop = asyncio.Event()
+    try:
+        processor = EventProcessor(db, settings)
+        loop = WorkerLoop(processor, settings, lambda line: None)
+        running = asyncio.ensure_future(loop.run(stop))
+        for _ in range(100):  # the first pass refreshes once
+            if await latest_snapshot(db) is not None:
+                break
+            await asyncio.sleep(0.05)
+        before = await latest_snapshot(db)
+        assert before is not None
+        event = make_event("customer.subscription.created", subscription("sub_new", "cus_new"), event_id="evt_new")
+        started = asyncio.get_running_loop().time()
+        assert await processor.ingest(parse_event(json.dumps(event))) is Outcome.PROCESSED
+        for _ in range(200):
+            after = await latest_snapshot(db)
+            assert after is not None
+            if after[1] > before[1]:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("no new snapshot after the event was committed")
+        assert asyncio.get_running_loop().time() - started < 5
+        assert after[0]["months"][-1]["active_subscriptions"] == 1
+    finally:
+        stop.set()
+        await running
+        await db.dispose()
