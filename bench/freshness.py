@@ -68,8 +68,10 @@ def main() -> None:
     start = time.gmtime(time.time() - args.months * 31 * 86_400)
     first = datetime(start.tm_year, start.tm_mon, 1, tzinfo=UTC)
     sim = Simulation(SimConfig(customers=args.customers, months=args.months, seed=5, start=first)).run()
-    created = [e for e in sim.events if e["type"] == "customer.subscription.created"]
-    template = next(e for e in created if e["data"]["object"]["status"] == "active")
+    subscriptions = [e for e in sim.events if e["type"].startswith("customer.subscription.")]
+    template = next(e for e in subscriptions if e["data"]["object"]["status"] == "active")
+    template = {**template, "type": "customer.subscription.created"}
+    template["data"] = {"object": template["data"]["object"]}  # no previous_attributes
     with tempfile.TemporaryDirectory() as tmp:
         database = Path(tmp) / "faddl.db"
         env = {
