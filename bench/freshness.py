@@ -3,7 +3,8 @@ snapshot the dashboard, ``GET /api/admin/dashboard`` and the alerts read.
 
 `faddl serve` and `faddl worker` run as processes on SQLite over a simulated history (the demo's
 size by default); new subscriptions are posted, signed, at a steady rate for a while. For each one,
-the time from its 200 to the first snapshot whose active subscriptions include it. Prints the
+the time from its 200 to the first snapshot that includes it (each event has a second of its own,
+and a snapshot's ``computed_until`` is the newest second it includes). Prints the
 figures with the machine's load.
 
     uv run python bench/freshness.py [--rate 2] [--seconds 120] [--customers 150] [--months 12]
@@ -48,13 +49,11 @@ def faddl(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "api.cli", *args], env=env, cwd=ROOT)
 
 
-def active_in_newest_snapshot(database: Path) -> int | None:
+def newest_snapshot_until(database: Path) -> int | None:
+    """The newest snapshot's ``computed_until``: the ``created`` of the newest event it includes."""
     with sqlite3.connect(database, timeout=5) as conn:
         row = conn.execute("SELECT document FROM kpi_snapshots ORDER BY id DESC LIMIT 1").fetchone()
-    if row is None:
-        return None
-    months = json.loads(row[0]).get("months") or []
-    return int(months[-1]["active_subscriptions"]) if months else 0
+    return None if row is None else json.loads(row[0]).get("computed_until")
 
 
 def main() -> None:
@@ -65,8 +64,11 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=12)
     args = parser.parse_args()
 
-    start = time.gmtime(time.time() - args.months * 31 * 86_400)
-    first = datetime(start.tm_year, start.tm_mon, 1, tzinfo=UTC)
+    # A history that ends at the start of this month, as make run's demo does: its live
+    # subscriptions are not stale now, so the count of active ones moves only with what is posted.
+    today = datetime.now(UTC)
+    index = today.year * 12 + today.month - 1 - args.months
+    first = datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
     sim = Simulation(SimConfig(customers=args.customers, months=args.months, seed=5, start=first)).run()
     subscriptions = [e for e in sim.events if e["type"].startswith("customer.subscription.")]
     template = next(e for e in subscriptions if e["data"]["object"]["status"] == "active")
@@ -100,18 +102,19 @@ def main() -> None:
                 except httpx.HTTPError:
                     pass
                 time.sleep(0.1)
-            while active_in_newest_snapshot(database) is None:  # the worker's first refresh
+            while newest_snapshot_until(database) is None:  # the worker's first refresh
                 time.sleep(0.2)
-            baseline = active_in_newest_snapshot(database) or 0
-            accepted: list[float] = []  # when each new subscription's 200 came, in order
+            # Each posted event has its own second (``created``), so a snapshot includes it exactly
+            # when its computed_until has reached that second.
+            accepted: list[tuple[int, float]] = []  # (created, when its 200 came), in order
             seen: list[float] = []  # when each was first in a snapshot
             done = threading.Event()
 
             def watch() -> None:
                 while not done.is_set() or len(seen) < len(accepted):
-                    active = (active_in_newest_snapshot(database) or 0) - baseline
+                    until = newest_snapshot_until(database) or 0
                     moment = time.perf_counter()
-                    while len(seen) < min(active, len(accepted)):
+                    while len(seen) < len(accepted) and accepted[len(seen)][0] <= until:
                         seen.append(moment)
                     if done.is_set() and time.perf_counter() - last_post > 60:
                         return
@@ -128,11 +131,16 @@ def main() -> None:
                     time.sleep(max(0.0, due - time.perf_counter()))
                     event = copy.deepcopy(template)
                     sub: dict[str, Any] = event["data"]["object"]
-                    moment = int(time.time())
+                    moment = max(int(time.time()), accepted[-1][0] + 1 if accepted else 0)
                     event["id"] = f"evt_fresh_{number:06d}"
                     event["created"] = moment
                     sub["id"], sub["customer"] = f"sub_fresh_{number:06d}", f"cus_fresh_{number:06d}"
-                    sub["created"] = sub["start_date"] = moment
+                    sub["created"] = sub["start_date"] = sub["billing_cycle_anchor"] = moment
+                    # A period running now (older API shapes keep it on the subscription, newer
+                    # ones on each item), so the new subscription is live, not stale.
+                    for holder in (sub, *sub["items"]["data"]):
+                        if "current_period_end" in holder or holder is sub:
+                            holder["current_period_start"], holder["current_period_end"] = moment, moment + 30 * 86_400
                     body = json.dumps(event)
                     answer = client.post(
                         "/api/webhooks/stripe",
@@ -140,7 +148,7 @@ def main() -> None:
                         headers={"Stripe-Signature": sign(body, SECRET), "Content-Type": "application/json"},
                     )
                     answer.raise_for_status()
-                    accepted.append(time.perf_counter())
+                    accepted.append((moment, time.perf_counter()))
                     last_post = time.perf_counter()
             done.set()
             watcher.join()
@@ -148,9 +156,11 @@ def main() -> None:
             for process in (server, worker):
                 process.terminate()
                 process.wait(timeout=30)
-    waits = [s - a for a, s in zip(accepted, seen, strict=False)]
+    waits = [s - a for (_, a), s in zip(accepted, seen, strict=False)]
     if len(waits) < len(accepted):
         print(f"{len(accepted) - len(waits)} of {len(accepted)} never reached a snapshot within 60 s")
+    if len(waits) < 2:
+        raise SystemExit("too few subscriptions reached a snapshot to measure")
     quantiles = statistics.quantiles(waits, n=100)
     load = os.getloadavg()
     print(

@@ -71,9 +71,10 @@ class WorkerLoop:
             return
         await self.refresh_analytics()
 
-    async def refresh_analytics(self) -> None:
+    async def refresh_analytics(self, *, quiet: bool = False) -> None:
         """Append new events to the export, refresh the KPI snapshot, evaluate the alerts: one
-        refresh at a time, whether the interval or new events asked for it."""
+        refresh at a time, whether the interval or new events asked for it. ``quiet`` (the
+        refreshes new events ask for, up to one a second): say only what changed in the alerts."""
         from analytics.refresh import refresh
 
         async with self._refreshing:
@@ -81,10 +82,11 @@ class WorkerLoop:
             try:
                 result = await refresh(self.processor.db, self.settings)
                 fired = ", ".join(f"{c.kind} {c.rule}:{c.key}" for c in result.changes)
-                self.say(
-                    f"worker: analytics refreshed in {result.seconds:.1f} s ({result.exported} new events)"
-                    + (f"; alerts: {fired}" if fired else "")
-                )
+                if not quiet or fired:
+                    self.say(
+                        f"worker: analytics refreshed in {result.seconds:.1f} s ({result.exported} new events)"
+                        + (f"; alerts: {fired}" if fired else "")
+                    )
             except Exception as exc:  # an analytics failure must not stop retries
                 self.say(f"worker: analytics pass failed: {type(exc).__name__}: {exc}")
 
@@ -99,7 +101,7 @@ class WorkerLoop:
                 newest = await self.processor.db.run(newest_id)
                 if seen is not None and newest != seen:
                     seen = newest
-                    await self.refresh_analytics()
+                    await self.refresh_analytics(quiet=True)
                 seen = newest
             except Exception as exc:  # a database outage must not stop the worker
                 self.say(f"worker: watching the log failed: {type(exc).__name__}: {exc}")
