@@ -28,6 +28,7 @@ __all__ = [
     "follow_snapshots",
     "kpis",
     "money",
+    "month_note",
     "movement_colours",
     "page",
     "percent",
@@ -141,6 +142,16 @@ def filters(data: Kpis) -> Filters:
             "synced, derived from its subscriptions and invoices ([Definitions](/definitions))."
         )
     return Filters(currency, [m for m in data.months if first <= m["month"] <= last], chosen)
+
+
+def month_note(month: dict[str, Any]) -> str:
+    """What a table says of a month whose figures are not a finished, observed month's: resting on
+    reconstructed history (before the account was synced), or month to date."""
+    notes = [
+        *(["reconstructed"] if month.get("reconstructed") else []),
+        *(["month to date"] if month.get("month_to_date") else []),
+    ]
+    return ", ".join(notes)
 
 
 def _date(moment: int | None) -> str:

@@ -124,6 +124,12 @@ def test_every_section_has_data(loaded_log: dict[str, str]) -> None:
     reconstruction, disputes, open alerts (acknowledgeable) and incidents."""
     app = AppTest.from_file(str(ROOT / "dashboards" / "app.py"), default_timeout=60).run()
     assert any("rest on reconstructed history" in c.value for c in app.sidebar.caption)
+    cli = json.loads(faddl_here(loaded_log, "kpis", "--format", "json").stdout)
+    rebuilt = {m["month"] for m in cli["months"] if m["reconstructed"]}
+    overview = app.dataframe[0].value
+    marked = set(overview.loc[overview["note"].str.contains("reconstructed"), "month"])
+    assert rebuilt
+    assert marked == rebuilt & set(overview["month"]), "the tables mark exactly the reconstructed months"
     app.switch_page("pages/payments.py").run()
     payments = app.dataframe[0].value
     assert payments["disputes"].sum() > 0

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import polars as pl
 import streamlit as st
 
-from dashboards.common import CUSTOMER_LINK, customer_link, money, page, percent, table
+from dashboards.common import CUSTOMER_LINK, customer_link, money, month_note, page, percent, table
 
 data, chosen = page("Overview")
 currency, months = chosen.currency, chosen.months
@@ -64,6 +64,7 @@ frame = pl.DataFrame(
     [
         {
             "month": m["month"],
+            "note": month_note(m),
             "mrr": m["mrr"].get(currency, 0) / 100,
             "arr": m["arr"].get(currency, 0) / 100,
             "active_subscriptions": m.get("active_subscriptions_by_currency", {}).get(currency, 0),

@@ -15,6 +15,7 @@ from dashboards.common import (
     activity,
     customer_link,
     money,
+    month_note,
     movement_colours,
     page,
     table,
@@ -51,6 +52,8 @@ columns[2].metric(
     help="(new + expansion + reactivation) / (contraction + churn): above 1, the month grew.",
 )
 st.subheader(f"MRR waterfall, {picked} ({unit})")
+if month_note(month):
+    st.caption(f"{picked}: {month_note(month)} (see the sidebar and [Definitions](/definitions)).")
 frame = pl.DataFrame(steps)
 bars = (
     alt.Chart(frame)
@@ -123,6 +126,7 @@ wide = pl.DataFrame(
     [
         {
             "month": m["month"],
+            "note": month_note(m),
             **{k: m["mrr_movements"].get(currency, {}).get(k, 0) / 100 for k in MOVEMENTS},
             "end_mrr": m["mrr"].get(currency, 0) / 100,
             "quick_ratio": quick_ratio(m["mrr_movements"].get(currency, {})),
@@ -134,8 +138,9 @@ wide = pl.DataFrame(
 gains = pl.col("new") + pl.col("reactivation") + pl.col("expansion")
 wide = wide.select(
     "month",
+    "note",
     (pl.col("end_mrr") - gains + pl.col("contraction") + pl.col("churn")).round(2).alias("start_mrr"),
-    pl.exclude("month"),
+    pl.exclude("month", "note"),
 )
 table(wide, f"mrr-movements-{currency}")
 
