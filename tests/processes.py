@@ -67,6 +67,12 @@ def faddl_here(env: dict[str, str], *args: str, check: bool = True) -> subproces
     return completed
 
 
+def simulate_history(env: dict[str, str], out: Path, *, customers: int, months: int, seed: int) -> None:
+    """``faddl simulate --out`` of a history from 2025-01-01 (fixed dates: the tests compare months)."""
+    args = ("--start", "2025-01-01", "--customers", str(customers), "--months", str(months), "--seed", str(seed))
+    faddl_here(env, "simulate", *args, "--out", str(out))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

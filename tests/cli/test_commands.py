@@ -15,7 +15,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import ROOT, faddl, faddl_here, free_port, service_env, start_server, stop, wait_ready
+from tests.processes import (
+    ROOT,
+    faddl,
+    faddl_here,
+    free_port,
+    service_env,
+    simulate_history,
+    start_server,
+    stop,
+    wait_ready,
+)
 
 
 @pytest.fixture
@@ -43,20 +53,7 @@ def subscription_rows(database: Path) -> list[tuple[str, str, str]]:
 
 def test_simulate_load_replay(env: dict[str, str], tmp_path: Path) -> None:
     faddl_here(env, "db", "upgrade")
-    faddl_here(
-        env,
-        "simulate",
-        "--start",
-        "2025-01-01",
-        "--customers",
-        "20",
-        "--months",
-        "6",
-        "--seed",
-        "3",
-        "--out",
-        str(tmp_path / "sim"),
-    )
+    simulate_history(env, tmp_path / "sim", customers=20, months=6, seed=3)
     truth = json.loads((tmp_path / "sim" / "truth.json").read_text())
     lines = (tmp_path / "sim" / "events.jsonl").read_text().splitlines()
     assert len(lines) == truth["events"]
@@ -201,20 +198,7 @@ def test_simulate_ends_its_history_this_month_by_default(env: dict[str, str], tm
 
 def test_kpis_from_the_log_and_from_a_file(env: dict[str, str], tmp_path: Path) -> None:
     faddl_here(env, "db", "upgrade")
-    faddl_here(
-        env,
-        "simulate",
-        "--start",
-        "2025-01-01",
-        "--customers",
-        "25",
-        "--months",
-        "4",
-        "--seed",
-        "9",
-        "--out",
-        str(tmp_path / "sim"),
-    )
+    simulate_history(env, tmp_path / "sim", customers=25, months=4, seed=9)
     events = str(tmp_path / "sim" / "events.jsonl")
     faddl_here(env, "events", "load", events)
     truth = json.loads((tmp_path / "sim" / "truth.json").read_text())
@@ -256,20 +240,7 @@ def test_export_and_alerts_commands(env: dict[str, str], tmp_path: Path) -> None
     import sqlite3
 
     faddl_here(env, "db", "upgrade")
-    faddl_here(
-        env,
-        "simulate",
-        "--start",
-        "2025-01-01",
-        "--customers",
-        "30",
-        "--months",
-        "4",
-        "--seed",
-        "3",
-        "--out",
-        str(tmp_path / "sim"),
-    )
+    simulate_history(env, tmp_path / "sim", customers=30, months=4, seed=3)
     faddl_here(env, "events", "load", str(tmp_path / "sim" / "events.jsonl"))
     assert "export up to date" in faddl_here(env, "export").stdout
     assert any((Path(env["VAR_DIR"]) / "analytics").glob("month=*/*.parquet"))

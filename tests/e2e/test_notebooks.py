@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.processes import ROOT, faddl_here, service_env
+from tests.processes import ROOT, faddl_here, service_env, simulate_history
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
@@ -18,20 +18,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 @pytest.fixture(scope="module")
 def demo_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo")
-    faddl_here(
-        service_env(out),
-        "simulate",
-        "--start",
-        "2025-01-01",
-        "--customers",
-        "120",
-        "--months",
-        "12",
-        "--seed",
-        "7",
-        "--out",
-        str(out),
-    )
+    simulate_history(service_env(out), out, customers=120, months=12, seed=7)
     return out
 
 
