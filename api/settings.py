@@ -409,6 +409,11 @@ class Settings:
     the alerts at once, so a webhook is on the dashboard within seconds.
     0 turns it off (refresh every ANALYTICS_REFRESH_SECONDS only)."""
 
+    fx_rates_file: Path | None = setting(None, "FX_RATES_FILE", _path)
+    """The European Central Bank's CSV of euro reference rates (``eurofxref-hist.csv`` as
+    downloaded from ecb.europa.eu): with it, the dashboard totals MRR in a reporting currency and
+    shows the FX effect apart from the movements. None is shipped."""
+
     analytics_stale_grace_days: int = setting(3, "ANALYTICS_STALE_GRACE_DAYS", _int)
     """Days past the end of its current period after which a
     subscription still ``active`` (or ``past_due``) with no renewal seen is stale: listed as such and

@@ -18,6 +18,7 @@ from analytics.activity import Activity, activity
 from analytics.alerts.history import AlertView, acknowledge_alert, recent_alerts
 from analytics.engine import Facts
 from analytics.export import export_events
+from analytics.fx import FxTable, load_rates
 from analytics.output import kpi_document
 from analytics.report import analyze
 from analytics.snapshots import latest_snapshot
@@ -43,6 +44,7 @@ __all__ = [
     "load_activity",
     "load_alerts",
     "load_customer",
+    "load_fx",
     "load_incidents",
     "load_kpis",
     "snapshot_version",
@@ -130,6 +132,12 @@ def snapshot_version(settings: Settings) -> str | None:
 
     moment = _run(settings, newest)
     return None if moment is None else str(moment)
+
+
+def load_fx(settings: Settings) -> FxTable | None:
+    """The exchange-rate table ``FX_RATES_FILE`` names (None without one; ``ValueError`` for a
+    broken one)."""
+    return load_rates(settings.fx_rates_file) if settings.fx_rates_file else None
 
 
 def load_alerts(settings: Settings, limit: int = 200) -> list[AlertView]:

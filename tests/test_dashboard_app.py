@@ -177,6 +177,30 @@ def test_a_page_shows_a_newer_snapshot_at_once(loaded_log: dict[str, str]) -> No
         asyncio.run(write(-10_000))
 
 
+def test_every_currency_in_one_with_the_ecb_rates(
+    loaded_log: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With FX_RATES_FILE (the ECB's CSV), Revenue totals every currency in the reporting one at the
+    month's rates, the FX effect apart, and shows the rates it used."""
+    rates = tmp_path / "eurofxref-hist.csv"
+    rates.write_text("Date,USD,GBP,\n2025-01-31,1.0400,0.8400,\n2025-06-30,1.1700,0.8550,\n", encoding="utf-8")
+    monkeypatch.setenv("FX_RATES_FILE", str(rates))
+    st.cache_resource.clear()  # the settings are cached for the process
+    try:
+        cli = json.loads(faddl_here(loaded_log, "kpis", "--format", "json").stdout)
+        last = cli["months"][-1]
+        app = AppTest.from_file(str(ROOT / "dashboards" / "app.py"), default_timeout=60).run()
+        app.switch_page("pages/revenue.py").run()
+        assert not app.exception, app.exception
+        expected = last["mrr"].get("eur", 0) + last["mrr"].get("usd", 0) / 1.17 + last["mrr"].get("gbp", 0) / 0.855
+        total = next(m for m in app.metric if m.label == "MRR, every currency, in EUR").value
+        assert total == f"{expected / 100:,.2f} EUR"
+        used = app.dataframe[-1].value
+        assert dict(zip(used["currency"], used["per_euro"], strict=True)) == {"EUR": 1.0, "GBP": 0.855, "USD": 1.17}
+    finally:
+        st.cache_resource.clear()
+
+
 @pytest.mark.parametrize("page", ["revenue", "retention", "payments", "customer", "security", "alerts"])
 def test_every_page_runs(loaded_log: dict[str, str], page: str) -> None:
     app = AppTest.from_file(str(ROOT / "dashboards" / "app.py"), default_timeout=60).run()

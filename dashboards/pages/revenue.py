@@ -8,6 +8,7 @@ import polars as pl
 import streamlit as st
 
 from analytics.activity import quick_ratio
+from analytics.fx import in_reporting_currency
 from dashboards.common import (
     CUSTOMER_LINK,
     LOSSES,
@@ -18,8 +19,10 @@ from dashboards.common import (
     month_note,
     movement_colours,
     page,
+    settings,
     table,
 )
+from dashboards.data import load_fx
 
 data, chosen = page("Revenue")
 currency, months = chosen.currency, chosen.months
@@ -174,3 +177,56 @@ counts = pl.DataFrame(
 )
 st.subheader(f"Plan distribution at the end of {last['month']}")
 table(counts, "plan-distribution")
+
+# -- every currency in one ---------------------------------------------------------------------------
+st.subheader("Every currency in one")
+try:
+    fx = load_fx(settings())
+except ValueError as exc:
+    st.error(str(exc))
+    fx = None
+if fx is None:
+    st.caption(
+        "MRR is kept per currency. To total it in one reporting currency, set FX_RATES_FILE to the European "
+        "Central Bank's CSV of euro reference rates (eurofxref-hist.csv from ecb.europa.eu); none is shipped."
+    )
+else:
+    choices = fx.currencies
+    reporting = st.selectbox(
+        "Reporting currency", choices, index=choices.index("eur") if "eur" in choices else 0, key="reporting"
+    )
+    converted = in_reporting_currency(months, fx, reporting)
+    last_converted = converted[-1]
+    st.metric(f"MRR, every currency, in {reporting.upper()}", money(last_converted.end, reporting))
+    if last_converted.missing:
+        st.warning("No rate for " + ", ".join(c.upper() for c in last_converted.missing) + ": left out of the total.")
+    table(
+        pl.DataFrame(
+            [
+                {
+                    "month": c.month,
+                    "start_mrr": c.start / 100,
+                    "fx_effect": c.fx_effect / 100,
+                    **{k: c.movements.get(k, 0.0) / 100 for k in MOVEMENTS},
+                    "end_mrr": c.end / 100,
+                    "rates_of": c.rates_day.isoformat(),
+                }
+                for c in converted
+            ]
+        ),
+        f"mrr-in-{reporting}",
+    )
+    st.caption(
+        "Each month at the last rates on or before its end: end = start (at last month's rates) + FX effect "
+        "+ the movements (at this month's rates). The rates used, units per euro, from "
+        f"{fx.source}:"
+    )
+    table(
+        pl.DataFrame(
+            [
+                {"currency": cur.upper(), "per_euro": fx.per_euro(cur, last_converted.rates_day)}
+                for cur in sorted(last["mrr"])
+            ]
+        ),
+        "fx-rates",
+    )
