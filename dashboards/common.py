@@ -92,9 +92,12 @@ def activity() -> Activity:
     return load_activity(settings())
 
 
+_CUSTOMER_PAGE = "/customer?customer="
+
+
 def customer_link(customer: str) -> str:
     """The customer page's address for ``customer`` (a table's link column)."""
-    return f"/customer?customer={customer}"
+    return f"{_CUSTOMER_PAGE}{customer}"
 
 
 CUSTOMER_LINK = st.column_config.LinkColumn("customer", display_text=r"/customer\?customer=(.*)")
@@ -166,8 +169,10 @@ def table(frame: pl.DataFrame, name: str, *, percents: Sequence[str] = (), links
     config: dict[str, Any] = {column: st.column_config.NumberColumn(format="percent") for column in percents}
     config |= links or {}
     st.dataframe(frame, hide_index=True, width="stretch", column_config=config)
+    # The CSV holds the customers' ids, not the page addresses their links open.
+    plain = frame.with_columns(pl.col(c).str.replace(_CUSTOMER_PAGE, "", literal=True) for c in (links or {}))
     st.download_button(
-        f"Download {name} (CSV)", frame.write_csv(), file_name=f"faddl-{name}.csv", mime="text/csv", key=f"csv-{name}"
+        f"Download {name} (CSV)", plain.write_csv(), file_name=f"faddl-{name}.csv", mime="text/csv", key=f"csv-{name}"
     )
 
 
