@@ -409,6 +409,30 @@ class Settings:
     the alerts at once, so a webhook is on the dashboard within seconds.
     0 turns it off (refresh every ANALYTICS_REFRESH_SECONDS only)."""
 
+    dashboard_login: bool = setting(True, "DASHBOARD_LOGIN", _bool)
+    """The dashboard asks for a login (Streamlit's OIDC login, the same
+    identity provider as the API) and admits the admin role only. ``faddl
+    run`` turns it off in demo mode on localhost; elsewhere it stays on, and
+    without the DASHBOARD_OIDC_* settings the dashboard says so and shows
+    nothing."""
+
+    dashboard_oidc_metadata_url: str = setting("", "DASHBOARD_OIDC_METADATA_URL", _text)
+    """The identity provider's OpenID configuration
+    (``https://idp.example/.well-known/openid-configuration``)."""
+
+    dashboard_oidc_client_id: str = setting("", "DASHBOARD_OIDC_CLIENT_ID", _text)
+    """The dashboard's client id at the identity provider."""
+
+    dashboard_oidc_client_secret: str = setting("", "DASHBOARD_OIDC_CLIENT_SECRET", _text, secret=True)
+    """The dashboard's client secret at the identity provider."""
+
+    dashboard_oidc_redirect_uri: str = setting("", "DASHBOARD_OIDC_REDIRECT_URI", _text)
+    """Where the provider sends the browser back: the dashboard's address
+    followed by ``/oauth2callback``."""
+
+    dashboard_cookie_secret: str = setting("", "DASHBOARD_COOKIE_SECRET", _text, secret=True)
+    """The secret that signs the dashboard's login cookie (a long random string)."""
+
     fx_rates_file: Path | None = setting(None, "FX_RATES_FILE", _path)
     """The European Central Bank's CSV of euro reference rates (``eurofxref-hist.csv`` as
     downloaded from ecb.europa.eu): with it, the dashboard totals MRR in a reporting currency and

@@ -8,9 +8,14 @@ from pathlib import Path
 
 import streamlit as st
 
+from dashboards.common import settings
+from dashboards.login import signed_in
+
 PAGES = Path(__file__).with_name("pages")
 
 st.set_page_config(page_title="faddl", layout="wide")
+# Nothing is shown before the login (when it is on): every page runs after this.
+st.session_state["viewer"] = signed_in(settings())
 navigation = st.navigation(
     [
         st.Page(PAGES / "overview.py", title="Overview", default=True),

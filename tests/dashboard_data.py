@@ -37,7 +37,8 @@ INCIDENTS = (
 
 def every_section(tmp_path: Path) -> dict[str, str]:
     """The environment of a service over such a log in ``tmp_path``."""
-    env = service_env(tmp_path, STRIPE_API_KEY="sk_test_x", STRIPE_WEBHOOK_SECRET="whsec_x")
+    # The pages themselves are tested here; the login in front of them apart (DASHBOARD_LOGIN on).
+    env = service_env(tmp_path, STRIPE_API_KEY="sk_test_x", STRIPE_WEBHOOK_SECRET="whsec_x", DASHBOARD_LOGIN="0")
     settings = sqlite_settings(tmp_path / "faddl.db")
     upgrade(settings)
     sim = Simulation(SimConfig(customers=40, months=8, seed=8, start=START)).run()

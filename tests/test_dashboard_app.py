@@ -27,6 +27,7 @@ def loaded_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
     tmp_path = tmp_path_factory.mktemp("dashboard")
     env = every_section(tmp_path)
     with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DASHBOARD_LOGIN", "0")
         patch.setenv("DATABASE_URL", env["DATABASE_URL"])
         patch.setenv("VAR_DIR", env["VAR_DIR"])
         yield env
@@ -241,6 +242,7 @@ def test_an_unfinished_month_is_called_month_to_date(tmp_path: Path, monkeypatch
     ]
     (tmp_path / "events.jsonl").write_text("\n".join(lines) + "\n")
     faddl_here(env, "events", "load", str(tmp_path / "events.jsonl"))
+    monkeypatch.setenv("DASHBOARD_LOGIN", "0")
     monkeypatch.setenv("DATABASE_URL", env["DATABASE_URL"])
     monkeypatch.setenv("VAR_DIR", env["VAR_DIR"])
     st.cache_data.clear()  # Streamlit's caches outlive an AppTest run: drop another log's settings

@@ -100,7 +100,9 @@ DEMO_WRITE_LIMIT = "30/minute"
 change plan by hand should not meet a 429."""
 
 
-def _spawn(*args: str, base_url: str, demo: bool, module: str = "api.cli") -> subprocess.Popen[bytes]:
+def _spawn(
+    *args: str, base_url: str, demo: bool, module: str = "api.cli", extra: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """A child process (our interpreter, ``module``). Local runs trust development tokens
     (``faddl token``), link demo pages to where the API listens, and let ``faddl simulate --post``
     deliver a whole history from one address; in demo mode the write tiers are more generous.
@@ -108,7 +110,7 @@ def _spawn(*args: str, base_url: str, demo: bool, module: str = "api.cli") -> su
     local = {"AUTH_DEV_MODE": "1", "PUBLIC_BASE_URL": base_url, "RATE_LIMIT_WEBHOOK": "6000/minute"}
     if demo:
         local |= {"RATE_LIMIT_SUBSCRIPTION_WRITE": DEMO_WRITE_LIMIT, "RATE_LIMIT_CHECKOUT": DEMO_WRITE_LIMIT}
-    env = {**local, **os.environ}
+    env = {**local, **os.environ, **(extra or {})}
     return subprocess.Popen([sys.executable, "-m", module, *args], env=env)  # noqa: S603
 
 
@@ -192,9 +194,11 @@ def run(host: str, port: int, demo_customers: int, dashboard_port: int) -> None:
         _spawn("worker", base_url=base, demo=demo),
     ]
     if dashboard_port:
-        streamlit = ["run", str(DASHBOARD), "--server.address", host, "--server.port", str(dashboard_port)]
-        streamlit += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
-        children.append(_spawn(*streamlit, base_url=base, demo=demo, module="streamlit"))
+        # Open without a login only for the demo on this machine; anywhere else the login holds.
+        local = host in ("127.0.0.1", "localhost", "::1") and demo
+        extra = {"DASHBOARD_LOGIN": "0"} if local and "DASHBOARD_LOGIN" not in os.environ else {}
+        dashboard = ("dashboard", "--host", host, "--port", str(dashboard_port))
+        children.append(_spawn(*dashboard, base_url=base, demo=demo, extra=extra))
     click.echo(
         "\n".join(
             [
@@ -250,3 +254,21 @@ def run(host: str, port: int, demo_customers: int, dashboard_port: int) -> None:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8501, show_default=True, type=click.IntRange(1, 65535))
+def dashboard(host: str, port: int) -> None:
+    """Run the KPI dashboard (Streamlit) until Ctrl-C, behind its login unless DASHBOARD_LOGIN=0:
+    the OIDC settings are written where Streamlit reads its secrets (VAR_DIR/dashboard, readable by
+    this user only)."""
+    from api.security.dashboard_login import write_secrets
+
+    settings = _settings()
+    secrets = write_secrets(settings, settings.var_dir / "dashboard")
+    command = [sys.executable, "-m", "streamlit", "run", str(DASHBOARD), "--server.address", host]
+    command += ["--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    if secrets is not None:
+        command += ["--secrets.files", str(secrets)]
+    os.execv(sys.executable, command)  # noqa: S606 (the dashboard replaces this process)

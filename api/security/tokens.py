@@ -16,7 +16,15 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from api.secret_files import secret_file
 from api.settings import Settings
 
-__all__ = ["DEV_KEY_ID", "AuthError", "Principal", "TokenVerifier", "dev_private_key", "mint_dev_token"]
+__all__ = [
+    "DEV_KEY_ID",
+    "AuthError",
+    "Principal",
+    "TokenVerifier",
+    "dev_private_key",
+    "mint_dev_token",
+    "roles_in",
+]
 
 ALGORITHMS = ["RS256", "ES256"]
 """Asymmetric only: ``none`` and HS256 (the algorithm-confusion attack) are refused outright."""
@@ -58,6 +66,12 @@ def _claim(claims: dict[str, Any], path: str) -> Any:
             return None
         value = value.get(part)
     return value
+
+
+def roles_in(claims: dict[str, Any], settings: Settings) -> frozenset[str]:
+    """The roles an identity's claims grant, where ``AUTH_ROLE_CLAIM`` says (the API's bearer
+    tokens and the dashboard's login read them alike)."""
+    return _roles(_claim(claims, settings.auth_role_claim))
 
 
 def _roles(value: Any) -> frozenset[str]:
@@ -184,4 +198,4 @@ class TokenVerifier:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject or len(subject) > 255:
             raise AuthError("claims", "The token's `sub` is not a usable user id.")
-        return Principal(subject, _roles(_claim(claims, settings.auth_role_claim)), claims)
+        return Principal(subject, roles_in(claims, settings), claims)

@@ -8,6 +8,7 @@ import streamlit as st
 from analytics.alerts.rules import SEVERITIES
 from dashboards.common import settings, table
 from dashboards.data import acknowledge, load_alerts
+from dashboards.login import LOCAL_VIEWER
 
 st.title("Alerts")
 alerts = load_alerts(settings())
@@ -27,7 +28,7 @@ for alert in open_alerts:
         st.caption(f"What to do: {alert.recommendation}")
         if alert.acknowledged_at is None:
             if st.button("Acknowledge", key=f"ack-{alert.id}"):
-                acknowledge(settings(), alert.id, "dashboard")
+                acknowledge(settings(), alert.id, st.session_state.get("viewer", LOCAL_VIEWER))
                 st.rerun()
         else:
             st.caption(f"Acknowledged by {alert.acknowledged_by} at {alert.acknowledged_at:%Y-%m-%d %H:%M} UTC")
