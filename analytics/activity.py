@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from analytics.engine import GAINS, LOSSES
 from analytics.facts import SCALE
 from analytics.report import Report
 
@@ -54,6 +55,6 @@ def activity(report: Report) -> Activity:
 
 def quick_ratio(movements: dict[str, int]) -> float | None:
     """(new + expansion + reactivation) / (contraction + churn); None when nothing was lost."""
-    gained = sum(movements.get(kind, 0) for kind in ("new", "expansion", "reactivation"))
-    lost = sum(movements.get(kind, 0) for kind in ("contraction", "churn"))
+    gained = sum(movements.get(kind, 0) for kind in GAINS)
+    lost = sum(movements.get(kind, 0) for kind in LOSSES)
     return gained / lost if lost else None

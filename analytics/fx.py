@@ -20,6 +20,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from analytics.engine import net_movement
+
 __all__ = ["ZERO_DECIMAL", "FxTable", "MonthInReporting", "in_reporting_currency", "load_rates"]
 
 ZERO_DECIMAL = frozenset(
@@ -131,10 +133,7 @@ def in_reporting_currency(months: list[dict[str, Any]], fx: FxTable, to: str) ->
         movements: dict[str, float] = {}
         for currency, mrr in month["mrr"].items():
             moved = month["mrr_movements"].get(currency, {})
-            net = sum(v for k, v in moved.items() if k in ("new", "expansion", "reactivation")) - sum(
-                v for k, v in moved.items() if k in ("contraction", "churn")
-            )
-            opening = mrr - net
+            opening = mrr - net_movement(moved)
             now = fx.convert(mrr, currency, to, end_day)
             opening_then = fx.convert(opening, currency, to, start_day)
             opening_now = fx.convert(opening, currency, to, end_day)

@@ -13,14 +13,12 @@ import polars as pl
 import streamlit as st
 
 from analytics.activity import Activity
+from analytics.engine import MOVEMENT_KINDS
 from api.settings import Settings
 from dashboards.data import Kpis, load_activity, load_kpis, snapshot_version
 
 __all__ = [
     "CUSTOMER_LINK",
-    "GAINS",
-    "LOSSES",
-    "MOVEMENTS",
     "Filters",
     "activity",
     "customer_link",
@@ -36,9 +34,6 @@ __all__ = [
     "table",
 ]
 
-GAINS = ("new", "expansion", "reactivation")
-LOSSES = ("contraction", "churn")
-MOVEMENTS = (*GAINS, *LOSSES)
 # Gains in green shades, losses in red shades, on every chart (ColorBrewer's RdYlGn ends).
 _MOVEMENT_COLOURS = {
     "new": "#1a9850",
@@ -54,8 +49,8 @@ def movement_colours(field: str = "kind") -> alt.Color:
     return alt.Color(
         f"{field}:N",
         title="movement",
-        sort=list(MOVEMENTS),
-        scale=alt.Scale(domain=list(MOVEMENTS), range=[_MOVEMENT_COLOURS[m] for m in MOVEMENTS]),
+        sort=list(MOVEMENT_KINDS),
+        scale=alt.Scale(domain=list(MOVEMENT_KINDS), range=[_MOVEMENT_COLOURS[m] for m in MOVEMENT_KINDS]),
     )
 
 
@@ -71,6 +66,7 @@ a webhook that changes a figure)."""
 
 @st.cache_data(ttl=60, show_spinner="Reading the KPIs...")
 def _kpis_as_of(version: str | None) -> Kpis:
+    """The KPIs, cached per snapshot ``version`` (the cache key: a newer snapshot is read at once)."""
     return load_kpis(settings())
 
 

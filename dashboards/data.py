@@ -110,16 +110,22 @@ def load_kpis(settings: Settings) -> Kpis:
     if found is not None and utc(found[1]) >= fresh_after:
         return Kpis(found[0], utc(found[1]), "snapshot")
 
-    async def export(db: Database) -> None:
-        await export_events(db, settings.analytics_path)
-
-    _run(settings, export)
-    facts = Facts(settings.analytics_path, stale_grace_days=settings.analytics_stale_grace_days)
+    facts = _fresh_facts(settings)
     try:
         _, document = kpi_document(facts, catalogue=configured_catalogue(settings))
     finally:
         facts.close()
     return Kpis(document, datetime.now(UTC), "computed")
+
+
+def _fresh_facts(settings: Settings) -> Facts:
+    """The KPI engine's facts over the export, brought up to date with the log first."""
+
+    async def export(db: Database) -> None:
+        await export_events(db, settings.analytics_path)
+
+    _run(settings, export)
+    return Facts(settings.analytics_path, stale_grace_days=settings.analytics_stale_grace_days)
 
 
 def snapshot_version(settings: Settings) -> str | None:
@@ -174,12 +180,7 @@ def load_incidents(settings: Settings, days: int) -> pl.DataFrame:
 def load_activity(settings: Settings) -> Activity:
     """Every movement with its event, and each customer's MRR by month, from the export brought up
     to date (the same engine and log as the KPIs)."""
-
-    async def export(db: Database) -> None:
-        await export_events(db, settings.analytics_path)
-
-    _run(settings, export)
-    facts = Facts(settings.analytics_path, stale_grace_days=settings.analytics_stale_grace_days)
+    facts = _fresh_facts(settings)
     try:
         return activity(analyze(facts))
     finally:
@@ -223,31 +224,23 @@ def load_customer(settings: Settings, customer_id: str) -> CustomerRecord:
     tables = {
         "subscriptions": (
             user_subscriptions,
-            ["stripe_subscription_id", "status", "price_id", "quantity", "unit_amount", "currency", "interval"],
-            ["current_period_end", "cancel_at_period_end", "canceled_at", "created"],
+            "stripe_subscription_id status price_id quantity unit_amount currency interval current_period_end "
+            "cancel_at_period_end canceled_at created",
         ),
         "invoices": (
             payment_history,
-            ["stripe_invoice_id", "status", "amount_due", "amount_paid", "currency", "billing_reason"],
-            ["attempt_count", "failure_code", "period_start", "period_end", "created"],
+            "stripe_invoice_id status amount_due amount_paid currency billing_reason attempt_count failure_code "
+            "period_start period_end created",
         ),
-        "charges": (
-            charges,
-            ["stripe_charge_id", "status", "amount", "amount_refunded", "currency", "failure_code"],
-            ["disputed", "created"],
-        ),
-        "disputes": (
-            disputes,
-            ["stripe_dispute_id", "stripe_charge_id", "status", "amount", "currency"],
-            ["reason", "created"],
-        ),
+        "charges": (charges, "stripe_charge_id status amount amount_refunded currency failure_code disputed created"),
+        "disputes": (disputes, "stripe_dispute_id stripe_charge_id status amount currency reason created"),
     }
 
     async def work(db: Database) -> dict[str, list[dict[str, Any]]]:
         found: dict[str, list[dict[str, Any]]] = {}
         async with db.read() as conn:
-            for name, (table, first, rest) in tables.items():
-                columns = [table.c[c] for c in (*first, *rest)]
+            for name, (table, names) in tables.items():
+                columns = [table.c[c] for c in names.split()]
                 stmt = select(*columns).where(table.c.stripe_customer_id == customer_id).order_by(table.c.created)
                 found[name] = [dict(row) for row in (await conn.execute(stmt)).mappings()]
         return found

@@ -100,18 +100,16 @@ DEMO_WRITE_LIMIT = "30/minute"
 change plan by hand should not meet a 429."""
 
 
-def _spawn(
-    *args: str, base_url: str, demo: bool, module: str = "api.cli", extra: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    """A child process (our interpreter, ``module``). Local runs trust development tokens
-    (``faddl token``), link demo pages to where the API listens, and let ``faddl simulate --post``
-    deliver a whole history from one address; in demo mode the write tiers are more generous.
+def _spawn(*args: str, base_url: str, demo: bool, defaults: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """A ``faddl`` child process. Local runs trust development tokens (``faddl token``), link demo
+    pages to where the API listens, and let ``faddl simulate --post`` deliver a whole history from
+    one address; in demo mode the write tiers are more generous; plus the caller's ``defaults``.
     Each only unless the environment says otherwise."""
     local = {"AUTH_DEV_MODE": "1", "PUBLIC_BASE_URL": base_url, "RATE_LIMIT_WEBHOOK": "6000/minute"}
     if demo:
         local |= {"RATE_LIMIT_SUBSCRIPTION_WRITE": DEMO_WRITE_LIMIT, "RATE_LIMIT_CHECKOUT": DEMO_WRITE_LIMIT}
-    env = {**local, **os.environ, **(extra or {})}
-    return subprocess.Popen([sys.executable, "-m", module, *args], env=env)  # noqa: S603
+    env = {**local, **(defaults or {}), **os.environ}
+    return subprocess.Popen([sys.executable, "-m", "api.cli", *args], env=env)  # noqa: S603
 
 
 DASHBOARD = Path(__file__).parents[2] / "dashboards" / "app.py"
@@ -195,10 +193,10 @@ def run(host: str, port: int, demo_customers: int, dashboard_port: int) -> None:
     ]
     if dashboard_port:
         # Open without a login only for the demo on this machine; anywhere else the login holds.
-        local = host in ("127.0.0.1", "localhost", "::1") and demo
-        extra = {"DASHBOARD_LOGIN": "0"} if local and "DASHBOARD_LOGIN" not in os.environ else {}
+        open_here = demo and host in ("127.0.0.1", "localhost", "::1")
         dashboard = ("dashboard", "--host", host, "--port", str(dashboard_port))
-        children.append(_spawn(*dashboard, base_url=base, demo=demo, extra=extra))
+        no_login = {"DASHBOARD_LOGIN": "0"} if open_here else None
+        children.append(_spawn(*dashboard, base_url=base, demo=demo, defaults=no_login))
     click.echo(
         "\n".join(
             [

@@ -99,10 +99,9 @@ class WorkerLoop:
         while interval > 0 and not stop.is_set():
             try:
                 newest = await self.processor.db.run(newest_id)
-                if seen is not None and newest != seen:
-                    seen = newest
+                moved, seen = seen is not None and newest != seen, newest
+                if moved:
                     await self.refresh_analytics(quiet=True)
-                seen = newest
             except Exception as exc:  # a database outage must not stop the worker
                 self.say(f"worker: watching the log failed: {type(exc).__name__}: {exc}")
             with contextlib.suppress(TimeoutError):

@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -104,7 +103,7 @@ class Fetched:
     def data(self) -> dict[str, Any]:
         """The object decoded (once)."""
         if self._data is None:
-            self._data = cast(dict[str, Any], _decode(self.raw))  # read() saw an object
+            self._data = cast(dict[str, Any], msgspec.json.decode(self.raw))  # read() saw an object
         return self._data
 
 
@@ -143,20 +142,6 @@ class _MeteredHTTPClient(stripe.AIOHTTPClient):
         if self._limiter is not None:
             await self._limiter.acquire()
         return await super().request_async(method, url, headers, post_data)
-
-
-def _decode(body: bytes) -> Any:
-    """A body decoded with the cyclic garbage collector paused: a page of invoices is some
-    hundred thousand dicts and lists, none in a cycle, and the collector's passes over them while
-    they were being made took twice as long as making them."""
-    paused = gc.isenabled()
-    if paused:
-        gc.disable()
-    try:
-        return msgspec.json.decode(body)
-    finally:
-        if paused:
-            gc.enable()
 
 
 def _quiet_unless_debugging(log_debug: Callable[..., None]) -> Callable[..., None]:

@@ -8,11 +8,10 @@ import polars as pl
 import streamlit as st
 
 from analytics.activity import quick_ratio
+from analytics.engine import LOSSES, MOVEMENT_KINDS, net_movement
 from analytics.fx import in_reporting_currency
 from dashboards.common import (
     CUSTOMER_LINK,
-    LOSSES,
-    MOVEMENTS,
     activity,
     customer_link,
     money,
@@ -34,17 +33,17 @@ picked = st.selectbox("Month", labels, index=len(labels) - 1, key="waterfall-mon
 month = next(m for m in months if m["month"] == picked)
 moved = month["mrr_movements"].get(currency, {})
 end = month["mrr"].get(currency, 0)
-start = end - sum(moved.get(k, 0) for k in MOVEMENTS if k not in LOSSES) + sum(moved.get(k, 0) for k in LOSSES)
+start = end - net_movement(moved)
 steps, level = [], start
 steps.append({"step": "start", "kind": "start", "from": 0.0, "to": start / 100, "amount": start / 100})
-for kind in MOVEMENTS:
+for kind in MOVEMENT_KINDS:
     change = (-1 if kind in LOSSES else 1) * moved.get(kind, 0)
     steps.append(
         {"step": kind, "kind": kind, "from": level / 100, "to": (level + change) / 100, "amount": change / 100}
     )
     level += change
 steps.append({"step": "end", "kind": "end", "from": 0.0, "to": end / 100, "amount": end / 100})
-order = ["start", *MOVEMENTS, "end"]
+order = ["start", *MOVEMENT_KINDS, "end"]
 ratio = quick_ratio(moved)
 columns = st.columns(3)
 columns[0].metric(f"MRR at the start of {picked}", money(start, currency))
@@ -80,7 +79,7 @@ everything = activity().movements
 behind = everything.filter((pl.col("month") == picked) & (pl.col("currency") == currency))
 kind = st.selectbox(
     "Who is behind a movement",
-    list(MOVEMENTS),
+    list(MOVEMENT_KINDS),
     format_func=lambda k: f"{k} ({money(moved.get(k, 0), currency)})",
     key="drill-kind",
 )
@@ -110,7 +109,7 @@ movements = pl.DataFrame(
             "amount": (-1 if kind in LOSSES else 1) * m["mrr_movements"].get(currency, {}).get(kind, 0) / 100,
         }
         for m in months
-        for kind in MOVEMENTS
+        for kind in MOVEMENT_KINDS
     ]
 )
 st.subheader(f"MRR movements by month ({unit})")
@@ -130,7 +129,7 @@ wide = pl.DataFrame(
         {
             "month": m["month"],
             "note": month_note(m),
-            **{k: m["mrr_movements"].get(currency, {}).get(k, 0) / 100 for k in MOVEMENTS},
+            **{k: m["mrr_movements"].get(currency, {}).get(k, 0) / 100 for k in MOVEMENT_KINDS},
             "end_mrr": m["mrr"].get(currency, 0) / 100,
             "quick_ratio": quick_ratio(m["mrr_movements"].get(currency, {})),
         }
@@ -207,7 +206,7 @@ else:
                     "month": c.month,
                     "start_mrr": c.start / 100,
                     "fx_effect": c.fx_effect / 100,
-                    **{k: c.movements.get(k, 0.0) / 100 for k in MOVEMENTS},
+                    **{k: c.movements.get(k, 0.0) / 100 for k in MOVEMENT_KINDS},
                     "end_mrr": c.end / 100,
                     "rates_of": c.rates_day.isoformat(),
                 }
